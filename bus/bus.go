@@ -1,0 +1,285 @@
+// Package bus is the topic bus of astrid-actors: publishers on any goroutine, subscriptions with
+// route patterns, and one bounded, fair, counted mailbox per subscription.
+//
+// A router actor (protoactor-go) owns the subscription table and is its only writer: Subscribe
+// and Close of a Subscription are requests to it. Publish does not go through the actor: it
+// matches the topic on the publisher's goroutine against the router's lock-free index
+// (topics.Index, single writer, concurrent readers) and pushes the message into each matching
+// mailbox. So publishing scales with publishers instead of funnelling through one goroutine,
+// while every change of the table is serialized by the actor. docs/architecture.md has the
+// measurements behind this choice.
+//
+// Every message published after a Subscribe returned and matching its pattern is, for that
+// subscription, delivered exactly once by a Drain or counted once as dropped (MailboxStats).
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/topics"
+)
+
+// Errors of Publish and Subscribe. They are wrapped with context; test with errors.Is.
+var (
+	ErrInvalidTopic     = errors.New("bus: invalid topic")
+	ErrInvalidPattern   = errors.New("bus: invalid pattern")
+	ErrInvalidPayload   = errors.New("bus: payload is not valid JSON")
+	ErrPayloadTooLarge  = errors.New("bus: payload too large")
+	errRouterNotRunning = errors.New("bus: router actor is not running")
+)
+
+// Options configure a Bus. The zero value is valid.
+type Options struct {
+	// MaxPayloadBytes is the largest payload Publish accepts. Zero means abi.MaxPayloadBytes.
+	MaxPayloadBytes int
+	// Mailbox are the default limits of subscription mailboxes.
+	Mailbox MailboxLimits
+	// Now returns the publish time of messages. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives the bus's own log lines. Nil discards them.
+	Logger *zap.Logger
+}
+
+// Bus is the topic bus. Create it with New; it is safe for concurrent use.
+type Bus struct {
+	opts   Options
+	log    *zap.Logger
+	system *actor.ActorSystem
+	router *actor.PID
+	index  *topics.Index[*Subscription]
+	seq    atomic.Uint64
+	nextID atomic.Uint64
+	closed atomic.Bool
+	done   chan struct{} // closed when the router actor has stopped
+	stats  struct {
+		published, unrouted atomic.Uint64
+	}
+	matchPool sync.Pool // *[]*Subscription
+	closeOnce sync.Once
+}
+
+// New starts a bus whose router actor runs in system. The caller keeps ownership of system and
+// must Close the bus before shutting the system down.
+func New(system *actor.ActorSystem, opts Options) (*Bus, error) {
+	if opts.MaxPayloadBytes <= 0 {
+		opts.MaxPayloadBytes = abi.MaxPayloadBytes
+	}
+	opts.Mailbox = opts.Mailbox.withDefaults()
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	b := &Bus{
+		opts:   opts,
+		log:    opts.Logger.Named("bus"),
+		system: system,
+		index:  topics.NewIndex[*Subscription](),
+		done:   make(chan struct{}),
+	}
+	b.matchPool.New = func() any { s := make([]*Subscription, 0, 16); return &s }
+	state := &routerState{bus: b, subs: make(map[uint64]*Subscription)}
+	props := actor.PropsFromProducer(func() actor.Actor { return &routerActor{state: state} })
+	pid, err := system.Root.SpawnNamed(props, "topic-router-"+uuid.NewString())
+	if err != nil {
+		return nil, fmt.Errorf("bus: spawn router actor: %w", err)
+	}
+	b.router = pid
+	return b, nil
+}
+
+// PublishResult describes one accepted publish.
+type PublishResult struct {
+	// Message is the published message as subscribers see it.
+	Message *Message
+	// Matched is the number of subscriptions whose pattern matched. Each of them either
+	// queued the message or counted it as dropped.
+	Matched int
+}
+
+// Publish validates and publishes one message. The topic must pass topics.Validate with
+// topics.HostLimits; payload must be valid JSON of at most Options.MaxPayloadBytes. The bus takes
+// ownership of payload: the caller must not modify it afterwards.
+func (b *Bus) Publish(topic string, payload []byte, source uuid.UUID, principal Principal) (PublishResult, error) {
+	if b.closed.Load() {
+		return PublishResult{}, ErrClosed
+	}
+	if err := topics.Validate(topic, topics.HostLimits); err != nil {
+		return PublishResult{}, fmt.Errorf("%w: %w", ErrInvalidTopic, err)
+	}
+	if len(payload) > b.opts.MaxPayloadBytes {
+		return PublishResult{}, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), b.opts.MaxPayloadBytes)
+	}
+	if !json.Valid(payload) {
+		return PublishResult{}, fmt.Errorf("%w (topic %q)", ErrInvalidPayload, topic)
+	}
+	msg := &Message{
+		Seq:       b.seq.Add(1),
+		Time:      b.opts.Now(),
+		Topic:     topic,
+		Payload:   payload,
+		Source:    source,
+		Principal: principal,
+	}
+	return PublishResult{Message: msg, Matched: b.deliver(msg)}, nil
+}
+
+// deliver pushes msg into every matching mailbox and returns how many matched.
+func (b *Bus) deliver(msg *Message) int {
+	b.stats.published.Add(1)
+	bufp := b.matchPool.Get().(*[]*Subscription)
+	subs := b.index.Match(msg.Topic, (*bufp)[:0])
+	for _, s := range subs {
+		s.mailbox.Push(msg)
+	}
+	n := len(subs)
+	if n == 0 {
+		b.stats.unrouted.Add(1)
+	}
+	clear(subs)
+	*bufp = subs[:0]
+	b.matchPool.Put(bufp)
+	return n
+}
+
+// Stats are bus-wide counters.
+type Stats struct {
+	// Published counts accepted publishes.
+	Published uint64
+	// Unrouted counts accepted publishes that matched no subscription.
+	Unrouted uint64
+	// Subscriptions is the number of live subscriptions.
+	Subscriptions int
+}
+
+// Stats returns a snapshot of the bus counters.
+func (b *Bus) Stats() Stats {
+	return Stats{
+		Published:     b.stats.published.Load(),
+		Unrouted:      b.stats.unrouted.Load(),
+		Subscriptions: b.index.Len(),
+	}
+}
+
+// SubscribeOptions tune one subscription.
+type SubscribeOptions struct {
+	// Mailbox overrides the bus's default mailbox limits (zero fields keep the defaults).
+	Mailbox MailboxLimits
+	// Owner is the instance UUID of the subscribing capsule, uuid.Nil for the host.
+	Owner uuid.UUID
+}
+
+// Subscription is one live subscription: a route pattern and its mailbox.
+type Subscription struct {
+	id      uint64
+	pattern string
+	owner   uuid.UUID
+	mailbox *Mailbox
+	bus     *Bus
+	closed  atomic.Bool
+}
+
+// ID is the bus-wide unique id of the subscription.
+func (s *Subscription) ID() uint64 { return s.id }
+
+// Pattern is the route pattern the subscription was created with.
+func (s *Subscription) Pattern() string { return s.pattern }
+
+// Owner is the instance UUID given in SubscribeOptions.
+func (s *Subscription) Owner() uuid.UUID { return s.owner }
+
+// Mailbox is the subscription's queue: drain it, wait on it, read its stats.
+func (s *Subscription) Mailbox() *Mailbox { return s.mailbox }
+
+// Subscribe registers a subscription for pattern (a route pattern: see topics.MatchRoute; it
+// must pass topics.Validate with topics.HostLimits). It returns once the router actor has added
+// it: every message published after that and matching pattern reaches the new mailbox.
+func (b *Bus) Subscribe(ctx context.Context, pattern string, opts SubscribeOptions) (*Subscription, error) {
+	if err := topics.Validate(pattern, topics.HostLimits); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPattern, err)
+	}
+	limits := opts.Mailbox
+	if limits.Bytes <= 0 {
+		limits.Bytes = b.opts.Mailbox.Bytes
+	}
+	if limits.PerPrincipal <= 0 {
+		limits.PerPrincipal = b.opts.Mailbox.PerPrincipal
+	}
+	s := &Subscription{
+		id:      b.nextID.Add(1),
+		pattern: pattern,
+		owner:   opts.Owner,
+		mailbox: NewMailbox(limits),
+		bus:     b,
+	}
+	if err := b.request(ctx, &subscribeCmd{sub: s, reply: make(chan error, 1)}); err != nil {
+		s.mailbox.Close()
+		return nil, fmt.Errorf("bus: subscribe %q: %w", pattern, err)
+	}
+	return s, nil
+}
+
+// Close removes the subscription from the bus and closes its mailbox; messages still queued
+// are discarded and counted (MailboxStats.Discarded). Close is idempotent; after the bus is
+// closed it only closes the mailbox.
+func (s *Subscription) Close(ctx context.Context) error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	defer s.mailbox.Close()
+	if s.bus.closed.Load() {
+		return nil
+	}
+	err := s.bus.request(ctx, &unsubscribeCmd{sub: s, reply: make(chan error, 1)})
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("bus: unsubscribe %q: %w", s.pattern, err)
+	}
+	return nil
+}
+
+// request sends cmd to the router actor and waits for its reply, the bus to close, or ctx.
+func (b *Bus) request(ctx context.Context, cmd routerCmd) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	b.system.Root.Send(b.router, cmd)
+	select {
+	case err := <-cmd.replyChan():
+		return err
+	case <-b.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the router actor after it has handled every request sent before, closes every
+// subscription's mailbox (counting queued messages as discarded) and makes later publishes and
+// subscribes fail with ErrClosed. It returns ctx.Err() if ctx ends first.
+func (b *Bus) Close(ctx context.Context) error {
+	b.closeOnce.Do(func() {
+		b.closed.Store(true)
+		b.system.Root.Poison(b.router)
+	})
+	select {
+	case <-b.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("bus: close: %w", ctx.Err())
+	}
+}

@@ -1,0 +1,458 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"time"
+)
+
+// Default mailbox limits.
+const (
+	// DefaultMailboxBytes is the default byte budget of one subscription mailbox.
+	DefaultMailboxBytes = 1 << 20
+	// DefaultPerPrincipalMessages is the default count cap of one principal's queue in a mailbox.
+	DefaultPerPrincipalMessages = 256
+	// minQuantum is the smallest deficit round robin quantum, so that many principals do not
+	// make every turn too small to emit anything.
+	minQuantum = 4 << 10
+)
+
+// ErrClosed is returned when waiting on a mailbox whose subscription was dropped, or using a bus
+// that was closed.
+var ErrClosed = errors.New("bus: closed")
+
+// MailboxLimits bounds one mailbox.
+type MailboxLimits struct {
+	// Bytes is the byte budget (payload + topic bytes of every queued message).
+	// Zero means DefaultMailboxBytes.
+	Bytes int
+	// PerPrincipal caps the number of queued messages of one principal.
+	// Zero means DefaultPerPrincipalMessages.
+	PerPrincipal int
+}
+
+func (l MailboxLimits) withDefaults() MailboxLimits {
+	if l.Bytes <= 0 {
+		l.Bytes = DefaultMailboxBytes
+	}
+	if l.PerPrincipal <= 0 {
+		l.PerPrincipal = DefaultPerPrincipalMessages
+	}
+	return l
+}
+
+// MailboxStats are the cumulative counters of one mailbox. For every message offered to a
+// mailbox, exactly one of Delivered, Evicted, Oversize or Discarded is eventually incremented,
+// or it is still Queued: Offered == Delivered + Dropped() + Queued.
+type MailboxStats struct {
+	// Offered counts messages the bus offered to this mailbox.
+	Offered uint64
+	// Delivered counts messages handed out by Drain.
+	Delivered uint64
+	// Evicted counts messages dropped to make room: the byte budget was full (the oldest
+	// message of the mailbox was dropped) or the publisher's principal had PerPrincipal messages
+	// queued (that principal's oldest was dropped).
+	Evicted uint64
+	// Oversize counts messages rejected because they alone exceed the byte budget.
+	Oversize uint64
+	// Discarded counts messages still queued when the mailbox was closed.
+	Discarded uint64
+	// Queued and QueuedBytes describe what is waiting now.
+	Queued      int
+	QueuedBytes int
+	// Principals is the number of principals with queued messages.
+	Principals int
+}
+
+// Dropped is the total of messages lost to this subscriber, each counted once.
+func (s MailboxStats) Dropped() uint64 { return s.Evicted + s.Oversize + s.Discarded }
+
+// Mailbox is the bounded queue of one subscription.
+//
+// Messages are queued per publisher principal. Drain serves principals by deficit round robin,
+// one principal per batch, so a chatty principal cannot starve the others. When the byte budget
+// is exceeded the oldest queued message is evicted; when one principal has PerPrincipal messages
+// queued its oldest is evicted; a message larger than the whole budget is rejected. Every such
+// loss is counted (MailboxStats, and the dropped value Drain reports), never silent.
+//
+// Any number of goroutines may Push; Drain and Wait are meant for one consumer at a time but are
+// safe from several.
+type Mailbox struct {
+	limits MailboxLimits
+
+	mu         sync.Mutex
+	buckets    map[Principal]*bucket
+	rotation   []*bucket // principals with queued messages, in round-robin order
+	bytes      int
+	count      int
+	enqueued   uint64 // enqueue stamp, to find the oldest head across buckets
+	pending    uint64 // dropped since the last reported batch
+	stats      MailboxStats
+	signal     chan struct{} // closed on the next push; nil when nobody waits
+	closed     bool
+	freeBucket *bucket
+	last       *bucket // bucket of the previous push, while it holds messages
+}
+
+type queued struct {
+	msg   *Message
+	stamp uint64
+}
+
+// bucket is the FIFO of one principal.
+type bucket struct {
+	principal Principal
+	q         []queued
+	head      int
+	deficit   int
+}
+
+func (b *bucket) len() int { return len(b.q) - b.head }
+
+func (b *bucket) front() queued { return b.q[b.head] }
+
+func (b *bucket) pop() *Message {
+	m := b.q[b.head].msg
+	b.q[b.head] = queued{}
+	b.head++
+	if b.head == len(b.q) {
+		b.q, b.head = b.q[:0], 0
+	} else if b.head > 64 && b.head*2 > len(b.q) {
+		n := copy(b.q, b.q[b.head:])
+		clear(b.q[n:])
+		b.q, b.head = b.q[:n], 0
+	}
+	return m
+}
+
+// NewMailbox returns an empty mailbox with the given limits (zero fields take the defaults).
+func NewMailbox(limits MailboxLimits) *Mailbox {
+	return &Mailbox{limits: limits.withDefaults(), buckets: make(map[Principal]*bucket)}
+}
+
+// Limits returns the mailbox's effective limits.
+func (m *Mailbox) Limits() MailboxLimits { return m.limits }
+
+// Push queues msg, evicting and counting older messages as needed. It reports whether msg was
+// queued; false means it was rejected as oversize or the mailbox is closed (a closed mailbox
+// counts the message as discarded).
+func (m *Mailbox) Push(msg *Message) bool {
+	size := msg.Size()
+	m.mu.Lock()
+	m.stats.Offered++
+	if m.closed {
+		m.stats.Discarded++
+		m.mu.Unlock()
+		return false
+	}
+	if size > m.limits.Bytes {
+		m.stats.Oversize++
+		m.pending++
+		m.mu.Unlock()
+		return false
+	}
+	b := m.bucketOf(msg.Principal)
+	if b != nil && b.len() >= m.limits.PerPrincipal {
+		m.evictFrom(b)
+	}
+	for m.bytes+size > m.limits.Bytes {
+		m.evictFrom(m.oldestBucket())
+	}
+	if b == nil || b.len() == 0 {
+		// b was absent, or eviction emptied and removed it.
+		b = m.newBucket(msg.Principal)
+	}
+	m.last = b
+	m.enqueued++
+	b.q = append(b.q, queued{msg: msg, stamp: m.enqueued})
+	m.bytes += size
+	m.count++
+	if m.signal != nil {
+		close(m.signal)
+		m.signal = nil
+	}
+	m.mu.Unlock()
+	return true
+}
+
+// bucketOf returns p's bucket or nil. The bucket of the previous push is checked first: most
+// mailboxes see long runs of one principal, and comparing beats hashing.
+func (m *Mailbox) bucketOf(p Principal) *bucket {
+	if l := m.last; l != nil && l.principal == p {
+		return l
+	}
+	return m.buckets[p]
+}
+
+func (m *Mailbox) newBucket(p Principal) *bucket {
+	b := m.freeBucket
+	if b != nil {
+		m.freeBucket = nil
+		b.principal = p
+	} else {
+		b = &bucket{principal: p}
+	}
+	m.buckets[p] = b
+	m.rotation = append(m.rotation, b)
+	return b
+}
+
+// evictFrom drops the oldest message of b and counts it.
+func (m *Mailbox) evictFrom(b *bucket) {
+	msg := b.pop()
+	m.bytes -= msg.Size()
+	m.count--
+	m.stats.Evicted++
+	m.pending++
+	if b.len() == 0 {
+		m.removeBucket(b)
+	}
+}
+
+// oldestBucket returns the bucket whose head was enqueued first. The mailbox must be non-empty.
+func (m *Mailbox) oldestBucket() *bucket {
+	var oldest *bucket
+	for _, b := range m.rotation {
+		if oldest == nil || b.front().stamp < oldest.front().stamp {
+			oldest = b
+		}
+	}
+	return oldest
+}
+
+func (m *Mailbox) removeBucket(b *bucket) {
+	for i, r := range m.rotation {
+		if r == b {
+			copy(m.rotation[i:], m.rotation[i+1:])
+			m.rotation[len(m.rotation)-1] = nil
+			m.rotation = m.rotation[:len(m.rotation)-1]
+			break
+		}
+	}
+	delete(m.buckets, b.principal)
+	if m.last == b {
+		m.last = nil
+	}
+	b.deficit = 0
+	b.q, b.head = b.q[:0], 0
+	if m.freeBucket == nil && cap(b.q) <= 64 {
+		m.freeBucket = b
+	}
+}
+
+// Batch is the result of one Drain.
+type Batch struct {
+	// Messages are the drained messages, all of one principal, oldest first.
+	Messages []*Message
+	// Dropped is the number of messages this mailbox lost since the last batch was reported.
+	Dropped uint64
+	// Refused is true when take refused the first candidate message: nothing was consumed and
+	// Refused names it, so the caller can report the space it needs.
+	Refused *Message
+}
+
+// Drain removes and returns queued messages of one principal, chosen by deficit round robin,
+// up to budget bytes (payload + topic; the first message of a batch is always allowed, so a
+// message larger than budget is not stuck). take is called for every candidate in order; returning
+// false stops the batch there and leaves that message queued. Drain never blocks.
+//
+// If take refuses the very first candidate, Drain consumes nothing and reports the candidate in
+// Batch.Refused; Dropped is then reported but not reset, so the next batch reports it again.
+// Otherwise the dropped counter is reset and the returned value reported in Batch.Dropped.
+// dst is reused for the result when it has capacity.
+func (m *Mailbox) Drain(dst []*Message, budget int, take func(*Message) bool) Batch {
+	dst = dst[:0]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := Batch{Dropped: m.pending}
+	if m.count == 0 {
+		m.pending = 0
+		out.Messages = dst
+		return out
+	}
+	quantum := max(minQuantum, budget/len(m.rotation))
+	served := 0
+	// Each full pass over the rotation adds quantum to every deficit, so a head of at most
+	// budget bytes is emitted within len(rotation)*budget/quantum passes.
+	for m.count > 0 {
+		b := m.rotation[0]
+		saved := b.deficit
+		b.deficit += quantum
+		for b.len() > 0 {
+			head := b.front().msg
+			size := head.Size()
+			if size > b.deficit || (served > 0 && served+size > budget) {
+				break
+			}
+			if !take(head) {
+				if len(dst) == 0 {
+					b.deficit = saved
+					out.Refused = head
+					out.Messages = dst
+					return out
+				}
+				break
+			}
+			b.pop()
+			b.deficit -= size
+			served += size
+			m.bytes -= size
+			m.count--
+			dst = append(dst, head)
+		}
+		m.rotateAfterServe(b)
+		if len(dst) > 0 {
+			break
+		}
+	}
+	m.stats.Delivered += uint64(len(dst))
+	m.pending = 0
+	out.Messages = dst
+	return out
+}
+
+// rotateAfterServe moves b, the head of the rotation, to the back, or removes it when empty.
+func (m *Mailbox) rotateAfterServe(b *bucket) {
+	if b.len() == 0 {
+		m.removeBucket(b)
+		return
+	}
+	copy(m.rotation, m.rotation[1:])
+	m.rotation[len(m.rotation)-1] = b
+}
+
+// Len returns the number of queued messages.
+func (m *Mailbox) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.count
+}
+
+// Stats returns a snapshot of the mailbox counters.
+func (m *Mailbox) Stats() MailboxStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.stats
+	s.Queued, s.QueuedBytes, s.Principals = m.count, m.bytes, len(m.rotation)
+	return s
+}
+
+// ready returns nil when messages are queued, ErrClosed when closed, and otherwise a channel
+// that is closed by the next Push or Close.
+func (m *Mailbox) ready() (<-chan struct{}, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.count > 0 {
+		return nil, nil
+	}
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if m.signal == nil {
+		m.signal = make(chan struct{})
+	}
+	return m.signal, nil
+}
+
+// Wait blocks until a message is queued (true), the timeout passes (false), ctx is done
+// (ctx.Err()) or the mailbox is closed (ErrClosed). Cancellation wins at once: a done ctx makes
+// Wait return without looking at the queue. A timeout <= 0 only checks the queue.
+func (m *Mailbox) Wait(ctx context.Context, timeout time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	sig, err := m.ready()
+	if sig == nil {
+		return err == nil, err
+	}
+	if timeout <= 0 {
+		return false, nil
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-timer.C:
+			return false, nil
+		case <-sig:
+		}
+		if sig, err = m.ready(); sig == nil {
+			return err == nil, err
+		}
+	}
+}
+
+// WaitAny blocks until at least one of the mailboxes has a message queued or is closed, the
+// timeout passes, or ctx is done. It returns the indexes of the ready mailboxes (closed ones
+// count as ready, so the caller notices them), nil on timeout, or ctx.Err().
+func WaitAny(ctx context.Context, timeout time.Duration, boxes []*Mailbox) ([]int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cases := make([]reflect.SelectCase, 0, len(boxes)+2)
+	var timer *time.Timer
+	for {
+		var ready []int
+		cases = cases[:0]
+		for i, b := range boxes {
+			sig, err := b.ready()
+			if sig == nil || err != nil {
+				ready = append(ready, i)
+				continue
+			}
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sig)})
+		}
+		if len(ready) > 0 || timeout <= 0 {
+			if timer != nil {
+				timer.Stop()
+			}
+			return ready, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(timeout)
+		}
+		cases = append(cases,
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)})
+		chosen, _, _ := reflect.Select(cases)
+		switch chosen {
+		case len(cases) - 2:
+			timer.Stop()
+			return nil, ctx.Err()
+		case len(cases) - 1:
+			return nil, nil
+		}
+	}
+}
+
+// Close discards everything queued, counting it as Discarded, and wakes all waiters with
+// ErrClosed. Later pushes are counted as discarded. Close is idempotent.
+func (m *Mailbox) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	m.closed = true
+	m.stats.Discarded += uint64(m.count)
+	m.pending += uint64(m.count)
+	for _, b := range m.rotation {
+		clear(b.q)
+	}
+	m.rotation, m.buckets, m.count, m.bytes = nil, nil, 0, 0
+	if m.signal != nil {
+		close(m.signal)
+		m.signal = nil
+	}
+}
+
+// Closed reports whether Close was called.
+func (m *Mailbox) Closed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}

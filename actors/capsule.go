@@ -1,0 +1,242 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/hostfuncs"
+)
+
+// Limits bound one capsule. Zero fields take the defaults.
+type Limits struct {
+	// MemoryPages is the instance's memory limit in 64 KiB pages (default DefaultMemoryPages,
+	// at most MaxMemoryPages).
+	MemoryPages uint32
+	// IPC are the bus limits (subscriptions, throughput, mailbox sizes).
+	IPC hostfuncs.Limits
+}
+
+// CapsuleSpec is everything a capsule instance is made from. Restarts reuse it: a new
+// instance gets a new UUID, the same compiled module and the same grants.
+type CapsuleSpec struct {
+	// ID is the capsule id (the manifest's package name).
+	ID string
+	// Module is the compiled guest.
+	Module *Module
+	// Grants are the capsule's bus permissions.
+	Grants hostfuncs.Grants
+	// Limits bound the capsule's memory and bus use.
+	Limits Limits
+	// Config are the values served by get-config.
+	Config map[string]string
+	// Bindings are the capsule's interceptor bindings.
+	Bindings []abi.Binding
+	// Owner is the principal the capsule runs as (hostfuncs.DefaultOwner when empty).
+	Owner string
+}
+
+func (s *CapsuleSpec) validate() error {
+	if s.ID == "" {
+		return errors.New("capsule spec: empty id")
+	}
+	if s.Module == nil {
+		return fmt.Errorf("capsule %s: no module", s.ID)
+	}
+	if s.Limits.MemoryPages == 0 {
+		s.Limits.MemoryPages = DefaultMemoryPages
+	}
+	if s.Limits.MemoryPages > MaxMemoryPages {
+		return fmt.Errorf("capsule %s: memory limit %d pages is over the maximum %d", s.ID, s.Limits.MemoryPages, MaxMemoryPages)
+	}
+	if s.Module.minPages > s.Limits.MemoryPages {
+		return fmt.Errorf("capsule %s: module needs %d memory pages at start, limit is %d", s.ID, s.Module.minPages, s.Limits.MemoryPages)
+	}
+	return nil
+}
+
+// State is where a capsule is in its life.
+type State int
+
+// Capsule states.
+const (
+	// StateStarting: an instance is being created and initialised.
+	StateStarting State = iota
+	// StateRunning: the instance runs (its run loop executes, or a reactor awaits calls).
+	StateRunning
+	// StateReady: the instance called signal-ready.
+	StateReady
+	// StateExited: the run loop returned normally.
+	StateExited
+	// StateCrashed: the instance trapped or exited with an error; see Status.LastError.
+	StateCrashed
+	// StateStopped: the capsule was stopped.
+	StateStopped
+)
+
+var stateNames = [...]string{"starting", "running", "ready", "exited", "crashed", "stopped"}
+
+// String returns the state's lower-case name.
+func (s State) String() string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", int(s))
+}
+
+// Status is a snapshot of one capsule.
+type Status struct {
+	ID         string
+	State      State
+	InstanceID uuid.UUID
+	// Instances counts the instances created so far (1 + restarts).
+	Instances int
+	// LastError describes the last crash, if any.
+	LastError string
+	// Discarded counts messages that were still queued for instances that ended.
+	Discarded uint64
+}
+
+// Capsule is the handle of one running capsule.
+type Capsule struct {
+	id  string
+	pid *actor.PID
+	rt  *Runtime
+
+	mu     sync.Mutex
+	status Status
+	ready  chan struct{} // closed when the current instance signals ready or ends
+	done   chan struct{} // closed when the capsule actor has stopped
+}
+
+func newCapsule(rt *Runtime, id string) *Capsule {
+	return &Capsule{
+		id:     id,
+		rt:     rt,
+		status: Status{ID: id, State: StateStarting},
+		ready:  make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+}
+
+// ID returns the capsule id.
+func (c *Capsule) ID() string { return c.id }
+
+// Status returns a snapshot of the capsule's status.
+func (c *Capsule) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
+
+// Done is closed once the capsule's actor has stopped for good.
+func (c *Capsule) Done() <-chan struct{} { return c.done }
+
+// ErrNotReady is returned by WaitReady when the instance ended before it signalled ready.
+var ErrNotReady = errors.New("capsule ended before signalling ready")
+
+// WaitReady blocks until the current instance calls signal-ready, it ends (ErrNotReady), or
+// ctx is done.
+func (c *Capsule) WaitReady(ctx context.Context) error {
+	c.mu.Lock()
+	ready := c.ready
+	c.mu.Unlock()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return fmt.Errorf("capsule %s: wait ready: %w", c.id, ctx.Err())
+	}
+	if st := c.Status(); st.State != StateReady {
+		return fmt.Errorf("capsule %s: %w (%s: %s)", c.id, ErrNotReady, st.State, st.LastError)
+	}
+	return nil
+}
+
+// Stop stops the capsule: blocking host calls return cancelled at once, the instance is
+// closed (even a guest spinning in a loop), its subscriptions are released, and then Stop
+// returns. Stopping a stopped capsule is a no-op.
+func (c *Capsule) Stop(ctx context.Context) error {
+	select {
+	case <-c.done:
+		return nil
+	default:
+	}
+	c.rt.system.Root.Stop(c.pid)
+	select {
+	case <-c.done:
+		c.rt.forget(c)
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("capsule %s: stop: %w", c.id, ctx.Err())
+	}
+}
+
+func (c *Capsule) update(f func(s *Status)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f(&c.status)
+}
+
+// newInstance records a fresh instance and returns its readiness channel.
+func (c *Capsule) newInstance(id uuid.UUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.status.InstanceID = id
+	c.status.Instances++
+	c.status.State = StateStarting
+	select {
+	case <-c.ready:
+		c.ready = make(chan struct{})
+	default:
+	}
+}
+
+// markReady closes the readiness channel of instance id (a stale instance is ignored).
+func (c *Capsule) markReady(id uuid.UUID, state State) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.status.InstanceID != id {
+		return
+	}
+	if state == StateReady || c.status.State != StateReady {
+		c.status.State = state
+	}
+	select {
+	case <-c.ready:
+	default:
+		close(c.ready)
+	}
+}
+
+// CrashError is the failure a capsule actor hands to its supervisor.
+type CrashError struct {
+	CapsuleID  string
+	InstanceID uuid.UUID
+	// Reason is a one-line description: "wasm error: unreachable", "exit code 3", ...
+	Reason string
+	// Err is the error returned by the guest call.
+	Err error
+}
+
+// Error implements error.
+func (e *CrashError) Error() string {
+	return fmt.Sprintf("capsule %s instance %s crashed: %s", e.CapsuleID, e.InstanceID, e.Reason)
+}
+
+// Unwrap returns the guest call's error.
+func (e *CrashError) Unwrap() error { return e.Err }
+
+// firstLine returns the first line of s, which for wazero traps is the error without the
+// wasm stack trace.
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

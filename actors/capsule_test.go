@@ -1,0 +1,136 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/astrid-actors/astrid-actors/bus"
+)
+
+func TestEchoCapsuleRoundTrip(t *testing.T) {
+	r := newRuntime(t)
+	out := hostSubscribe(t, r, "echo.out")
+	c := startCapsule(t, r, CapsuleSpec{
+		ID:     "echo",
+		Module: compile(t, r, "testdata/wat/echo.wasm"),
+		Grants: grants([]string{"echo.out"}, []string{"echo.in"}),
+	})
+	waitReady(t, c)
+	inst := c.Status().InstanceID
+	for i := range 5 {
+		if _, err := r.Bus().Publish("echo.in", []byte(fmt.Sprintf(`{"n":%d}`, i)), uuid.Nil, bus.Verified("alice")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := receive(t, out, 5, 10*time.Second)
+	for i, m := range got {
+		if string(m.Payload) != fmt.Sprintf(`{"n":%d}`, i) {
+			t.Errorf("message %d payload %s", i, m.Payload)
+		}
+		if m.Source != inst {
+			t.Errorf("source %v, want instance %v", m.Source, inst)
+		}
+		if m.Principal != bus.Verified("alice") {
+			t.Errorf("principal %v, want the caller's verified(alice)", m.Principal)
+		}
+	}
+	if st := c.Status(); st.State != StateReady || st.Instances != 1 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestStopWhileBlockedInRecv(t *testing.T) {
+	r := newRuntime(t)
+	mod := compile(t, r, "testdata/wat/blockrecv.wasm")
+	var durations []time.Duration
+	for i := range 5 {
+		c := startCapsule(t, r, CapsuleSpec{ID: fmt.Sprint("block-", i), Module: mod, Grants: grants(nil, []string{"block.*"})})
+		waitReady(t, c)
+		time.Sleep(time.Millisecond) // let the guest enter recv
+		start := time.Now()
+		if err := c.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		durations = append(durations, time.Since(start))
+		if st := c.Status(); st.State != StateStopped {
+			t.Fatalf("state after stop = %v", st.State)
+		}
+	}
+	slices.Sort(durations)
+	t.Logf("stop while blocked in recv: %v", durations)
+	if median := durations[len(durations)/2]; median > 10*time.Millisecond {
+		t.Fatalf("median stop took %v, want < 10ms (all: %v)", median, durations)
+	}
+	if n := r.Bus().Stats().Subscriptions; n != 0 {
+		t.Fatalf("%d subscriptions left after stops", n)
+	}
+}
+
+func TestStopSpinningGuest(t *testing.T) {
+	r := newRuntime(t)
+	c := startCapsule(t, r, CapsuleSpec{ID: "spin", Module: compile(t, r, "testdata/wat/spin.wasm")})
+	waitReady(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTrapIsReportedAsCrash(t *testing.T) {
+	r := newRuntime(t)
+	c := startCapsule(t, r, CapsuleSpec{ID: "trap", Module: compile(t, r, "testdata/wat/trap.wasm")})
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("trapping capsule was not stopped by its supervisor")
+	}
+	st := c.Status()
+	if st.LastError != "wasm error: unreachable" {
+		t.Fatalf("last error %q", st.LastError)
+	}
+}
+
+func TestNormalExit(t *testing.T) {
+	r := newRuntime(t)
+	c := startCapsule(t, r, CapsuleSpec{ID: "exit", Module: compile(t, r, "testdata/wat/exit.wasm")})
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("exited capsule's actor did not stop")
+	}
+	if st := c.Status(); st.LastError != "" {
+		t.Fatalf("normal exit recorded an error: %+v", st)
+	}
+}
+
+func TestCompileRejectsBadModules(t *testing.T) {
+	r := newRuntime(t)
+	tests := []struct {
+		name string
+		wasm []byte
+		want string
+	}{
+		{"not wasm", []byte("hello"), "compile"},
+		{"empty", nil, "compile"},
+		{"unknown import", readWasm(t, "testdata/wat/badimport.wasm"), `imports env.whatever from module "env"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := r.Compile(context.Background(), tt.wasm)
+			if !errors.Is(err, ErrInvalidModule) {
+				t.Fatalf("err = %v, want ErrInvalidModule", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %q, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,230 @@
+package actors
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/hostfuncs"
+)
+
+// wasiModule is the import module name of WASI preview 1, which Go guests need.
+const wasiModule = wasi_snapshot_preview1.ModuleName
+
+// Memory limits of capsule instances, in 64 KiB wasm pages.
+const (
+	// DefaultMemoryPages is the default memory limit of one capsule instance (64 MiB).
+	DefaultMemoryPages = 1024
+	// MaxMemoryPages is the highest per-capsule limit the engine accepts (1 GiB). Staying well
+	// below wazero's 65 536-page ceiling also keeps its 32-bit offset arithmetic safe.
+	MaxMemoryPages = 16384
+)
+
+// ErrInvalidModule is returned (wrapped) for wasm that cannot run as a capsule.
+var ErrInvalidModule = errors.New("invalid capsule module")
+
+// Engine is the process-wide wazero runtime: compiler mode, guests preemptible through their
+// context (WithCloseOnContextDone), an optional on-disk compilation cache, WASI and the host
+// modules registered once. Modules must be compiled and instantiated by the same Engine.
+type Engine struct {
+	rt    wazero.Runtime
+	cache wazero.CompilationCache
+	epoch time.Time
+}
+
+// EngineOptions configure an Engine.
+type EngineOptions struct {
+	// CacheDir, when set, holds compiled machine code across processes, so a restart of the
+	// runtime does not recompile unchanged modules. It is created if missing.
+	CacheDir string
+	// Interpreter selects wazero's interpreter instead of the compiler (for platforms without
+	// the compiler; much slower).
+	Interpreter bool
+}
+
+// NewEngine creates the shared wazero runtime.
+func NewEngine(ctx context.Context, opts EngineOptions) (*Engine, error) {
+	cfg := wazero.NewRuntimeConfigCompiler()
+	if opts.Interpreter {
+		cfg = wazero.NewRuntimeConfigInterpreter()
+	}
+	cfg = cfg.WithCloseOnContextDone(true).WithMemoryLimitPages(MaxMemoryPages)
+	e := &Engine{epoch: time.Now()}
+	if opts.CacheDir != "" {
+		if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
+			return nil, fmt.Errorf("compilation cache %s: %w", opts.CacheDir, err)
+		}
+		cache, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("compilation cache %s: %w", opts.CacheDir, err)
+		}
+		e.cache = cache
+		cfg = cfg.WithCompilationCache(cache)
+	}
+	e.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
+		_ = e.Close(ctx)
+		return nil, fmt.Errorf("instantiate WASI: %w", err)
+	}
+	if err := hostfuncs.Register(ctx, e.rt); err != nil {
+		_ = e.Close(ctx)
+		return nil, err
+	}
+	return e, nil
+}
+
+// Epoch is when the engine started: the zero of clock-monotonic-ns.
+func (e *Engine) Epoch() time.Time { return e.epoch }
+
+// Close releases the runtime, every module compiled by it and the cache handle.
+func (e *Engine) Close(ctx context.Context) error {
+	err := e.rt.Close(ctx)
+	if e.cache != nil {
+		err = errors.Join(err, e.cache.Close(ctx))
+	}
+	return err
+}
+
+// EntryKind says how a capsule's guest code runs.
+type EntryKind int
+
+// Entry kinds.
+const (
+	// EntryNone is a reactor without a run loop: it is instantiated and only called into.
+	EntryNone EntryKind = iota
+	// EntryRun is a run-loop capsule exporting "run".
+	EntryRun
+	// EntryStart is a WASI command: "_start" is its run loop.
+	EntryStart
+)
+
+// Module is a compiled, validated capsule module, shared by all its instances and restarts.
+type Module struct {
+	compiled    wazero.CompiledModule
+	entry       EntryKind
+	initialize  bool
+	minPages    uint32
+	hasHook     bool
+	hasRealloc  bool
+	sha256      string
+	imports     []string
+	sizeInBytes int
+}
+
+// Entry returns how the module runs.
+func (m *Module) Entry() EntryKind { return m.entry }
+
+// SHA256 is the hex digest of the wasm bytes.
+func (m *Module) SHA256() string { return m.sha256 }
+
+// Imports lists the module's imports as "module.name".
+func (m *Module) Imports() []string { return append([]string(nil), m.imports...) }
+
+// HasInterceptorExports reports whether the module exports astrid-hook-trigger and
+// cabi_realloc, which interceptors need.
+func (m *Module) HasInterceptorExports() bool { return m.hasHook && m.hasRealloc }
+
+// Compile validates and compiles wasm. It fails with ErrInvalidModule when the bytes are not a
+// core module, when an import is not provided by this runtime (astrid:ipc@1.0.0,
+// astrid:sys@1.0.0, wasi_snapshot_preview1) or has the wrong signature, when the module does
+// not export its memory as "memory", or when it needs more than MaxMemoryPages at start.
+func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
+	sum := sha256.Sum256(wasm)
+	compiled, err := e.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: compile: %w", ErrInvalidModule, err)
+	}
+	m := &Module{compiled: compiled, sha256: hex.EncodeToString(sum[:]), sizeInBytes: len(wasm)}
+	if err := m.validate(); err != nil {
+		_ = compiled.Close(ctx)
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Module) validate() error {
+	for _, f := range m.compiled.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		m.imports = append(m.imports, mod+"."+name)
+		switch mod {
+		case wasiModule:
+			continue // wazero checks WASI signatures at instantiation
+		case abi.ModuleIPC, abi.ModuleSys:
+			hf, ok := hostfuncs.Lookup(mod, name)
+			if !ok {
+				return fmt.Errorf("%w: imports %s.%s, which ABI %s does not provide", ErrInvalidModule, mod, name, abi.Version)
+			}
+			if !sameTypes(hf.Params, f.ParamTypes()) || !sameTypes(hf.Results, f.ResultTypes()) {
+				return fmt.Errorf("%w: import %s.%s has signature %s, the ABI defines %s", ErrInvalidModule,
+					mod, name, signature(f.ParamTypes(), f.ResultTypes()), signature(hf.Params, hf.Results))
+			}
+		default:
+			return fmt.Errorf("%w: imports %s.%s from module %q, which this runtime does not provide", ErrInvalidModule, mod, name, mod)
+		}
+	}
+	if len(m.compiled.ImportedMemories()) > 0 {
+		return fmt.Errorf("%w: imports a memory; capsules must define and export their own", ErrInvalidModule)
+	}
+	mem, ok := m.compiled.ExportedMemories()["memory"]
+	if !ok {
+		return fmt.Errorf("%w: does not export its memory as \"memory\"", ErrInvalidModule)
+	}
+	m.minPages = mem.Min()
+	if m.minPages > MaxMemoryPages {
+		return fmt.Errorf("%w: needs %d memory pages at start, limit %d", ErrInvalidModule, m.minPages, MaxMemoryPages)
+	}
+	exports := m.compiled.ExportedFunctions()
+	noArgs := func(name string) bool {
+		f, ok := exports[name]
+		return ok && len(f.ParamTypes()) == 0 && len(f.ResultTypes()) == 0
+	}
+	switch {
+	case noArgs("run"):
+		m.entry = EntryRun
+	case noArgs("_start"):
+		m.entry = EntryStart
+	}
+	m.initialize = noArgs("_initialize")
+	_, m.hasHook = exports["astrid-hook-trigger"]
+	_, m.hasRealloc = exports["cabi_realloc"]
+	return nil
+}
+
+func sameTypes(a, b []api.ValueType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func signature(params, results []api.ValueType) string {
+	s := "("
+	for i, p := range params {
+		if i > 0 {
+			s += ", "
+		}
+		s += api.ValueTypeName(p)
+	}
+	s += ") -> ("
+	for i, r := range results {
+		if i > 0 {
+			s += ", "
+		}
+		s += api.ValueTypeName(r)
+	}
+	return s + ")"
+}

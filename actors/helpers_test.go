@@ -1,0 +1,126 @@
+package actors
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/astrid-actors/astrid-actors/bus"
+	"github.com/astrid-actors/astrid-actors/hostfuncs"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// protoactor-go's dead-letter log throttle sleeps for its 1 s interval.
+		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewThrottleWithLogger.func1"),
+	)
+}
+
+// testCacheDir is shared by every runtime of the test binary, so Go guests compile once.
+var testCacheDir = filepath.Join(os.TempDir(), "astrid-actors-test-cache")
+
+func newRuntime(t testing.TB) *Runtime {
+	t.Helper()
+	var log *zap.Logger
+	if tt, ok := t.(*testing.T); ok && testing.Verbose() {
+		log = zaptest.NewLogger(tt)
+	}
+	r, err := New(context.Background(), Options{Logger: log, Engine: EngineOptions{CacheDir: testCacheDir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.Close(ctx); err != nil {
+			t.Errorf("close runtime: %v", err)
+		}
+	})
+	return r
+}
+
+func readWasm(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func compile(t testing.TB, r *Runtime, path string) *Module {
+	t.Helper()
+	m, err := r.Compile(context.Background(), readWasm(t, path))
+	if err != nil {
+		t.Fatalf("compile %s: %v", path, err)
+	}
+	return m
+}
+
+func startCapsule(t testing.TB, r *Runtime, spec CapsuleSpec) *Capsule {
+	t.Helper()
+	c, err := r.Start(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("start %s: %v", spec.ID, err)
+	}
+	return c
+}
+
+func waitReady(t testing.TB, c *Capsule) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func hostSubscribe(t testing.TB, r *Runtime, pattern string) *bus.Subscription {
+	t.Helper()
+	s, err := r.Bus().Subscribe(context.Background(), pattern, bus.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	return s
+}
+
+// receive waits for n messages on s.
+func receive(t testing.TB, s *bus.Subscription, n int, timeout time.Duration) []*bus.Message {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var out []*bus.Message
+	for len(out) < n {
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("received %d of %d messages on %s", len(out), n, s.Pattern())
+		}
+		if _, err := s.Mailbox().Wait(context.Background(), left); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s.Mailbox().Drain(nil, 1<<20, func(*bus.Message) bool { return true }).Messages...)
+	}
+	return out
+}
+
+// checkFor polls cond until it holds or the timeout passes.
+func checkFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func grants(pub, sub []string) hostfuncs.Grants {
+	return hostfuncs.Grants{Publish: pub, Subscribe: sub}
+}

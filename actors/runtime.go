@@ -1,0 +1,221 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
+
+	"github.com/astrid-actors/astrid-actors/bus"
+	"github.com/astrid-actors/astrid-actors/internal/actorsys"
+)
+
+// Options configure a Runtime. The zero value is valid.
+type Options struct {
+	// Logger receives all log lines, including the "astrid.audit.ipc" audit lines. Nil
+	// discards them.
+	Logger *zap.Logger
+	// Engine configures the shared wazero runtime (compilation cache, interpreter).
+	Engine EngineOptions
+	// Bus configures the topic bus.
+	Bus bus.Options
+}
+
+// Runtime runs capsules: one protoactor-go actor per capsule, under a supervisor actor, all
+// sharing one wazero engine and one topic bus.
+type Runtime struct {
+	log    *zap.Logger
+	system *actor.ActorSystem
+	bus    *bus.Bus
+	engine *Engine
+	parent *actor.PID
+
+	mu       sync.Mutex
+	capsules map[string]*Capsule
+	order    []string // start order, for stopping in reverse
+	closed   bool
+}
+
+// New starts a runtime.
+func New(ctx context.Context, opts Options) (*Runtime, error) {
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	engine, err := NewEngine(ctx, opts.Engine)
+	if err != nil {
+		return nil, err
+	}
+	system := actorsys.New(log)
+	busOpts := opts.Bus
+	if busOpts.Logger == nil {
+		busOpts.Logger = log
+	}
+	b, err := bus.New(system, busOpts)
+	if err != nil {
+		_ = engine.Close(ctx)
+		return nil, err
+	}
+	r := &Runtime{log: log, system: system, bus: b, engine: engine, capsules: map[string]*Capsule{}}
+	props := actor.PropsFromProducer(func() actor.Actor { return &supervisorActor{} },
+		actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })))
+	r.parent, err = system.Root.SpawnNamed(props, "capsules")
+	if err != nil {
+		_ = b.Close(ctx)
+		_ = engine.Close(ctx)
+		return nil, fmt.Errorf("spawn capsule supervisor: %w", err)
+	}
+	return r, nil
+}
+
+// Bus returns the runtime's topic bus.
+func (r *Runtime) Bus() *bus.Bus { return r.bus }
+
+// Engine returns the runtime's wazero engine.
+func (r *Runtime) Engine() *Engine { return r.engine }
+
+// Compile validates and compiles a capsule module with the runtime's engine.
+func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
+	return r.engine.Compile(ctx, wasm)
+}
+
+// ErrDuplicate is returned when a capsule id is already running.
+var ErrDuplicate = errors.New("capsule id already running")
+
+// ErrRuntimeClosed is returned by calls on a closed runtime.
+var ErrRuntimeClosed = errors.New("runtime closed")
+
+// Start spawns the capsule's actor, which instantiates the module and starts its run loop on a
+// goroutine of its own. Start returns once the actor exists; use Capsule.WaitReady to wait for
+// the guest's signal-ready.
+func (r *Runtime) Start(ctx context.Context, spec CapsuleSpec) (*Capsule, error) {
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrRuntimeClosed
+	}
+	if _, dup := r.capsules[spec.ID]; dup {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("capsule %s: %w", spec.ID, ErrDuplicate)
+	}
+	c := newCapsule(r, spec.ID)
+	r.capsules[spec.ID] = c
+	r.order = append(r.order, spec.ID)
+	r.mu.Unlock()
+
+	log := r.log.With(zap.String("capsule_id", spec.ID))
+	props := actor.PropsFromProducer(func() actor.Actor {
+		return &capsuleActor{rt: r, spec: &spec, handle: c, log: log}
+	})
+	reply := make(chan spawnResult, 1)
+	r.system.Root.Send(r.parent, &spawnChild{props: props, name: spec.ID, reply: reply})
+	select {
+	case res := <-reply:
+		if res.err != nil {
+			r.forget(c)
+			return nil, fmt.Errorf("capsule %s: spawn: %w", spec.ID, res.err)
+		}
+		c.pid = res.pid
+		return c, nil
+	case <-ctx.Done():
+		// The spawn may still happen; stop whatever it produced.
+		go func() {
+			if res := <-reply; res.err == nil {
+				r.system.Root.Stop(res.pid)
+			}
+			r.forget(c)
+		}()
+		return nil, fmt.Errorf("capsule %s: start: %w", spec.ID, ctx.Err())
+	}
+}
+
+// Capsule returns the running capsule with that id, or nil.
+func (r *Runtime) Capsule(id string) *Capsule {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.capsules[id]
+}
+
+// Capsules returns the status of every capsule, in start order.
+func (r *Runtime) Capsules() []Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Status, 0, len(r.order))
+	for _, id := range r.order {
+		out = append(out, r.capsules[id].Status())
+	}
+	return out
+}
+
+func (r *Runtime) forget(c *Capsule) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.capsules[c.id] == c {
+		delete(r.capsules, c.id)
+		r.order = slices.DeleteFunc(r.order, func(id string) bool { return id == c.id })
+	}
+}
+
+// Close stops every capsule in reverse start order, then the bus, the actors and the engine.
+// Nothing of the runtime keeps running afterwards.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	caps := make([]*Capsule, 0, len(r.order))
+	for i := len(r.order) - 1; i >= 0; i-- {
+		caps = append(caps, r.capsules[r.order[i]])
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, c := range caps {
+		if err := c.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := r.system.Root.StopFuture(r.parent).Wait(); err != nil {
+		errs = append(errs, fmt.Errorf("stop capsule supervisor: %w", err))
+	}
+	if err := r.bus.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := r.engine.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close engine: %w", err))
+	}
+	r.system.Shutdown()
+	return errors.Join(errs...)
+}
+
+// spawnChild asks the supervisor actor to spawn a capsule actor as its child.
+type spawnChild struct {
+	props *actor.Props
+	name  string
+	reply chan spawnResult
+}
+
+type spawnResult struct {
+	pid *actor.PID
+	err error
+}
+
+// supervisorActor is the parent of every capsule actor; its supervisor strategy decides what
+// happens when a capsule crashes.
+type supervisorActor struct{}
+
+// Receive implements actor.Actor.
+func (s *supervisorActor) Receive(ctx actor.Context) {
+	if m, ok := ctx.Message().(*spawnChild); ok {
+		pid, err := ctx.SpawnNamed(m.props, m.name)
+		m.reply <- spawnResult{pid: pid, err: err}
+	}
+}

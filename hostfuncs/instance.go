@@ -1,0 +1,206 @@
+package hostfuncs
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/bus"
+)
+
+// Grants are what a capsule's manifest allows it on the bus.
+type Grants struct {
+	// Publish are the publish ACL keys (route patterns). Empty denies every publish.
+	Publish []string
+	// Subscribe are the subscribe ACL keys. Empty denies every subscribe.
+	Subscribe []string
+	// Uplink allows publish-as.
+	Uplink bool
+}
+
+// Limits bound one capsule instance's use of the bus. Zero fields take the defaults.
+type Limits struct {
+	// MaxSubscriptions is the number of live subscriptions (default abi.MaxSubscriptions).
+	MaxSubscriptions int
+	// ThroughputBytesPerSec is the publish budget per (instance, principal) and 1-second
+	// window (default DefaultThroughputBytesPerSec).
+	ThroughputBytesPerSec int
+	// Mailbox are the limits of the instance's subscription mailboxes (zero: the bus defaults).
+	Mailbox bus.MailboxLimits
+}
+
+// DefaultThroughputBytesPerSec is the default publish budget: 10 MiB per second per
+// (instance, principal).
+const DefaultThroughputBytesPerSec = 10 << 20
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxSubscriptions <= 0 {
+		l.MaxSubscriptions = abi.MaxSubscriptions
+	}
+	if l.ThroughputBytesPerSec <= 0 {
+		l.ThroughputBytesPerSec = DefaultThroughputBytesPerSec
+	}
+	return l
+}
+
+// Config describes one capsule instance to the host functions.
+type Config struct {
+	// CapsuleID is the manifest's package name.
+	CapsuleID string
+	// InstanceID is this instance's UUID: the source id of everything it publishes.
+	InstanceID uuid.UUID
+	// Owner is the principal the capsule runs as when it handles no message ("default" when
+	// empty).
+	Owner string
+	// Grants and Limits come from the manifest.
+	Grants Grants
+	Limits Limits
+	// Config are the [env] values served by get-config.
+	Config map[string]string
+	// Bindings are the capsule's interceptor bindings, served by get-interceptor-bindings.
+	Bindings []abi.Binding
+	// Bus is where the instance publishes and subscribes.
+	Bus *bus.Bus
+	// Logger is the capsule's logger: sys log lines go here. The audit logger is derived from
+	// it as "astrid.audit.ipc". Nil discards.
+	Logger *zap.Logger
+	// Epoch is the zero of clock-monotonic-ns (the runtime's start).
+	Epoch time.Time
+	// OnReady is called once when the guest calls signal-ready. May be nil.
+	OnReady func()
+}
+
+// DefaultOwner is the principal capsules run as unless configured otherwise.
+const DefaultOwner = "default"
+
+// Instance is the host-side state of one capsule instance. Host functions find it in the
+// context of the guest call (WithInstance). Guest calls into one instance are sequential, but
+// Release and the accessors may be called from other goroutines, so the state is guarded.
+type Instance struct {
+	cfg     Config
+	log     *zap.Logger
+	audit   *zap.Logger
+	limiter *rateLimiter
+
+	mu         sync.Mutex
+	handles    map[uint32]*bus.Subscription
+	nextHandle uint32
+	caller     *bus.Message
+	released   bool
+
+	readyOnce sync.Once
+	lastYield atomic.Int64 // unix nanos of the last yielding host call
+
+	// scratch buffers of the guest's call goroutine
+	drainBuf []*bus.Message
+	encBuf   []byte
+}
+
+// NewInstance returns the host state of one capsule instance.
+func NewInstance(cfg Config) *Instance {
+	if cfg.Owner == "" {
+		cfg.Owner = DefaultOwner
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Epoch.IsZero() {
+		cfg.Epoch = time.Now()
+	}
+	fields := []zap.Field{zap.String("capsule_id", cfg.CapsuleID), zap.Stringer("instance_id", cfg.InstanceID)}
+	in := &Instance{
+		cfg:        cfg,
+		log:        cfg.Logger.With(fields...),
+		audit:      cfg.Logger.Named("astrid.audit.ipc").With(fields...),
+		limiter:    newRateLimiter(cfg.Limits.ThroughputBytesPerSec),
+		handles:    make(map[uint32]*bus.Subscription),
+		nextHandle: 1,
+	}
+	in.lastYield.Store(time.Now().UnixNano())
+	return in
+}
+
+// CapsuleID returns the capsule id.
+func (in *Instance) CapsuleID() string { return in.cfg.CapsuleID }
+
+// InstanceID returns the instance UUID.
+func (in *Instance) InstanceID() uuid.UUID { return in.cfg.InstanceID }
+
+// Subscriptions returns the number of live subscriptions.
+func (in *Instance) Subscriptions() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.handles)
+}
+
+// LastYield returns when the guest last called a yielding host function (recv, wait, poll,
+// sleep-ns), or when the instance was created.
+func (in *Instance) LastYield() time.Time { return time.Unix(0, in.lastYield.Load()) }
+
+func (in *Instance) yielded() { in.lastYield.Store(time.Now().UnixNano()) }
+
+// SetCaller installs msg as the message the capsule is handling (nil clears it). Publishes
+// then carry msg's principal, and get-caller describes it.
+func (in *Instance) SetCaller(msg *bus.Message) {
+	in.mu.Lock()
+	in.caller = msg
+	in.mu.Unlock()
+}
+
+// Caller returns the message the capsule is handling, or nil.
+func (in *Instance) Caller() *bus.Message {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.caller
+}
+
+// ReleaseStats describe what Release closed.
+type ReleaseStats struct {
+	// Subscriptions is the number of subscriptions closed.
+	Subscriptions int
+	// Discarded is the number of queued messages discarded (and counted) with them.
+	Discarded uint64
+}
+
+// Release closes every subscription of the instance, counting their queued messages as
+// discarded, and makes later subscribe calls fail with closed. Call it after the guest's last
+// call returned. It is idempotent.
+func (in *Instance) Release(ctx context.Context) ReleaseStats {
+	in.mu.Lock()
+	subs := in.handles
+	in.handles = map[uint32]*bus.Subscription{}
+	in.released = true
+	in.mu.Unlock()
+	var st ReleaseStats
+	for _, s := range subs {
+		if s == nil { // a subscribe still in flight; it sees released and closes its own
+			continue
+		}
+		queued := s.Mailbox().Len()
+		if err := s.Close(ctx); err != nil {
+			in.log.Warn("release subscription", zap.String("pattern", s.Pattern()), zap.Error(err))
+		}
+		st.Subscriptions++
+		st.Discarded += uint64(queued)
+	}
+	return st
+}
+
+type instanceKey struct{}
+
+// WithInstance returns a context carrying in; pass it to every guest call of the instance.
+func WithInstance(ctx context.Context, in *Instance) context.Context {
+	return context.WithValue(ctx, instanceKey{}, in)
+}
+
+// InstanceFrom returns the instance carried by ctx, or nil.
+func InstanceFrom(ctx context.Context) *Instance {
+	in, _ := ctx.Value(instanceKey{}).(*Instance)
+	return in
+}

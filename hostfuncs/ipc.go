@@ -1,0 +1,366 @@
+package hostfuncs
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/bus"
+	"github.com/astrid-actors/astrid-actors/topics"
+)
+
+// Audit names of the ipc functions.
+const (
+	fnPublish   = "astrid:ipc/publish"
+	fnPublishAs = "astrid:ipc/publish-as"
+	fnSubscribe = "astrid:ipc/subscribe"
+	fnPoll      = "astrid:ipc/subscription-poll"
+	fnRecv      = "astrid:ipc/subscription-recv"
+	fnWait      = "astrid:ipc/subscription-wait"
+	fnDrop      = "astrid:ipc/subscription-drop"
+	fnBindings  = "astrid:ipc/get-interceptor-bindings"
+)
+
+// effectivePrincipal is the principal a plain publish carries: the principal of the message
+// being handled, or the owner when there is none or it was a system message (as in Astrid, a
+// capsule answering the runtime acts as its owner).
+func (in *Instance) effectivePrincipal() bus.Principal {
+	in.mu.Lock()
+	c := in.caller
+	in.mu.Unlock()
+	if c == nil || c.Principal.Kind == abi.PrincipalSystem {
+		return bus.Verified(in.cfg.Owner)
+	}
+	return c.Principal
+}
+
+// Publish implements ipc publish.
+func (in *Instance) Publish(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen uint32) abi.Code {
+	p := in.effectivePrincipal()
+	topic, code := in.publish(mem, topicPtr, topicLen, payloadPtr, payloadLen, p)
+	in.auditCall(fnPublish, p, topic, "bytes", int(payloadLen), code)
+	return code
+}
+
+// PublishAs implements ipc publish-as: an uplink capsule publishes on behalf of a principal it
+// names; receivers see it as claimed.
+func (in *Instance) PublishAs(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen, prPtr, prLen uint32) abi.Code {
+	p := in.effectivePrincipal()
+	code, topic := in.publishAs(mem, topicPtr, topicLen, payloadPtr, payloadLen, prPtr, prLen)
+	in.auditCall(fnPublishAs, p, topic, "bytes", int(payloadLen), code)
+	return code
+}
+
+func (in *Instance) publishAs(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen, prPtr, prLen uint32) (abi.Code, string) {
+	if !in.cfg.Grants.Uplink {
+		return abi.CapabilityDenied, ""
+	}
+	if prLen > abi.MaxPrincipalBytes {
+		return abi.InvalidInput, ""
+	}
+	principal, ok := mem.str(prPtr, prLen)
+	if !ok || !abi.ValidPrincipal(principal) {
+		return abi.InvalidInput, ""
+	}
+	topic, code := in.publish(mem, topicPtr, topicLen, payloadPtr, payloadLen, bus.Claimed(principal))
+	return code, topic
+}
+
+// publish is the shared publish path, with the checks in the seed's order: topic length, rate
+// limit, empty segments, segment count, publish ACL, payload size, payload JSON. The rate
+// limiter is charged only once the message was accepted.
+func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen uint32, p bus.Principal) (string, abi.Code) {
+	if topicLen > abi.MaxTopicBytes {
+		return "", abi.InvalidInput
+	}
+	topic, ok := mem.str(topicPtr, topicLen)
+	if !ok {
+		return "", abi.InvalidInput
+	}
+	if !in.limiter.allows(p, int(payloadLen)) {
+		return topic, abi.RateLimited
+	}
+	if topics.Validate(topic, topics.GuestLimits) != nil {
+		return topic, abi.InvalidInput
+	}
+	if !anyMatch(in.cfg.Grants.Publish, topic, topics.MatchRoute) {
+		return topic, abi.CapabilityDenied
+	}
+	if payloadLen > abi.MaxPayloadBytes {
+		return topic, abi.InvalidInput
+	}
+	payload, ok := mem.copyOut(payloadPtr, payloadLen)
+	if !ok {
+		return topic, abi.InvalidInput
+	}
+	if _, err := in.cfg.Bus.Publish(topic, payload, in.cfg.InstanceID, p); err != nil {
+		return topic, codeOfBusError(err)
+	}
+	in.limiter.charge(p, int(payloadLen))
+	return topic, abi.OK
+}
+
+func anyMatch(keys []string, s string, match func(key, s string) bool) bool {
+	for _, k := range keys {
+		if match(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func codeOfBusError(err error) abi.Code {
+	switch {
+	case errors.Is(err, bus.ErrInvalidPayload), errors.Is(err, bus.ErrInvalidTopic),
+		errors.Is(err, bus.ErrInvalidPattern):
+		return abi.InvalidInput
+	case errors.Is(err, bus.ErrPayloadTooLarge):
+		return abi.TooLarge
+	case errors.Is(err, bus.ErrClosed):
+		return abi.Closed
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return abi.Cancelled
+	}
+	return abi.Unknown
+}
+
+// Subscribe implements ipc subscribe with the seed's checks: pattern length, empty segments,
+// wildcard position (exact or one trailing '*'), segment count, subscribe ACL, quota.
+func (in *Instance) Subscribe(ctx context.Context, mem guestMemory, patPtr, patLen, handleOut uint32) abi.Code {
+	pattern, handle, code := in.subscribe(ctx, mem, patPtr, patLen, handleOut)
+	in.auditCall(fnSubscribe, in.effectivePrincipal(), pattern, "handle", int(handle), code)
+	return code
+}
+
+func (in *Instance) subscribe(ctx context.Context, mem guestMemory, patPtr, patLen, handleOut uint32) (string, uint32, abi.Code) {
+	if patLen > abi.MaxTopicBytes {
+		return "", 0, abi.InvalidInput
+	}
+	pattern, ok := mem.str(patPtr, patLen)
+	if !ok || !mem.inRange(handleOut, 4) {
+		return pattern, 0, abi.InvalidInput
+	}
+	if topics.ValidateSubscribePattern(pattern, topics.GuestLimits) != nil {
+		return pattern, 0, abi.InvalidInput
+	}
+	if !anyMatch(in.cfg.Grants.Subscribe, pattern, topics.AllowsSubscribe) {
+		return pattern, 0, abi.CapabilityDenied
+	}
+	in.mu.Lock()
+	if in.released {
+		in.mu.Unlock()
+		return pattern, 0, abi.Closed
+	}
+	if len(in.handles) >= in.cfg.Limits.MaxSubscriptions {
+		in.mu.Unlock()
+		return pattern, 0, abi.Quota
+	}
+	handle := in.nextHandle
+	in.nextHandle++
+	in.handles[handle] = nil // reserve the slot so the quota holds while the router works
+	in.mu.Unlock()
+
+	sub, err := in.cfg.Bus.Subscribe(ctx, pattern, bus.SubscribeOptions{Owner: in.cfg.InstanceID, Mailbox: in.cfg.Limits.Mailbox})
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err != nil || in.released {
+		delete(in.handles, handle)
+		if sub != nil {
+			_ = sub.Close(context.Background())
+			return pattern, 0, abi.Closed
+		}
+		return pattern, 0, codeOfBusError(err)
+	}
+	in.handles[handle] = sub
+	mem.putU32(handleOut, handle)
+	return pattern, handle, abi.OK
+}
+
+// lookup returns the live subscription behind a guest handle.
+func (in *Instance) lookup(handle uint32) *bus.Subscription {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.handles[handle]
+}
+
+// Poll implements subscription-poll: a non-blocking drain into the guest buffer.
+func (in *Instance) Poll(mem guestMemory, handle, bufPtr, bufCap, lenOut uint32) abi.Code {
+	in.yielded()
+	sub := in.lookup(handle)
+	if sub == nil {
+		in.auditCall(fnPoll, in.effectivePrincipal(), "", "count", 0, abi.Closed)
+		return abi.Closed
+	}
+	n, code := in.deliver(mem, sub, bufPtr, bufCap, lenOut)
+	in.auditCall(fnPoll, in.effectivePrincipal(), sub.Pattern(), "count", n, code)
+	return code
+}
+
+// clampTimeout converts a guest timeout in milliseconds to a duration in [0, 60 s].
+func clampTimeout(ms int64) time.Duration {
+	ms = min(max(ms, 0), abi.MaxRecvTimeoutMillis)
+	return time.Duration(ms) * time.Millisecond
+}
+
+// Recv implements subscription-recv: wait for at least one message, the timeout, or the stop
+// of the capsule (cancelled), then drain like Poll.
+func (in *Instance) Recv(ctx context.Context, mem guestMemory, handle uint32, timeoutMs int64, bufPtr, bufCap, lenOut uint32) abi.Code {
+	in.yielded()
+	defer in.yielded()
+	sub := in.lookup(handle)
+	if sub == nil {
+		in.auditCall(fnRecv, in.effectivePrincipal(), "", "count", 0, abi.Closed)
+		return abi.Closed
+	}
+	if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
+		in.auditCall(fnRecv, in.effectivePrincipal(), sub.Pattern(), "count", 0, abi.InvalidInput)
+		return abi.InvalidInput
+	}
+	if _, err := sub.Mailbox().Wait(ctx, clampTimeout(timeoutMs)); err != nil {
+		code := abi.Cancelled
+		if errors.Is(err, bus.ErrClosed) {
+			code = abi.Closed
+		}
+		in.auditCall(fnRecv, in.effectivePrincipal(), sub.Pattern(), "count", 0, code)
+		return code
+	}
+	n, code := in.deliver(mem, sub, bufPtr, bufCap, lenOut)
+	in.auditCall(fnRecv, in.effectivePrincipal(), sub.Pattern(), "count", n, code)
+	return code
+}
+
+// deliver drains sub into the guest buffer as an envelope (ABI §3.1). Whole messages only; if
+// not even the first fits, nothing is consumed and the needed size goes to lenOut with
+// buffer-too-small. A non-empty batch installs its first message as the caller.
+func (in *Instance) deliver(mem guestMemory, sub *bus.Subscription, bufPtr, bufCap, lenOut uint32) (int, abi.Code) {
+	if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
+		return 0, abi.InvalidInput
+	}
+	if bufCap < abi.EnvelopeHeaderSize {
+		mem.putU32(lenOut, abi.EnvelopeHeaderSize)
+		return 0, abi.BufferTooSmall
+	}
+	var header [abi.EnvelopeHeaderSize]byte
+	enc := append(in.encBuf[:0], header[:]...)
+	payloadBytes := 0
+	batch := sub.Mailbox().Drain(in.drainBuf, abi.MaxEnvelopePayloadBytes, func(m *bus.Message) bool {
+		size := abi.MessageSize(len(m.Topic), len(m.Payload), len(m.Principal.ID))
+		if uint64(len(enc))+uint64(size) > uint64(bufCap) ||
+			(payloadBytes > 0 && payloadBytes+len(m.Payload) > abi.MaxEnvelopePayloadBytes) {
+			return false
+		}
+		payloadBytes += len(m.Payload)
+		enc = abi.AppendMessage(enc, m.Topic, m.Payload, m.Principal.Kind, m.Principal.ID,
+			m.Source, m.Seq, m.Time.UnixNano())
+		return true
+	})
+	in.drainBuf = batch.Messages[:0]
+	in.encBuf = enc[:0]
+	if r := batch.Refused; r != nil {
+		need := abi.EnvelopeHeaderSize + abi.MessageSize(len(r.Topic), len(r.Payload), len(r.Principal.ID))
+		mem.putU32(lenOut, uint32(need))
+		return 0, abi.BufferTooSmall
+	}
+	abi.PutEnvelopeHeader(enc, uint32(len(batch.Messages)), batch.Dropped, 0)
+	mem.write(bufPtr, enc)
+	mem.putU32(lenOut, uint32(len(enc)))
+	if len(batch.Messages) > 0 {
+		in.SetCaller(batch.Messages[0])
+	}
+	clear(batch.Messages)
+	return len(batch.Messages), abi.OK
+}
+
+// Wait implements subscription-wait: block until at least one of the listed subscriptions has
+// a message, then write the ready handles (u32 each) to the ready buffer.
+func (in *Instance) Wait(ctx context.Context, mem guestMemory, handlesPtr, count uint32, timeoutMs int64, readyPtr, readyCap, readyLenOut uint32) abi.Code {
+	in.yielded()
+	defer in.yielded()
+	n, code := in.wait(ctx, mem, handlesPtr, count, timeoutMs, readyPtr, readyCap, readyLenOut)
+	in.auditCall(fnWait, in.effectivePrincipal(), "", "ready", n, code)
+	return code
+}
+
+func (in *Instance) wait(ctx context.Context, mem guestMemory, handlesPtr, count uint32, timeoutMs int64, readyPtr, readyCap, readyLenOut uint32) (int, abi.Code) {
+	if count > abi.MaxWaitHandles {
+		return 0, abi.TooLarge
+	}
+	if uint64(readyCap)*4 > uint64(^uint32(0)) || !mem.inRange(readyPtr, readyCap*4) || !mem.inRange(readyLenOut, 4) {
+		return 0, abi.InvalidInput
+	}
+	handles, ok := mem.u32s(handlesPtr, count)
+	if !ok {
+		return 0, abi.InvalidInput
+	}
+	boxes := make([]*bus.Mailbox, len(handles))
+	for i, h := range handles {
+		sub := in.lookup(h)
+		if sub == nil {
+			return 0, abi.Closed
+		}
+		boxes[i] = sub.Mailbox()
+	}
+	ready, err := bus.WaitAny(ctx, clampTimeout(timeoutMs), boxes)
+	if err != nil {
+		return 0, abi.Cancelled
+	}
+	if len(ready) > 0 && readyCap == 0 {
+		mem.putU32(readyLenOut, uint32(len(ready)))
+		return 0, abi.BufferTooSmall
+	}
+	n := min(len(ready), int(readyCap))
+	out := make([]byte, 0, n*4)
+	for _, idx := range ready[:n] {
+		h := handles[idx]
+		out = append(out, byte(h), byte(h>>8), byte(h>>16), byte(h>>24))
+	}
+	mem.write(readyPtr, out)
+	mem.putU32(readyLenOut, uint32(n))
+	return n, abi.OK
+}
+
+// Drop implements subscription-drop: unsubscribe, discarding (and counting) what is queued.
+func (in *Instance) Drop(ctx context.Context, handle uint32) abi.Code {
+	in.mu.Lock()
+	sub := in.handles[handle]
+	if sub != nil {
+		delete(in.handles, handle)
+	}
+	in.mu.Unlock()
+	code := abi.OK
+	pattern := ""
+	if sub == nil {
+		code = abi.Closed
+	} else {
+		pattern = sub.Pattern()
+		if err := sub.Close(ctx); err != nil {
+			code = codeOfBusError(err)
+		}
+	}
+	in.auditCall(fnDrop, in.effectivePrincipal(), pattern, "handle", int(handle), code)
+	return code
+}
+
+// InterceptorBindings implements get-interceptor-bindings. The list is written whole or not
+// at all (buffer-too-small with the size needed).
+func (in *Instance) InterceptorBindings(mem guestMemory, bufPtr, bufCap, lenOut uint32) abi.Code {
+	if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
+		return abi.InvalidInput
+	}
+	out := []byte{0, 0, 0, 0}
+	for _, b := range in.cfg.Bindings {
+		out = abi.AppendBinding(out, b)
+	}
+	n := uint32(len(in.cfg.Bindings))
+	out[0], out[1], out[2], out[3] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
+	code := abi.OK
+	if uint64(len(out)) > uint64(bufCap) {
+		code = abi.BufferTooSmall
+	} else {
+		mem.write(bufPtr, out)
+	}
+	mem.putU32(lenOut, uint32(len(out)))
+	in.auditCall(fnBindings, in.effectivePrincipal(), "", "count", int(n), code)
+	return code
+}

@@ -1,0 +1,147 @@
+package hostfuncs
+
+import (
+	"context"
+	"crypto/rand"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/astrid-actors/astrid-actors/abi"
+)
+
+// MaxLogBytes is the longest message sys log accepts; longer ones get too-large.
+const MaxLogBytes = 64 << 10
+
+// Log implements sys log: the message goes to the capsule's zap logger, trace mapped to debug.
+func (in *Instance) Log(mem guestMemory, level int32, msgPtr, msgLen uint32) abi.Code {
+	var zl zapcore.Level
+	switch abi.LogLevel(level) {
+	case abi.LogTrace, abi.LogDebug:
+		zl = zapcore.DebugLevel
+	case abi.LogInfo:
+		zl = zapcore.InfoLevel
+	case abi.LogWarn:
+		zl = zapcore.WarnLevel
+	case abi.LogError:
+		zl = zapcore.ErrorLevel
+	default:
+		return abi.InvalidInput
+	}
+	if msgLen > MaxLogBytes {
+		return abi.TooLarge
+	}
+	msg, ok := mem.str(msgPtr, msgLen)
+	if !ok {
+		return abi.InvalidInput
+	}
+	if ce := in.log.Check(zl, msg); ce != nil {
+		fields := []zap.Field{zap.Stringer("principal", in.effectivePrincipal())}
+		if abi.LogLevel(level) == abi.LogTrace {
+			fields = append(fields, zap.Bool("trace", true))
+		}
+		ce.Write(fields...)
+	}
+	return abi.OK
+}
+
+// SignalReady implements sys signal-ready; only the first call has an effect.
+func (in *Instance) SignalReady() abi.Code {
+	in.readyOnce.Do(func() {
+		if in.cfg.OnReady != nil {
+			in.cfg.OnReady()
+		}
+	})
+	return abi.OK
+}
+
+// GetCaller implements sys get-caller: the record of the message being handled, or a record
+// with kind system, no principal, a zero source id and time zero when there is none.
+func (in *Instance) GetCaller(mem guestMemory, bufPtr, bufCap, lenOut uint32) abi.Code {
+	c := in.Caller()
+	var rec []byte
+	if c == nil {
+		rec = abi.AppendCaller(nil, abi.PrincipalSystem, "", [16]byte{}, 0)
+	} else {
+		rec = abi.AppendCaller(nil, c.Principal.Kind, c.Principal.ID, c.Source, c.Time.UnixNano())
+	}
+	return writeResult(mem, rec, bufPtr, bufCap, lenOut)
+}
+
+// writeResult writes a variable-size result whole, or reports buffer-too-small with the size
+// needed.
+func writeResult(mem guestMemory, rec []byte, bufPtr, bufCap, lenOut uint32) abi.Code {
+	if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
+		return abi.InvalidInput
+	}
+	mem.putU32(lenOut, uint32(len(rec)))
+	if uint64(len(rec)) > uint64(bufCap) {
+		return abi.BufferTooSmall
+	}
+	mem.write(bufPtr, rec)
+	return abi.OK
+}
+
+// ClockMillis implements sys clock-ms: wall clock milliseconds since the Unix epoch.
+func (in *Instance) ClockMillis() int64 { return time.Now().UnixMilli() }
+
+// ClockMonotonicNanos implements sys clock-monotonic-ns: nanoseconds since the runtime's epoch.
+func (in *Instance) ClockMonotonicNanos() int64 { return int64(time.Since(in.cfg.Epoch)) }
+
+// Sleep implements sys sleep-ns. It counts as yielding for the watchdog and returns cancelled
+// at once when the capsule stops.
+func (in *Instance) Sleep(ctx context.Context, ns int64) abi.Code {
+	if ns < 0 {
+		return abi.InvalidInput
+	}
+	if ns > abi.MaxSleepNanos {
+		return abi.TooLarge
+	}
+	in.yielded()
+	defer in.yielded()
+	if ctx.Err() != nil {
+		return abi.Cancelled
+	}
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return abi.OK
+	case <-ctx.Done():
+		return abi.Cancelled
+	}
+}
+
+// RandomBytes implements sys random-bytes from crypto/rand.
+func (in *Instance) RandomBytes(mem guestMemory, bufPtr, n uint32) abi.Code {
+	if n > abi.MaxRandomBytes {
+		return abi.TooLarge
+	}
+	if !mem.inRange(bufPtr, n) {
+		return abi.InvalidInput
+	}
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand panics rather than return an error)
+	mem.write(bufPtr, b)
+	return abi.OK
+}
+
+// GetConfig implements sys get-config: the [env] value of key, or not-found.
+func (in *Instance) GetConfig(mem guestMemory, keyPtr, keyLen, bufPtr, bufCap, lenOut uint32) abi.Code {
+	if keyLen > abi.MaxTopicBytes {
+		return abi.TooLarge
+	}
+	key, ok := mem.str(keyPtr, keyLen)
+	if !ok {
+		return abi.InvalidInput
+	}
+	v, found := in.cfg.Config[key]
+	if !found {
+		if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
+			return abi.InvalidInput
+		}
+		return abi.NotFound
+	}
+	return writeResult(mem, []byte(v), bufPtr, bufCap, lenOut)
+}

@@ -194,3 +194,52 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
 }
+
+// funnelActor delivers every message it receives: the design this package rejected, where
+// every publish goes through one actor. BenchmarkPublishFunnelledThroughActor measures it
+// against BenchmarkPublishDrain to document the choice.
+type funnelActor struct{ bus *Bus }
+
+func (f *funnelActor) Receive(ctx actor.Context) {
+	if m, ok := ctx.Message().(*Message); ok {
+		f.bus.deliver(m)
+	}
+}
+
+func BenchmarkPublishFunnelledThroughActor(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		b.Run(subName(n), func(b *testing.B) {
+			bus := newBus(b, Options{Mailbox: MailboxLimits{Bytes: 64 << 20, PerPrincipal: 1 << 20}})
+			subs := make([]*Subscription, n)
+			for i := range subs {
+				subs[i] = subscribe(b, bus, "bench.*")
+			}
+			pid := bus.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &funnelActor{bus: bus} }))
+			defer func() { _ = bus.system.Root.StopFuture(pid).Wait() }()
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			b.ResetTimer()
+			for _, s := range subs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					got := uint64(0)
+					dst := make([]*Message, 0, 1024)
+					for got < uint64(b.N) {
+						batch := s.Mailbox().Drain(dst, 1<<20, takeAll)
+						dst = batch.Messages
+						got += uint64(len(batch.Messages)) + batch.Dropped
+						if len(batch.Messages) == 0 {
+							_, _ = s.Mailbox().Wait(context.Background(), time.Second)
+						}
+					}
+				}()
+			}
+			for i := range b.N {
+				bus.system.Root.Send(pid, &Message{Seq: uint64(i), Topic: "bench.topic", Payload: payload128, Principal: System()})
+			}
+			wg.Wait()
+			reportRate(b, b.N*n)
+		})
+	}
+}

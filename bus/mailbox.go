@@ -90,7 +90,10 @@ type Mailbox struct {
 	enqueued   uint64 // enqueue stamp, to find the oldest head across buckets
 	pending    uint64 // dropped since the last reported batch
 	stats      MailboxStats
-	signal     chan struct{} // closed on the next push; nil when nobody waits
+	notify     chan struct{} // capacity 1: a push wakes one waiter
+	closedCh   chan struct{} // closed by Close: wakes every waiter
+	waiters    int           // goroutines in Wait or WaitAny on this mailbox
+	timer      *time.Timer   // reused by Wait; nil while a waiter holds it
 	closed     bool
 	freeBucket *bucket
 	last       *bucket // bucket of the previous push, while it holds messages
@@ -129,7 +132,12 @@ func (b *bucket) pop() *Message {
 
 // NewMailbox returns an empty mailbox with the given limits (zero fields take the defaults).
 func NewMailbox(limits MailboxLimits) *Mailbox {
-	return &Mailbox{limits: limits.withDefaults(), buckets: make(map[Principal]*bucket)}
+	return &Mailbox{
+		limits:   limits.withDefaults(),
+		buckets:  make(map[Principal]*bucket),
+		notify:   make(chan struct{}, 1),
+		closedCh: make(chan struct{}),
+	}
 }
 
 // Limits returns the mailbox's effective limits.
@@ -169,9 +177,8 @@ func (m *Mailbox) Push(msg *Message) bool {
 	b.q = append(b.q, queued{msg: msg, stamp: m.enqueued})
 	m.bytes += size
 	m.count++
-	if m.signal != nil {
-		close(m.signal)
-		m.signal = nil
+	if m.waiters > 0 {
+		m.wakeOne()
 	}
 	m.mu.Unlock()
 	return true
@@ -339,51 +346,79 @@ func (m *Mailbox) Stats() MailboxStats {
 	return s
 }
 
-// ready returns nil when messages are queued, ErrClosed when closed, and otherwise a channel
-// that is closed by the next Push or Close.
-func (m *Mailbox) ready() (<-chan struct{}, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// wakeOne lets one waiter re-check the queue. The token is kept if nobody is receiving yet.
+func (m *Mailbox) wakeOne() {
+	select {
+	case m.notify <- struct{}{}:
+	default:
+	}
+}
+
+// state reports, under the lock, whether messages are queued or the mailbox is closed.
+func (m *Mailbox) state() (ready bool, err error) {
 	if m.count > 0 {
-		return nil, nil
+		return true, nil
 	}
 	if m.closed {
-		return nil, ErrClosed
+		return false, ErrClosed
 	}
-	if m.signal == nil {
-		m.signal = make(chan struct{})
-	}
-	return m.signal, nil
+	return false, nil
 }
 
 // Wait blocks until a message is queued (true), the timeout passes (false), ctx is done
 // (ctx.Err()) or the mailbox is closed (ErrClosed). Cancellation wins at once: a done ctx makes
-// Wait return without looking at the queue. A timeout <= 0 only checks the queue.
+// Wait return without looking at the queue. A timeout <= 0 only checks the queue. Waiting
+// allocates nothing in the steady state: the wake-up channel and the timer are reused.
 func (m *Mailbox) Wait(ctx context.Context, timeout time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	sig, err := m.ready()
-	if sig == nil {
-		return err == nil, err
+	m.mu.Lock()
+	if ok, err := m.state(); ok || err != nil || timeout <= 0 {
+		m.mu.Unlock()
+		return ok, err
 	}
-	if timeout <= 0 {
-		return false, nil
+	m.waiters++
+	t := m.timer
+	m.timer = nil
+	m.mu.Unlock()
+	if t == nil {
+		t = time.NewTimer(timeout)
+	} else {
+		t.Reset(timeout)
 	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	defer m.endWait(t)
 	for {
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
-		case <-timer.C:
+		case <-t.C:
 			return false, nil
-		case <-sig:
+		case <-m.notify:
+		case <-m.closedCh:
 		}
-		if sig, err = m.ready(); sig == nil {
-			return err == nil, err
+		m.mu.Lock()
+		ok, err := m.state()
+		m.mu.Unlock()
+		if ok || err != nil {
+			return ok, err
 		}
 	}
+}
+
+// endWait unregisters a waiter, keeps its timer for the next Wait, and passes the wake-up on
+// when messages remain for other waiters.
+func (m *Mailbox) endWait(t *time.Timer) {
+	t.Stop()
+	m.mu.Lock()
+	m.waiters--
+	if m.timer == nil {
+		m.timer = t
+	}
+	if m.waiters > 0 && m.count > 0 {
+		m.wakeOne()
+	}
+	m.mu.Unlock()
 }
 
 // WaitAny blocks until at least one of the mailboxes has a message queued or is closed, the
@@ -393,35 +428,53 @@ func WaitAny(ctx context.Context, timeout time.Duration, boxes []*Mailbox) ([]in
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	cases := make([]reflect.SelectCase, 0, len(boxes)+2)
-	var timer *time.Timer
-	for {
+	readyNow := func() []int {
 		var ready []int
-		cases = cases[:0]
 		for i, b := range boxes {
-			sig, err := b.ready()
-			if sig == nil || err != nil {
+			b.mu.Lock()
+			ok, err := b.state()
+			b.mu.Unlock()
+			if ok || err != nil {
 				ready = append(ready, i)
-				continue
 			}
-			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sig)})
 		}
-		if len(ready) > 0 || timeout <= 0 {
-			if timer != nil {
-				timer.Stop()
+		return ready
+	}
+	if ready := readyNow(); len(ready) > 0 || timeout <= 0 {
+		return ready, nil
+	}
+	cases := make([]reflect.SelectCase, 0, 2*len(boxes)+2)
+	for _, b := range boxes {
+		b.mu.Lock()
+		b.waiters++
+		b.mu.Unlock()
+		cases = append(cases,
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(b.notify)},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(b.closedCh)})
+	}
+	defer func() {
+		for _, b := range boxes {
+			b.mu.Lock()
+			b.waiters--
+			if b.waiters > 0 && b.count > 0 {
+				b.wakeOne()
 			}
+			b.mu.Unlock()
+		}
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)})
+	for {
+		// Check after registering as a waiter, so a push in between is not missed.
+		if ready := readyNow(); len(ready) > 0 {
 			return ready, nil
 		}
-		if timer == nil {
-			timer = time.NewTimer(timeout)
-		}
-		cases = append(cases,
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)})
 		chosen, _, _ := reflect.Select(cases)
 		switch chosen {
 		case len(cases) - 2:
-			timer.Stop()
 			return nil, ctx.Err()
 		case len(cases) - 1:
 			return nil, nil
@@ -444,10 +497,7 @@ func (m *Mailbox) Close() {
 		clear(b.q)
 	}
 	m.rotation, m.buckets, m.count, m.bytes = nil, nil, 0, 0
-	if m.signal != nil {
-		close(m.signal)
-		m.signal = nil
-	}
+	close(m.closedCh)
 }
 
 // Closed reports whether Close was called.

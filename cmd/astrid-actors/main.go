@@ -1,0 +1,33 @@
+// Command astrid-actors runs sandboxed WebAssembly capsules as supervised actors on a topic
+// bus. Run "astrid-actors help" for the commands.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// Exit codes of the command.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run executes the command line and returns the process exit code.
+func run(args []string) int {
+	cmd := newRootCommand()
+	cmd.SetArgs(args)
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintf(os.Stderr, "astrid-actors: %v\n", err)
+		if isUsageError(err) {
+			return exitUsage
+		}
+		return exitFailure
+	}
+	return exitOK
+}

@@ -134,3 +134,34 @@ func TestCompileRejectsBadModules(t *testing.T) {
 		})
 	}
 }
+
+// TestWasmFanOutDeliversEverything runs the benchmark capsules on a small scale: one WASM
+// publisher, three WASM subscribers, every message received or counted.
+func TestWasmFanOutDeliversEverything(t *testing.T) {
+	r := newRuntime(t)
+	const n, sinks = 3000, 3
+	done := hostSubscribe(t, r, "bench.done")
+	var caps []*Capsule
+	for i := range sinks {
+		caps = append(caps, startCapsule(t, r, CapsuleSpec{
+			ID: fmt.Sprint("sink-", i), Module: compile(t, r, "testdata/wat/benchsink.wasm"), Limits: benchLimits,
+			Grants: grants([]string{"bench.done"}, []string{"bench.data"}),
+			Config: map[string]string{"n": fmt.Sprint(n)},
+		}))
+	}
+	caps = append(caps, startCapsule(t, r, CapsuleSpec{
+		ID: "pub", Module: compile(t, r, "testdata/wat/benchpub.wasm"), Limits: benchLimits,
+		Grants: grants([]string{"bench.data"}, []string{"bench.go"}),
+	}))
+	for _, c := range caps {
+		waitReady(t, c)
+	}
+	if _, err := r.Bus().Publish("bench.go", []byte(fmt.Sprint(n)), uuid.Nil, bus.System()); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range receive(t, done, sinks, 30*time.Second) {
+		if string(m.Payload) != "0" {
+			t.Errorf("a sink reported %s dropped messages", m.Payload)
+		}
+	}
+}

@@ -145,7 +145,8 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 }
 
 // Caller is the decoded result of sys get-caller: who sent the message being handled.
-// A capsule that has handled no message yet gets the zero Caller with Valid false.
+// A capsule that handles no message gets a record of kind system with no principal, a zero
+// source id and time zero.
 type Caller struct {
 	PrincipalKind PrincipalKind
 	Principal     string

@@ -17,9 +17,10 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
-// Messages the capsule actor sends itself from its worker goroutine.
+// Messages the capsule actor sends itself from its worker goroutine and its watchdog timer.
 type (
 	// instanceRunning: the module is instantiated and initialised; its run loop starts.
 	instanceRunning struct{ id uuid.UUID }
@@ -29,35 +30,49 @@ type (
 	instanceExited struct {
 		id       uuid.UUID
 		err      error
-		stopped  bool // the exit was caused by our own cancellation
+		stopped  bool // the exit was caused by a stop of the capsule
 		released hostfuncs.ReleaseStats
 	}
+	// watchdogTick: time to check that the run loop still yields.
+	watchdogTick struct{ id uuid.UUID }
+)
+
+// Causes of an instance's cancellation.
+var (
+	errStopped  = errors.New("capsule stopped")
+	errWatchdog = errors.New("watchdog")
 )
 
 // instance is the live wasm instance of a capsule actor.
 type instance struct {
-	id     uuid.UUID
-	host   *hostfuncs.Instance
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the worker goroutine has finished
+	id       uuid.UUID
+	host     *hostfuncs.Instance
+	cancel   context.CancelCauseFunc
+	done     chan struct{} // closed when the worker goroutine has finished
+	watchdog *time.Timer   // nil when the watchdog is off
 }
 
 // capsuleActor owns one capsule: its current wasm instance, the instance's host state
 // (handle table, subscriptions, caller) and its worker goroutine. The guest never runs on
-// the actor's goroutine, so Stop and Restart are always handled promptly.
+// the actor's goroutine, so Stop and Restart are always handled promptly. Every end of an
+// instance that the actor did not cause is handed to the supervisor (panic with *ExitError).
 type capsuleActor struct {
-	rt     *Runtime
-	spec   *CapsuleSpec
-	handle *Capsule
-	log    *zap.Logger
-	inst   *instance
+	rt       *Runtime
+	spec     *CapsuleSpec
+	handle   *Capsule
+	log      *zap.Logger
+	watchdog supervision.Watchdog
+	inst     *instance
+	self     *actor.PID
+	root     *actor.RootContext
 }
 
 // Receive implements actor.Actor.
 func (a *capsuleActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		a.start(ctx)
+		a.self, a.root = ctx.Self(), ctx.ActorSystem().Root
+		a.start()
 	case *instanceRunning:
 		if a.current(m.id) {
 			a.handle.update(func(s *Status) {
@@ -65,22 +80,31 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 					s.State = StateRunning
 				}
 			})
+			a.armWatchdog()
 		}
 	case *readySignal:
 		if a.current(m.id) {
 			a.handle.markReady(m.id, StateReady)
 		}
+	case *watchdogTick:
+		if a.current(m.id) {
+			a.checkWatchdog()
+		}
 	case *instanceExited:
 		if a.current(m.id) {
-			a.exited(ctx, m)
+			a.exited(m)
 		}
 	case *actor.Stopping:
 		a.shutdown()
-		a.handle.update(func(s *Status) { s.State = StateStopped })
+		a.handle.update(func(s *Status) {
+			if s.State != StateFailed && s.State != StateExited {
+				s.State = StateStopped
+			}
+		})
 	case *actor.Restarting:
 		a.shutdown()
 	case *actor.Stopped:
-		a.handle.markReady(a.handle.Status().InstanceID, StateStopped)
+		a.handle.markReady(a.handle.Status().InstanceID, a.handle.Status().State)
 		close(a.handle.done)
 	}
 }
@@ -88,9 +112,9 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 func (a *capsuleActor) current(id uuid.UUID) bool { return a.inst != nil && a.inst.id == id }
 
 // start creates a new instance and runs it on a worker goroutine.
-func (a *capsuleActor) start(ctx actor.Context) {
+func (a *capsuleActor) start() {
 	id := uuid.New()
-	self, root := ctx.Self(), ctx.ActorSystem().Root
+	self, root := a.self, a.root
 	host := hostfuncs.NewInstance(hostfuncs.Config{
 		CapsuleID:  a.spec.ID,
 		InstanceID: id,
@@ -101,13 +125,19 @@ func (a *capsuleActor) start(ctx actor.Context) {
 		Bindings:   a.spec.Bindings,
 		Bus:        a.rt.bus,
 		Logger:     a.rt.log.Named("capsule"),
+		Audit:      a.rt.log.Named("astrid.audit.ipc"),
 		Epoch:      a.rt.engine.Epoch(),
 		OnReady:    func() { root.Send(self, &readySignal{id: id}) },
 	})
-	runCtx, cancel := context.WithCancel(context.Background())
+	runCtx, cancel := context.WithCancelCause(context.Background())
+	previous := a.handle.newInstance(id)
 	a.inst = &instance{id: id, host: host, cancel: cancel, done: make(chan struct{})}
-	a.handle.newInstance(id)
 	a.log.Debug("instance starting", zap.Stringer("instance_id", id))
+	if previous != uuid.Nil {
+		st := a.handle.Status()
+		a.rt.publishEvent(TopicRestarted, event{CapsuleID: a.spec.ID, InstanceID: id.String(),
+			PreviousInstanceID: previous.String(), RestartCount: st.Restarts})
+	}
 	go a.work(runCtx, a.inst, func(msg any) { root.Send(self, msg) })
 }
 
@@ -127,7 +157,7 @@ func (a *capsuleActor) work(ctx context.Context, inst *instance, report func(any
 		WithStderr(stderr).
 		WithSysWalltime().
 		WithSysNanotime().
-		WithNanosleep(cancellableSleep(ctx)).
+		WithNanosleep(cancellableSleep(ctx, inst.host)).
 		WithOsyield(runtime.Gosched).
 		WithRandSource(rand.Reader)
 
@@ -135,7 +165,11 @@ func (a *capsuleActor) work(ctx context.Context, inst *instance, report func(any
 	stdout.Flush()
 	stderr.Flush()
 	released := inst.host.Release(context.Background())
-	report(&instanceExited{id: inst.id, err: err, stopped: ctx.Err() != nil, released: released})
+	cause := context.Cause(ctx)
+	if errors.Is(cause, errWatchdog) {
+		err = fmt.Errorf("watchdog: no yielding host call for %v", a.watchdog.Limit())
+	}
+	report(&instanceExited{id: inst.id, err: err, stopped: errors.Is(cause, errStopped), released: released})
 }
 
 func (a *capsuleActor) run(ctx context.Context, cfg wazero.ModuleConfig, inst *instance, report func(any)) error {
@@ -162,10 +196,12 @@ func (a *capsuleActor) run(ctx context.Context, cfg wazero.ModuleConfig, inst *i
 	return err
 }
 
-// cancellableSleep is WASI's nanosleep for one instance: a guest's time.Sleep ends at once
-// when the capsule stops.
-func cancellableSleep(ctx context.Context) sys.Nanosleep {
+// cancellableSleep is WASI's nanosleep for one instance: a guest's time.Sleep counts as
+// yielding for the watchdog and ends at once when the capsule stops.
+func cancellableSleep(ctx context.Context, host *hostfuncs.Instance) sys.Nanosleep {
 	return func(ns int64) {
+		host.BeginYield()
+		defer host.EndYield()
 		t := time.NewTimer(time.Duration(ns))
 		defer t.Stop()
 		select {
@@ -175,51 +211,67 @@ func cancellableSleep(ctx context.Context) sys.Nanosleep {
 	}
 }
 
-// exited handles the end of the current instance: a normal exit stops the capsule, a crash
-// panics with a CrashError so the supervisor strategy decides what happens next.
-func (a *capsuleActor) exited(ctx actor.Context, m *instanceExited) {
+// armWatchdog schedules the next watchdog check of a run-loop instance.
+func (a *capsuleActor) armWatchdog() {
+	if a.watchdog.Window <= 0 || a.watchdog.Windows <= 0 || a.spec.Module.entry == EntryNone {
+		return
+	}
+	id, self, root := a.inst.id, a.self, a.root
+	a.inst.watchdog = time.AfterFunc(a.watchdog.Window, func() { root.Send(self, &watchdogTick{id: id}) })
+}
+
+// checkWatchdog stops a run loop that has not yielded for the watchdog's limit, as a crash.
+func (a *capsuleActor) checkWatchdog() {
+	h := a.inst.host
+	if !a.watchdog.Runaway(time.Now(), h.LastYield(), h.Yielding()) {
+		a.armWatchdog()
+		return
+	}
+	reason := fmt.Sprintf("run loop did not yield for %v", a.watchdog.Limit())
+	a.log.Warn("watchdog stops a runaway capsule", zap.Stringer("instance_id", a.inst.id), zap.String("reason", reason))
+	a.rt.publishEvent(TopicHealthFailed, event{CapsuleID: a.spec.ID, InstanceID: a.inst.id.String(), Reason: reason})
+	a.inst.cancel(errWatchdog)
+}
+
+// exited hands the end of the current instance to the supervisor, unless the actor caused it.
+func (a *capsuleActor) exited(m *instanceExited) {
 	a.handle.update(func(s *Status) { s.Discarded += m.released.Discarded })
 	if m.stopped {
 		return
 	}
-	crash, reason := classifyExit(m.err)
-	if !crash {
+	kind, reason := classifyExit(m.err)
+	exit := &ExitError{CapsuleID: a.spec.ID, InstanceID: m.id, Kind: kind, Reason: reason, Err: m.err,
+		Discarded: m.released.Discarded}
+	if kind == supervision.Crashed {
+		a.log.Warn("capsule crashed", zap.Stringer("instance_id", m.id), zap.String("reason", reason),
+			zap.Uint64("discarded", m.released.Discarded))
+		a.handle.update(func(s *Status) { s.LastError = reason })
+	} else {
 		a.log.Info("capsule exited", zap.Stringer("instance_id", m.id), zap.String("reason", reason))
-		a.handle.update(func(s *Status) { s.State = StateExited })
-		a.handle.markReady(m.id, StateExited)
-		ctx.Stop(ctx.Self())
-		return
 	}
-	cerr := &CrashError{CapsuleID: a.spec.ID, InstanceID: m.id, Reason: reason, Err: m.err}
-	a.log.Warn("capsule crashed", zap.Stringer("instance_id", m.id), zap.String("reason", reason),
-		zap.Uint64("discarded", m.released.Discarded))
-	a.handle.update(func(s *Status) {
-		s.State = StateCrashed
-		s.LastError = reason
-	})
-	a.handle.markReady(m.id, StateCrashed)
-	panic(cerr)
+	a.handle.markReady(m.id, StateRestarting)
+	panic(exit)
 }
 
 // classifyExit tells a normal exit (run returned, or WASI exit code 0) from a crash (trap,
-// non-zero exit code, failed instantiation) and describes it in one line.
-func classifyExit(err error) (crash bool, reason string) {
+// non-zero exit code, failed instantiation, watchdog) and describes it in one line.
+func classifyExit(err error) (supervision.ExitKind, string) {
 	if err == nil {
-		return false, "run returned"
+		return supervision.Normal, "run returned"
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {
 		case 0:
-			return false, "exit code 0"
+			return supervision.Normal, "exit code 0"
 		case sys.ExitCodeDeadlineExceeded:
-			return true, "deadline exceeded"
+			return supervision.Crashed, "deadline exceeded"
 		case sys.ExitCodeContextCanceled:
-			return true, "cancelled"
+			return supervision.Crashed, "cancelled"
 		}
-		return true, fmt.Sprintf("exit code %d", exit.ExitCode())
+		return supervision.Crashed, fmt.Sprintf("exit code %d", exit.ExitCode())
 	}
-	return true, firstLine(err.Error())
+	return supervision.Crashed, firstLine(err.Error())
 }
 
 // shutdown cancels the instance (blocking host calls return cancelled, a spinning guest is
@@ -230,7 +282,10 @@ func (a *capsuleActor) shutdown() {
 	if inst == nil {
 		return
 	}
-	inst.cancel()
+	if inst.watchdog != nil {
+		inst.watchdog.Stop()
+	}
+	inst.cancel(errStopped)
 	select {
 	case <-inst.done:
 	case <-time.After(shutdownGrace):

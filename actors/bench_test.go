@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
 	"github.com/astrid-actors/astrid-actors/internal/actorsys"
+	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
 // benchLimits lift the per-capsule throughput limit and the mailbox caps so the benchmark
@@ -123,5 +125,29 @@ func BenchmarkNativeProtoactor(b *testing.B) {
 				_ = system.Root.StopFuture(pid).Wait()
 			}
 		})
+	}
+}
+
+// BenchmarkRestart measures trap → new instance ready (signal-ready called) with zero
+// backoff: the crashy capsule traps on a message, the supervisor restarts it at once.
+func BenchmarkRestart(b *testing.B) {
+	r := newRuntime(b)
+	p := &supervision.Policy{Restart: supervision.Permanent, MaxRestarts: 1 << 30, Within: time.Minute}
+	c := startCapsule(b, r, CapsuleSpec{ID: "crashy", Module: compile(b, r, "testdata/wat/crashy.wasm"), Policy: p,
+		Grants: grants(nil, []string{"crash.*"})})
+	waitReady(b, c)
+	b.ResetTimer()
+	for range b.N {
+		prev := c.Status().Instances
+		if _, err := r.Bus().Publish("crash.now", []byte(`1`), uuid.Nil, bus.System()); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			st := c.Status()
+			if st.Instances > prev && st.State == StateReady {
+				break
+			}
+			runtime.Gosched()
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
 // Limits bound one capsule. Zero fields take the defaults.
@@ -40,6 +41,11 @@ type CapsuleSpec struct {
 	Bindings []abi.Binding
 	// Owner is the principal the capsule runs as (hostfuncs.DefaultOwner when empty).
 	Owner string
+	// Policy is the capsule's supervision policy; nil means the runtime's default.
+	Policy *supervision.Policy
+	// Watchdog stops a run loop that stops yielding; nil means the runtime's default, a zero
+	// Window disables it.
+	Watchdog *supervision.Watchdog
 }
 
 func (s *CapsuleSpec) validate() error {
@@ -58,6 +64,11 @@ func (s *CapsuleSpec) validate() error {
 	if s.Module.minPages > s.Limits.MemoryPages {
 		return fmt.Errorf("capsule %s: module needs %d memory pages at start, limit is %d", s.ID, s.Module.minPages, s.Limits.MemoryPages)
 	}
+	if s.Policy != nil {
+		if err := s.Policy.Validate(); err != nil {
+			return fmt.Errorf("capsule %s: supervision policy: %w", s.ID, err)
+		}
+	}
 	return nil
 }
 
@@ -72,15 +83,18 @@ const (
 	StateRunning
 	// StateReady: the instance called signal-ready.
 	StateReady
-	// StateExited: the run loop returned normally.
+	// StateRestarting: the instance ended and a new one will start after the backoff.
+	StateRestarting
+	// StateExited: the run loop returned normally and the policy does not restart it.
 	StateExited
-	// StateCrashed: the instance trapped or exited with an error; see Status.LastError.
-	StateCrashed
+	// StateFailed: the capsule exceeded its restart intensity (or its group failed) and
+	// stays down; see Status.LastError.
+	StateFailed
 	// StateStopped: the capsule was stopped.
 	StateStopped
 )
 
-var stateNames = [...]string{"starting", "running", "ready", "exited", "crashed", "stopped"}
+var stateNames = [...]string{"starting", "running", "ready", "restarting", "exited", "failed", "stopped"}
 
 // String returns the state's lower-case name.
 func (s State) String() string {
@@ -97,6 +111,8 @@ type Status struct {
 	InstanceID uuid.UUID
 	// Instances counts the instances created so far (1 + restarts).
 	Instances int
+	// Restarts counts the restarts the supervisor decided.
+	Restarts int
 	// LastError describes the last crash, if any.
 	LastError string
 	// Discarded counts messages that were still queued for instances that ended.
@@ -183,10 +199,12 @@ func (c *Capsule) update(f func(s *Status)) {
 	f(&c.status)
 }
 
-// newInstance records a fresh instance and returns its readiness channel.
-func (c *Capsule) newInstance(id uuid.UUID) {
+// newInstance records a fresh instance and returns the previous instance's id (uuid.Nil for
+// the first).
+func (c *Capsule) newInstance(id uuid.UUID) uuid.UUID {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	previous := c.status.InstanceID
 	c.status.InstanceID = id
 	c.status.Instances++
 	c.status.State = StateStarting
@@ -195,6 +213,7 @@ func (c *Capsule) newInstance(id uuid.UUID) {
 		c.ready = make(chan struct{})
 	default:
 	}
+	return previous
 }
 
 // markReady closes the readiness channel of instance id (a stale instance is ignored).
@@ -214,23 +233,32 @@ func (c *Capsule) markReady(id uuid.UUID, state State) {
 	}
 }
 
-// CrashError is the failure a capsule actor hands to its supervisor.
-type CrashError struct {
+// ExitError is how a capsule actor hands the end of an instance to its supervisor: it panics
+// with it, and the supervisor's strategy applies the capsule's policy.
+type ExitError struct {
 	CapsuleID  string
 	InstanceID uuid.UUID
+	// Kind tells a crash from a normal exit.
+	Kind supervision.ExitKind
 	// Reason is a one-line description: "wasm error: unreachable", "exit code 3", ...
 	Reason string
-	// Err is the error returned by the guest call.
+	// Err is the error returned by the guest call (nil for a normal return).
 	Err error
+	// Discarded counts messages that were still queued for the instance.
+	Discarded uint64
 }
 
 // Error implements error.
-func (e *CrashError) Error() string {
-	return fmt.Sprintf("capsule %s instance %s crashed: %s", e.CapsuleID, e.InstanceID, e.Reason)
+func (e *ExitError) Error() string {
+	what := "crashed"
+	if e.Kind == supervision.Normal {
+		what = "exited"
+	}
+	return fmt.Sprintf("capsule %s instance %s %s: %s", e.CapsuleID, e.InstanceID, what, e.Reason)
 }
 
 // Unwrap returns the guest call's error.
-func (e *CrashError) Unwrap() error { return e.Err }
+func (e *ExitError) Unwrap() error { return e.Err }
 
 // firstLine returns the first line of s, which for wazero traps is the error without the
 // wasm stack trace.

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/astrid-actors/astrid-actors/bus"
+	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
 func TestEchoCapsuleRoundTrip(t *testing.T) {
@@ -84,30 +85,14 @@ func TestStopSpinningGuest(t *testing.T) {
 	}
 }
 
-func TestTrapIsReportedAsCrash(t *testing.T) {
+func TestNormalExitOfTransientCapsuleEndsIt(t *testing.T) {
 	r := newRuntime(t)
-	c := startCapsule(t, r, CapsuleSpec{ID: "trap", Module: compile(t, r, "testdata/wat/trap.wasm")})
-	select {
-	case <-c.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("trapping capsule was not stopped by its supervisor")
-	}
-	st := c.Status()
-	if st.LastError != "wasm error: unreachable" {
-		t.Fatalf("last error %q", st.LastError)
-	}
-}
-
-func TestNormalExit(t *testing.T) {
-	r := newRuntime(t)
-	c := startCapsule(t, r, CapsuleSpec{ID: "exit", Module: compile(t, r, "testdata/wat/exit.wasm")})
-	select {
-	case <-c.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("exited capsule's actor did not stop")
-	}
-	if st := c.Status(); st.LastError != "" {
-		t.Fatalf("normal exit recorded an error: %+v", st)
+	policy := supervision.DefaultPolicy()
+	policy.Restart = supervision.Transient
+	c := startCapsule(t, r, CapsuleSpec{ID: "exit", Module: compile(t, r, "testdata/wat/exit.wasm"), Policy: &policy})
+	waitDone(t, c)
+	if st := c.Status(); st.State != StateExited || st.LastError != "" || st.Instances != 1 {
+		t.Fatalf("status after a normal exit: %+v", st)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/internal/actorsys"
+	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
 // Options configure a Runtime. The zero value is valid.
@@ -23,12 +24,19 @@ type Options struct {
 	Engine EngineOptions
 	// Bus configures the topic bus.
 	Bus bus.Options
+	// Supervision is the default policy of capsules whose spec has none; nil means
+	// supervision.DefaultPolicy().
+	Supervision *supervision.Policy
+	// Watchdog is the default run-loop watchdog; nil means supervision.DefaultWatchdog().
+	Watchdog *supervision.Watchdog
 }
 
 // Runtime runs capsules: one protoactor-go actor per capsule, under a supervisor actor, all
 // sharing one wazero engine and one topic bus.
 type Runtime struct {
-	log    *zap.Logger
+	log      *zap.Logger
+	policy   supervision.Policy
+	watchdog supervision.Watchdog
 	system *actor.ActorSystem
 	bus    *bus.Bus
 	engine *Engine
@@ -60,10 +68,20 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		_ = engine.Close(ctx)
 		return nil, err
 	}
-	r := &Runtime{log: log, system: system, bus: b, engine: engine, capsules: map[string]*Capsule{}}
-	props := actor.PropsFromProducer(func() actor.Actor { return &supervisorActor{} },
-		actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })))
-	r.parent, err = system.Root.SpawnNamed(props, "capsules")
+	r := &Runtime{log: log, system: system, bus: b, engine: engine, capsules: map[string]*Capsule{},
+		policy: supervision.DefaultPolicy(), watchdog: supervision.DefaultWatchdog()}
+	if opts.Supervision != nil {
+		if err := opts.Supervision.Validate(); err != nil {
+			_ = b.Close(ctx)
+			_ = engine.Close(ctx)
+			return nil, fmt.Errorf("default supervision policy: %w", err)
+		}
+		r.policy = *opts.Supervision
+	}
+	if opts.Watchdog != nil {
+		r.watchdog = *opts.Watchdog
+	}
+	r.parent, err = system.Root.SpawnNamed(r.supervisorProps(""), "capsules")
 	if err != nil {
 		_ = b.Close(ctx)
 		_ = engine.Close(ctx)
@@ -111,11 +129,18 @@ func (r *Runtime) Start(ctx context.Context, spec CapsuleSpec) (*Capsule, error)
 	r.mu.Unlock()
 
 	log := r.log.With(zap.String("capsule_id", spec.ID))
+	policy, watchdog := r.policy, r.watchdog
+	if spec.Policy != nil {
+		policy = *spec.Policy
+	}
+	if spec.Watchdog != nil {
+		watchdog = *spec.Watchdog
+	}
 	props := actor.PropsFromProducer(func() actor.Actor {
-		return &capsuleActor{rt: r, spec: &spec, handle: c, log: log}
+		return &capsuleActor{rt: r, spec: &spec, handle: c, log: log, watchdog: watchdog}
 	})
 	reply := make(chan spawnResult, 1)
-	r.system.Root.Send(r.parent, &spawnChild{props: props, name: spec.ID, reply: reply})
+	r.system.Root.Send(r.parent, &spawnChild{props: props, name: spec.ID, handle: c, policy: policy, reply: reply})
 	select {
 	case res := <-reply:
 		if res.err != nil {
@@ -196,26 +221,17 @@ func (r *Runtime) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// spawnChild asks the supervisor actor to spawn a capsule actor as its child.
+// spawnChild asks the supervisor actor to spawn a capsule actor as its child (or as the child
+// of the capsule's group actor).
 type spawnChild struct {
-	props *actor.Props
-	name  string
-	reply chan spawnResult
+	props  *actor.Props
+	name   string
+	handle *Capsule
+	policy supervision.Policy
+	reply  chan spawnResult
 }
 
 type spawnResult struct {
 	pid *actor.PID
 	err error
-}
-
-// supervisorActor is the parent of every capsule actor; its supervisor strategy decides what
-// happens when a capsule crashes.
-type supervisorActor struct{}
-
-// Receive implements actor.Actor.
-func (s *supervisorActor) Receive(ctx actor.Context) {
-	if m, ok := ctx.Message().(*spawnChild); ok {
-		pid, err := ctx.SpawnNamed(m.props, m.name)
-		m.reply <- spawnResult{pid: pid, err: err}
-	}
 }

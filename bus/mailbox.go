@@ -6,12 +6,16 @@ import (
 	"reflect"
 	"sync"
 	"time"
+
+	"github.com/astrid-actors/astrid-actors/abi"
 )
 
 // Default mailbox limits.
 const (
-	// DefaultMailboxBytes is the default byte budget of one subscription mailbox.
-	DefaultMailboxBytes = 1 << 20
+	// DefaultMailboxBytes is the default byte budget of one subscription mailbox: 1 MiB of
+	// payload plus room for the topic, so that one message of the largest publishable size
+	// (abi.MaxPayloadBytes on an abi.MaxTopicBytes topic) fits.
+	DefaultMailboxBytes = abi.MaxPayloadBytes + abi.MaxTopicBytes
 	// DefaultPerPrincipalMessages is the default count cap of one principal's queue in a mailbox.
 	DefaultPerPrincipalMessages = 256
 	// minQuantum is the smallest deficit round robin quantum, so that many principals do not

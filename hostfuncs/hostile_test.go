@@ -36,7 +36,7 @@ func TestHostilePointers(t *testing.T) {
 		{"publish topic len huge", "call_publish", []uint64{tp, wrap, pp, pl}, abi.InvalidInput},
 		{"publish payload past end", "call_publish", []uint64{tp, tl, end - 1, 2}, abi.InvalidInput},
 		{"publish payload wraps", "call_publish", []uint64{tp, tl, edge, 4}, abi.InvalidInput},
-		{"publish payload len huge", "call_publish", []uint64{tp, tl, pp, wrap}, abi.RateLimited}, // the seed's order: the rate limit sees the length first
+		{"publish payload len huge", "call_publish", []uint64{tp, tl, pp, wrap}, abi.RateLimited},                  // the seed's order: the rate limit sees the length first
 		{"publish-as principal wraps", "call_publish_as", []uint64{tp, tl, pp, pl, wrap, 3}, abi.CapabilityDenied}, // no uplink: checked first
 		{"subscribe pattern wraps", "call_subscribe", []uint64{wrap, 2, valid}, abi.InvalidInput},
 		{"subscribe handle out past end", "call_subscribe", []uint64{tp, 1, end - 2}, abi.InvalidInput},

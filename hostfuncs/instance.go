@@ -66,9 +66,11 @@ type Config struct {
 	Bindings []abi.Binding
 	// Bus is where the instance publishes and subscribes.
 	Bus *bus.Bus
-	// Logger is the capsule's logger: sys log lines go here. The audit logger is derived from
-	// it as "astrid.audit.ipc". Nil discards.
+	// Logger is the capsule's logger: sys log lines go here. Nil discards.
 	Logger *zap.Logger
+	// Audit receives one line per ipc call; it should be named "astrid.audit.ipc". Nil means
+	// Logger.Named("astrid.audit.ipc").
+	Audit *zap.Logger
 	// Epoch is the zero of clock-monotonic-ns (the runtime's start).
 	Epoch time.Time
 	// OnReady is called once when the guest calls signal-ready. May be nil.
@@ -89,12 +91,12 @@ type Instance struct {
 
 	mu         sync.Mutex
 	handles    map[uint32]*bus.Subscription
-	nextHandle uint32
 	caller     *bus.Message
 	released   bool
 
 	readyOnce sync.Once
 	lastYield atomic.Int64 // unix nanos of the last yielding host call
+	inYield   atomic.Int32 // > 0 while the guest is inside a yielding host call
 
 	// scratch buffers of the guest's call goroutine
 	drainBuf []*bus.Message
@@ -113,14 +115,16 @@ func NewInstance(cfg Config) *Instance {
 	if cfg.Epoch.IsZero() {
 		cfg.Epoch = time.Now()
 	}
+	if cfg.Audit == nil {
+		cfg.Audit = cfg.Logger.Named("astrid.audit.ipc")
+	}
 	fields := []zap.Field{zap.String("capsule_id", cfg.CapsuleID), zap.Stringer("instance_id", cfg.InstanceID)}
 	in := &Instance{
 		cfg:        cfg,
 		log:        cfg.Logger.With(fields...),
-		audit:      cfg.Logger.Named("astrid.audit.ipc").With(fields...),
+		audit:      cfg.Audit.With(fields...),
 		limiter:    newRateLimiter(cfg.Limits.ThroughputBytesPerSec),
 		handles:    make(map[uint32]*bus.Subscription),
-		nextHandle: 1,
 	}
 	in.lastYield.Store(time.Now().UnixNano())
 	return in
@@ -144,6 +148,23 @@ func (in *Instance) Subscriptions() int {
 func (in *Instance) LastYield() time.Time { return time.Unix(0, in.lastYield.Load()) }
 
 func (in *Instance) yielded() { in.lastYield.Store(time.Now().UnixNano()) }
+
+// Yielding reports whether the guest is inside a yielding host call (a blocking recv or wait,
+// a sleep) right now. The watchdog never counts such time as running.
+func (in *Instance) Yielding() bool { return in.inYield.Load() > 0 }
+
+// BeginYield marks the start of a yielding call made outside this package (e.g. a WASI sleep);
+// pair it with EndYield.
+func (in *Instance) BeginYield() {
+	in.inYield.Add(1)
+	in.yielded()
+}
+
+// EndYield marks the end of a yielding call.
+func (in *Instance) EndYield() {
+	in.yielded()
+	in.inYield.Add(-1)
+}
 
 // SetCaller installs msg as the message the capsule is handling (nil clears it). Publishes
 // then carry msg's principal, and get-caller describes it.
@@ -190,6 +211,20 @@ func (in *Instance) Release(ctx context.Context) ReleaseStats {
 		st.Discarded += uint64(queued)
 	}
 	return st
+}
+
+// lastHandle numbers subscription handles across every instance of the process, so a handle
+// number taken from another capsule never names a subscription of this one (it gets closed).
+var lastHandle atomic.Uint32
+
+// newHandle returns a handle number that no live instance uses: never 0, never reused until
+// the 32-bit counter wraps.
+func newHandle() uint32 {
+	for {
+		if h := lastHandle.Add(1); h != 0 {
+			return h
+		}
+	}
 }
 
 type instanceKey struct{}

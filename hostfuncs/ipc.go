@@ -45,26 +45,28 @@ func (in *Instance) Publish(mem guestMemory, topicPtr, topicLen, payloadPtr, pay
 
 // PublishAs implements ipc publish-as: an uplink capsule publishes on behalf of a principal it
 // names; receivers see it as claimed.
+// The audit line names the claimed principal once it is valid, and the caller's before.
 func (in *Instance) PublishAs(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen, prPtr, prLen uint32) abi.Code {
-	p := in.effectivePrincipal()
-	code, topic := in.publishAs(mem, topicPtr, topicLen, payloadPtr, payloadLen, prPtr, prLen)
+	p, topic, code := in.publishAs(mem, topicPtr, topicLen, payloadPtr, payloadLen, prPtr, prLen)
 	in.auditCall(fnPublishAs, p, topic, "bytes", int(payloadLen), code)
 	return code
 }
 
-func (in *Instance) publishAs(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen, prPtr, prLen uint32) (abi.Code, string) {
+func (in *Instance) publishAs(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen, prPtr, prLen uint32) (bus.Principal, string, abi.Code) {
+	caller := in.effectivePrincipal()
 	if !in.cfg.Grants.Uplink {
-		return abi.CapabilityDenied, ""
+		return caller, "", abi.CapabilityDenied
 	}
 	if prLen > abi.MaxPrincipalBytes {
-		return abi.InvalidInput, ""
+		return caller, "", abi.InvalidInput
 	}
 	principal, ok := mem.str(prPtr, prLen)
 	if !ok || !abi.ValidPrincipal(principal) {
-		return abi.InvalidInput, ""
+		return caller, "", abi.InvalidInput
 	}
-	topic, code := in.publish(mem, topicPtr, topicLen, payloadPtr, payloadLen, bus.Claimed(principal))
-	return code, topic
+	claimed := bus.Claimed(principal)
+	topic, code := in.publish(mem, topicPtr, topicLen, payloadPtr, payloadLen, claimed)
+	return claimed, topic, code
 }
 
 // publish is the shared publish path, with the checks in the seed's order: topic length, rate
@@ -156,8 +158,7 @@ func (in *Instance) subscribe(ctx context.Context, mem guestMemory, patPtr, patL
 		in.mu.Unlock()
 		return pattern, 0, abi.Quota
 	}
-	handle := in.nextHandle
-	in.nextHandle++
+	handle := newHandle()
 	in.handles[handle] = nil // reserve the slot so the quota holds while the router works
 	in.mu.Unlock()
 
@@ -206,8 +207,8 @@ func clampTimeout(ms int64) time.Duration {
 // Recv implements subscription-recv: wait for at least one message, the timeout, or the stop
 // of the capsule (cancelled), then drain like Poll.
 func (in *Instance) Recv(ctx context.Context, mem guestMemory, handle uint32, timeoutMs int64, bufPtr, bufCap, lenOut uint32) abi.Code {
-	in.yielded()
-	defer in.yielded()
+	in.BeginYield()
+	defer in.EndYield()
 	sub := in.lookup(handle)
 	if sub == nil {
 		in.auditCall(fnRecv, in.effectivePrincipal(), "", "count", 0, abi.Closed)
@@ -275,8 +276,8 @@ func (in *Instance) deliver(mem guestMemory, sub *bus.Subscription, bufPtr, bufC
 // Wait implements subscription-wait: block until at least one of the listed subscriptions has
 // a message, then write the ready handles (u32 each) to the ready buffer.
 func (in *Instance) Wait(ctx context.Context, mem guestMemory, handlesPtr, count uint32, timeoutMs int64, readyPtr, readyCap, readyLenOut uint32) abi.Code {
-	in.yielded()
-	defer in.yielded()
+	in.BeginYield()
+	defer in.EndYield()
 	n, code := in.wait(ctx, mem, handlesPtr, count, timeoutMs, readyPtr, readyCap, readyLenOut)
 	in.auditCall(fnWait, in.effectivePrincipal(), "", "ready", n, code)
 	return code
@@ -346,6 +347,7 @@ func (in *Instance) Drop(ctx context.Context, handle uint32) abi.Code {
 // at all (buffer-too-small with the size needed).
 func (in *Instance) InterceptorBindings(mem guestMemory, bufPtr, bufCap, lenOut uint32) abi.Code {
 	if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
+		in.auditCall(fnBindings, in.effectivePrincipal(), "", "count", 0, abi.InvalidInput)
 		return abi.InvalidInput
 	}
 	out := []byte{0, 0, 0, 0}

@@ -40,7 +40,7 @@ func TestPublishChecks(t *testing.T) {
 		{"payload empty", "a.b", ``, abi.InvalidInput},
 		{"payload over 1 MiB", "a.b", `"` + mib + `x"`, abi.InvalidInput},
 	}
-	sub, err := w.bus.Subscribe(context.Background(), "a.*", bus.SubscribeOptions{Mailbox: bus.MailboxLimits{Bytes: 4 << 20}})
+	sub, err := w.bus.Subscribe(context.Background(), "a.*", bus.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +56,9 @@ func TestPublishChecks(t *testing.T) {
 			okCount++
 		}
 	}
-	if got := sub.Mailbox().Len(); got != okCount {
-		t.Fatalf("subscriber got %d messages, want %d", got, okCount)
+	// The default mailbox holds even the largest publishable message.
+	if st := sub.Mailbox().Stats(); st.Queued != okCount || st.Dropped() != 0 {
+		t.Fatalf("subscriber has %d messages queued, %d dropped; want %d, 0", st.Queued, st.Dropped(), okCount)
 	}
 }
 
@@ -232,10 +233,15 @@ func TestPollAndDrop(t *testing.T) {
 	a := w.guest(Config{Grants: Grants{Subscribe: []string{"t"}}})
 	b := w.guest(Config{Grants: Grants{Subscribe: []string{"t"}}})
 	h := a.mustSubscribe("t")
+	hb := b.mustSubscribe("t")
 	if r := a.poll(h, 1024); r.code != abi.OK || len(r.env.Messages) != 0 || r.n != abi.EnvelopeHeaderSize {
 		t.Fatalf("empty poll = %+v", r)
 	}
+	// Both capsules hold a subscription, yet neither's handle number means anything to the other.
 	if r := b.poll(h, 1024); r.code != abi.Closed {
+		t.Fatalf("poll of another capsule's handle = %v, want closed", r.code)
+	}
+	if r := a.poll(hb, 1024); r.code != abi.Closed {
 		t.Fatalf("poll of another capsule's handle = %v, want closed", r.code)
 	}
 	if r := a.poll(999, 1024); r.code != abi.Closed {
@@ -377,7 +383,10 @@ func TestWait(t *testing.T) {
 	if c := call(2, 2, 10*time.Millisecond); c != abi.OK || g.u32(readyOut) != 0 {
 		t.Fatalf("wait timeout = %v ready %d", c, g.u32(readyOut))
 	}
-	go func() { time.Sleep(5 * time.Millisecond); _, _ = w.bus.Publish("w.2", []byte(`1`), uuid.Nil, bus.System()) }()
+	go func() {
+		time.Sleep(5 * time.Millisecond)
+		_, _ = w.bus.Publish("w.2", []byte(`1`), uuid.Nil, bus.System())
+	}()
 	if c := call(2, 2, 10*time.Second); c != abi.OK || g.u32(readyOut) != 1 || g.u32(ready) != h2 {
 		t.Fatalf("wait = %v ready %d first %d", c, g.u32(readyOut), g.u32(ready))
 	}

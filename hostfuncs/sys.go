@@ -98,8 +98,8 @@ func (in *Instance) Sleep(ctx context.Context, ns int64) abi.Code {
 	if ns > abi.MaxSleepNanos {
 		return abi.TooLarge
 	}
-	in.yielded()
-	defer in.yielded()
+	in.BeginYield()
+	defer in.EndYield()
 	if ctx.Err() != nil {
 		return abi.Cancelled
 	}

@@ -37,10 +37,10 @@ type Runtime struct {
 	log      *zap.Logger
 	policy   supervision.Policy
 	watchdog supervision.Watchdog
-	system *actor.ActorSystem
-	bus    *bus.Bus
-	engine *Engine
-	parent *actor.PID
+	system   *actor.ActorSystem
+	bus      *bus.Bus
+	engine   *Engine
+	parent   *actor.PID
 
 	mu       sync.Mutex
 	capsules map[string]*Capsule

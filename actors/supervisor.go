@@ -21,10 +21,10 @@ import (
 // timer; the failed child's mailbox stays suspended meanwhile, while Stop still works), end,
 // fail, or fail the whole group.
 type supervisorActor struct {
-	rt       *Runtime
-	group    string // "" for the root supervisor
-	children map[string]*childInfo
-	groups   map[string]*actor.PID // root only
+	rt        *Runtime
+	group     string // "" for the root supervisor
+	children  map[string]*childInfo
+	groups    map[string]*actor.PID  // root only
 	timers    map[uint64]*time.Timer // pending backoff timers
 	nextTimer uint64
 	self      *actor.PID

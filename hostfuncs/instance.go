@@ -89,10 +89,10 @@ type Instance struct {
 	audit   *zap.Logger
 	limiter *rateLimiter
 
-	mu         sync.Mutex
-	handles    map[uint32]*bus.Subscription
-	caller     *bus.Message
-	released   bool
+	mu       sync.Mutex
+	handles  map[uint32]*bus.Subscription
+	caller   *bus.Message
+	released bool
 
 	readyOnce sync.Once
 	lastYield atomic.Int64 // unix nanos of the last yielding host call
@@ -120,11 +120,11 @@ func NewInstance(cfg Config) *Instance {
 	}
 	fields := []zap.Field{zap.String("capsule_id", cfg.CapsuleID), zap.Stringer("instance_id", cfg.InstanceID)}
 	in := &Instance{
-		cfg:        cfg,
-		log:        cfg.Logger.With(fields...),
-		audit:      cfg.Audit.With(fields...),
-		limiter:    newRateLimiter(cfg.Limits.ThroughputBytesPerSec),
-		handles:    make(map[uint32]*bus.Subscription),
+		cfg:     cfg,
+		log:     cfg.Logger.With(fields...),
+		audit:   cfg.Audit.With(fields...),
+		limiter: newRateLimiter(cfg.Limits.ThroughputBytesPerSec),
+		handles: make(map[uint32]*bus.Subscription),
 	}
 	in.lastYield.Store(time.Now().UnixNano())
 	return in

@@ -11,11 +11,13 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
@@ -47,6 +49,7 @@ var (
 type instance struct {
 	id       uuid.UUID
 	host     *hostfuncs.Instance
+	calls    chan *hookCall // interceptor calls, served by the worker of a reactor
 	cancel   context.CancelCauseFunc
 	done     chan struct{} // closed when the worker goroutine has finished
 	watchdog *time.Timer   // nil when the watchdog is off
@@ -80,6 +83,11 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 					s.State = StateRunning
 				}
 			})
+			if a.spec.Module.entry == EntryNone {
+				// A reactor is ready once instantiated; it serves interceptor calls.
+				a.handle.serveCalls(a.inst.calls, a.inst.done)
+				a.handle.markReady(m.id, StateReady)
+			}
 			a.armWatchdog()
 		}
 	case *readySignal:
@@ -92,6 +100,7 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 		}
 	case *instanceExited:
 		if a.current(m.id) {
+			a.handle.serveCalls(nil, nil)
 			a.exited(m)
 		}
 	case *actor.Stopping:
@@ -131,7 +140,7 @@ func (a *capsuleActor) start() {
 	})
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	previous := a.handle.newInstance(id)
-	a.inst = &instance{id: id, host: host, cancel: cancel, done: make(chan struct{})}
+	a.inst = &instance{id: id, host: host, cancel: cancel, done: make(chan struct{}), calls: make(chan *hookCall)}
 	a.log.Debug("instance starting", zap.Stringer("instance_id", id))
 	if previous != uuid.Nil {
 		st := a.handle.Status()
@@ -190,10 +199,87 @@ func (a *capsuleActor) run(ctx context.Context, cfg wazero.ModuleConfig, inst *i
 	case EntryStart:
 		_, err = mod.ExportedFunction("_start").Call(ctx)
 	default:
-		// A reactor without a run loop lives until it is stopped.
-		<-ctx.Done()
+		// A reactor without a run loop serves interceptor calls until it is stopped.
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case call := <-inst.calls:
+				if err := a.serveHook(ctx, mod, inst, call); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return err
+}
+
+// serveHook calls astrid-hook-trigger for one interceptor call: the action and the payload are
+// written into guest memory allocated with the guest's cabi_realloc, the message becomes the
+// caller for the duration of the call, and the result (ptr << 32 | len) is read back. A trap or
+// a timeout is returned: the instance is dead and the supervisor takes over. Other problems
+// (missing exports, a result outside memory, an unknown result action) fail only the call.
+func (a *capsuleActor) serveHook(ctx context.Context, mod api.Module, inst *instance, call *hookCall) error {
+	reply := func(r hookResult) error {
+		call.reply <- r
+		return nil
+	}
+	alloc, hook := mod.ExportedFunction("cabi_realloc"), mod.ExportedFunction("astrid-hook-trigger")
+	if alloc == nil || hook == nil {
+		return reply(hookResult{err: errors.New("missing export astrid-hook-trigger or cabi_realloc")})
+	}
+	inst.host.SetCaller(call.caller)
+	defer inst.host.SetCaller(nil)
+	cctx, cancel := context.WithTimeout(ctx, hookTimeout)
+	defer cancel()
+	write := func(b []byte) (uint32, error) {
+		res, err := alloc.Call(cctx, 0, 0, 1, uint64(len(b)))
+		if err != nil {
+			return 0, fmt.Errorf("cabi_realloc: %w", err)
+		}
+		ptr := api.DecodeU32(res[0])
+		if len(b) > 0 && !mod.Memory().Write(ptr, b) {
+			return 0, fmt.Errorf("%w: cabi_realloc returned [%d, +%d), outside memory", errGuestMemory, ptr, len(b))
+		}
+		return ptr, nil
+	}
+	ap, err := write([]byte(call.action))
+	if err == nil {
+		var pp uint32
+		if pp, err = write(call.payload); err == nil {
+			var res []uint64
+			res, err = hook.Call(cctx, uint64(ap), uint64(len(call.action)), uint64(pp), uint64(len(call.payload)))
+			if err == nil {
+				return reply(decodeHookResult(mod, res[0]))
+			}
+			err = fmt.Errorf("astrid-hook-trigger: %w", err)
+		}
+	}
+	call.reply <- hookResult{err: err}
+	if errors.Is(err, errGuestMemory) {
+		return nil
+	}
+	return err // a trap or a timeout: the instance is finished
+}
+
+// errGuestMemory marks a guest pointer outside its memory: the call fails, the instance lives.
+var errGuestMemory = errors.New("guest memory")
+
+// decodeHookResult reads the result record of astrid-hook-trigger.
+func decodeHookResult(mod api.Module, packed uint64) hookResult {
+	ptr, n := uint32(packed>>32), uint32(packed)
+	if n == 0 {
+		return hookResult{action: abi.HookContinue}
+	}
+	data, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		return hookResult{err: fmt.Errorf("%w: result [%d, +%d) is outside memory", errGuestMemory, ptr, n)}
+	}
+	action := abi.HookAction(data[0])
+	if action > abi.HookDeny {
+		return hookResult{err: fmt.Errorf("unknown result action %d", action)}
+	}
+	return hookResult{action: action, data: append([]byte(nil), data[1:]...)}
 }
 
 // cancellableSleep is WASI's nanosleep for one instance: a guest's time.Sleep counts as

@@ -129,6 +129,18 @@ type Capsule struct {
 	status Status
 	ready  chan struct{} // closed when the current instance signals ready or ends
 	done   chan struct{} // closed when the capsule actor has stopped
+
+	// calls and instDone belong to the current instance of an interceptor capsule while it
+	// runs (nil otherwise): the dispatcher sends hook calls on calls.
+	calls    chan *hookCall
+	instDone chan struct{}
+}
+
+// serveCalls publishes (or, with nil, withdraws) the current instance's call channel.
+func (c *Capsule) serveCalls(calls chan *hookCall, done chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls, c.instDone = calls, done
 }
 
 func newCapsule(rt *Runtime, id string) *Capsule {

@@ -13,13 +13,11 @@ import (
 
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// protoactor-go's dead-letter log throttle sleeps for its 1 s interval.
-		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewThrottleWithLogger.func1"),
-	)
+	goleak.VerifyTestMain(m, leakcheck.Options()...)
 }
 
 // testCacheDir is shared by every runtime of the test binary, so Go guests compile once.

@@ -41,6 +41,7 @@ type Runtime struct {
 	bus      *bus.Bus
 	engine   *Engine
 	parent   *actor.PID
+	dispatch *dispatcher
 
 	mu       sync.Mutex
 	capsules map[string]*Capsule
@@ -81,6 +82,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.Watchdog != nil {
 		r.watchdog = *opts.Watchdog
 	}
+	r.dispatch = newDispatcher(r)
 	r.parent, err = system.Root.SpawnNamed(r.supervisorProps(""), "capsules")
 	if err != nil {
 		_ = b.Close(ctx)
@@ -89,6 +91,9 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	return r, nil
 }
+
+// DispatchStats returns the interceptor dispatcher's counters.
+func (r *Runtime) DispatchStats() DispatchStats { return r.dispatch.stats() }
 
 // Bus returns the runtime's topic bus.
 func (r *Runtime) Bus() *bus.Bus { return r.bus }
@@ -127,6 +132,12 @@ func (r *Runtime) Start(ctx context.Context, spec CapsuleSpec) (*Capsule, error)
 	r.capsules[spec.ID] = c
 	r.order = append(r.order, spec.ID)
 	r.mu.Unlock()
+	if len(spec.Bindings) > 0 {
+		if err := r.dispatch.register(c, spec.Bindings); err != nil {
+			r.forget(c)
+			return nil, err
+		}
+	}
 
 	log := r.log.With(zap.String("capsule_id", spec.ID))
 	policy, watchdog := r.policy, r.watchdog
@@ -180,6 +191,7 @@ func (r *Runtime) Capsules() []Status {
 }
 
 func (r *Runtime) forget(c *Capsule) {
+	r.dispatch.unregister(c)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.capsules[c.id] == c {
@@ -208,6 +220,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	r.dispatch.close()
 	if err := r.system.Root.StopFuture(r.parent).Wait(); err != nil {
 		errs = append(errs, fmt.Errorf("stop capsule supervisor: %w", err))
 	}

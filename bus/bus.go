@@ -67,7 +67,12 @@ type Bus struct {
 	}
 	matchPool sync.Pool // *[]*Subscription
 	closeOnce sync.Once
+	tapMu     sync.Mutex
+	taps      atomic.Pointer[[]*tap]
 }
+
+// tap is one observer registered with Tap.
+type tap struct{ fn func(*Message) }
 
 // New starts a bus whose router actor runs in system. The caller keeps ownership of system and
 // must Close the bus before shutting the system down.
@@ -133,7 +138,44 @@ func (b *Bus) Publish(topic string, payload []byte, source uuid.UUID, principal 
 		Source:    source,
 		Principal: principal,
 	}
-	return PublishResult{Message: msg, Matched: b.deliver(msg)}, nil
+	matched := b.deliver(msg)
+	if taps := b.taps.Load(); taps != nil {
+		for _, t := range *taps {
+			t.fn(msg)
+		}
+	}
+	return PublishResult{Message: msg, Matched: matched}, nil
+}
+
+// Tap registers fn to observe every message accepted by Publish from now on, after it was
+// delivered to the subscriptions. fn runs synchronously on the publisher's goroutine and must
+// not block; it must not modify the message. The interceptor dispatcher is built on it. The
+// returned function removes the tap.
+func (b *Bus) Tap(fn func(*Message)) (untap func()) {
+	t := &tap{fn: fn}
+	b.tapMu.Lock()
+	defer b.tapMu.Unlock()
+	var next []*tap
+	if cur := b.taps.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	next = append(next, t)
+	b.taps.Store(&next)
+	return func() {
+		b.tapMu.Lock()
+		defer b.tapMu.Unlock()
+		cur := b.taps.Load()
+		if cur == nil {
+			return
+		}
+		kept := make([]*tap, 0, len(*cur))
+		for _, x := range *cur {
+			if x != t {
+				kept = append(kept, x)
+			}
+		}
+		b.taps.Store(&kept)
+	}
 }
 
 // deliver pushes msg into every matching mailbox and returns how many matched.

@@ -15,11 +15,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/astrid-actors/astrid-actors/internal/actorsys"
+	"github.com/astrid-actors/astrid-actors/internal/leakcheck"
 	"github.com/astrid-actors/astrid-actors/topics"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, leakcheck.Options()...)
 }
 
 func newBus(t testing.TB, opts Options) *Bus {
@@ -403,3 +404,17 @@ func TestConcurrentSubscribeWhilePublishing(t *testing.T) {
 }
 
 var _ actor.Actor = (*routerActor)(nil)
+
+func TestTapSeesEveryAcceptedMessage(t *testing.T) {
+	b := newBus(t, Options{})
+	var seen []string
+	untap := b.Tap(func(m *Message) { seen = append(seen, m.Topic) })
+	for _, topic := range []string{"a", "b.c", "bad..topic"} {
+		_, _ = b.Publish(topic, []byte(`1`), uuid.Nil, System())
+	}
+	untap()
+	_, _ = b.Publish("d", []byte(`1`), uuid.Nil, System())
+	if fmt.Sprint(seen) != "[a b.c]" {
+		t.Fatalf("tap saw %v, want [a b.c]", seen)
+	}
+}

@@ -17,11 +17,11 @@ import (
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/internal/actorsys"
+	"github.com/astrid-actors/astrid-actors/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewThrottleWithLogger.func1"))
+	goleak.VerifyTestMain(m, leakcheck.Options()...)
 }
 
 // world is a wazero runtime with the host modules, the hostcalls.wasm fixture compiled, and a

@@ -1,0 +1,198 @@
+package actors
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/bus"
+	"github.com/astrid-actors/astrid-actors/manifest"
+)
+
+// interceptor starts an intercept.wasm reactor bound to pattern with the given action and
+// priority; it reports every payload it sees on "seen.<id>".
+func interceptor(t *testing.T, r *Runtime, id, pattern, action string, priority uint32) *Capsule {
+	t.Helper()
+	c := startCapsule(t, r, CapsuleSpec{
+		ID: id, Module: compile(t, r, "testdata/wat/intercept.wasm"), Policy: policy(5),
+		Grants:   grants([]string{"seen.*"}, []string{pattern}),
+		Config:   map[string]string{"seen": "seen." + id},
+		Bindings: []abi.Binding{{Priority: priority, Action: action, Topic: pattern}},
+	})
+	waitReady(t, c)
+	return c
+}
+
+type sighting struct{ capsule, payload string }
+
+// sightings waits for n "seen" reports and returns them in publish order.
+func sightings(t *testing.T, seen *bus.Subscription, n int) []sighting {
+	t.Helper()
+	msgs := receive(t, seen, n, 10*time.Second)
+	slices.SortFunc(msgs, func(a, b *bus.Message) int { return cmp.Compare(a.Seq, b.Seq) })
+	out := make([]sighting, len(msgs))
+	for i, m := range msgs {
+		out[i] = sighting{m.Topic[len("seen."):], string(m.Payload)}
+	}
+	return out
+}
+
+// quiet checks that no further sighting arrives for a while.
+func quiet(t *testing.T, seen *bus.Subscription) {
+	t.Helper()
+	if ok, _ := seen.Mailbox().Wait(context.Background(), 100*time.Millisecond); ok {
+		t.Fatalf("unexpected sighting: %v", sightings(t, seen, 1))
+	}
+}
+
+func TestInterceptorChain(t *testing.T) {
+	type ic struct {
+		id, action string
+		priority   uint32
+	}
+	tests := []struct {
+		name  string
+		chain []ic
+		want  []sighting
+	}{
+		{"ascending priority", []ic{{"c", "p", 30}, {"a", "p", 10}, {"b", "p", 20}},
+			[]sighting{{"a", `{"v":1}`}, {"b", `{"v":1}`}, {"c", `{"v":1}`}}},
+		{"final stops the chain", []ic{{"a", "f", 10}, {"b", "p", 20}}, []sighting{{"a", `{"v":1}`}}},
+		{"deny stops the chain", []ic{{"a", "d", 10}, {"b", "p", 20}}, []sighting{{"a", `{"v":1}`}}},
+		{"continue rewrites the payload", []ic{{"a", `r{"v":2}`, 10}, {"b", `r{"v":3}`, 20}, {"c", "p", 30}},
+			[]sighting{{"a", `{"v":1}`}, {"b", `{"v":2}`}, {"c", `{"v":3}`}}},
+		{"a trapping handler is skipped", []ic{{"a", "t", 10}, {"b", "p", 20}},
+			[]sighting{{"a", `{"v":1}`}, {"b", `{"v":1}`}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRuntime(t)
+			seen := hostSubscribe(t, r, "seen.*")
+			for _, c := range tt.chain {
+				interceptor(t, r, c.id, "ev.*", c.action, c.priority)
+			}
+			if _, err := r.Bus().Publish("ev.x", []byte(`{"v":1}`), uuid.Nil, bus.Verified("u")); err != nil {
+				t.Fatal(err)
+			}
+			got := sightings(t, seen, len(tt.want))
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("sightings %v, want %v", got, tt.want)
+			}
+			quiet(t, seen)
+		})
+	}
+}
+
+func TestTrappingInterceptorIsRestarted(t *testing.T) {
+	r := newRuntime(t)
+	seen := hostSubscribe(t, r, "seen.*")
+	a := interceptor(t, r, "a", "ev.*", "t", 10)
+	if _, err := r.Bus().Publish("ev.x", []byte(`1`), uuid.Nil, bus.System()); err != nil {
+		t.Fatal(err)
+	}
+	sightings(t, seen, 1)
+	checkFor(t, 10*time.Second, "the interceptor to be restarted", func() bool {
+		st := a.Status()
+		return st.Instances == 2 && st.State == StateReady
+	})
+	if n := r.DispatchStats().HandlerErrors; n != 1 {
+		t.Fatalf("%d handler errors, want 1", n)
+	}
+	// It serves again.
+	if _, err := r.Bus().Publish("ev.y", []byte(`2`), uuid.Nil, bus.System()); err != nil {
+		t.Fatal(err)
+	}
+	sightings(t, seen, 1)
+}
+
+func TestInterceptorsUseTheStrictMatcher(t *testing.T) {
+	r := newRuntime(t)
+	seen := hostSubscribe(t, r, "seen.*")
+	interceptor(t, r, "a", "ev.*", "p", 10)
+	for _, topic := range []string{"ev.x.y", "ev", "other.x"} {
+		if _, err := r.Bus().Publish(topic, []byte(`1`), uuid.Nil, bus.System()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quiet(t, seen)
+}
+
+func TestSamePriorityRunsConcurrently(t *testing.T) {
+	r := newRuntime(t)
+	seen := hostSubscribe(t, r, "seen.*")
+	interceptor(t, r, "a", "ev.*", "s", 10) // each sleeps 100 ms
+	interceptor(t, r, "b", "ev.*", "s", 10)
+	interceptor(t, r, "c", "ev.*", "p", 20)
+	if _, err := r.Bus().Publish("ev.x", []byte(`1`), uuid.Nil, bus.System()); err != nil {
+		t.Fatal(err)
+	}
+	msgs := receive(t, seen, 3, 10*time.Second)
+	slices.SortFunc(msgs, func(a, b *bus.Message) int { return cmp.Compare(a.Seq, b.Seq) })
+	var first, last time.Time
+	for _, m := range msgs {
+		switch m.Topic {
+		case "seen.a", "seen.b":
+			if first.IsZero() || m.Time.Before(first) {
+				first = m.Time
+			}
+		case "seen.c":
+			last = m.Time
+		}
+	}
+	// Sequential handlers would make c wait 200 ms; concurrent ones about 100 ms.
+	if gap := last.Sub(first); gap < 100*time.Millisecond || gap > 190*time.Millisecond {
+		t.Fatalf("c ran %v after the first of a and b; want about 100ms (a and b concurrently)", gap)
+	}
+}
+
+func TestInterceptorOrderIsFIFOPerPrincipal(t *testing.T) {
+	r := newRuntime(t)
+	seen := hostSubscribe(t, r, "seen.*")
+	interceptor(t, r, "a", "ev.*", "p", 10)
+	const n = 50
+	for i := range n {
+		if _, err := r.Bus().Publish("ev.x", []byte(fmt.Sprint(i)), uuid.Nil, bus.Verified("p")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := sightings(t, seen, n)
+	for i, s := range got {
+		if s.payload != fmt.Sprint(i) {
+			t.Fatalf("sighting %d carried %s: order lost", i, s.payload)
+		}
+	}
+}
+
+func TestRunLoopCapsuleWithHandlersIsRefused(t *testing.T) {
+	r := newRuntime(t)
+	m, err := manifest.Parse([]byte(`
+[package]
+name = "loop-with-handlers"
+version = "0.1.0"
+[[component]]
+id = "main"
+file = "echo.wasm"
+[subscribe]
+"ev.*" = { handler = "on_ev" }
+`), "/capsules/loop-with-handlers/Capsule.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = SpecFromManifest(m, compile(t, r, "testdata/wat/echo.wasm"))
+	if !errors.Is(err, ErrHandlersInRunLoop) {
+		t.Fatalf("err = %v, want ErrHandlersInRunLoop", err)
+	}
+	if _, err := SpecFromManifest(m, compile(t, r, "testdata/wat/hostcalls.wasm")); err == nil {
+		t.Fatal("a reactor without astrid-hook-trigger was accepted for handlers")
+	}
+	if _, err := SpecFromManifest(m, compile(t, r, "testdata/wat/intercept.wasm")); err != nil {
+		t.Fatalf("interceptor reactor refused: %v", err)
+	}
+}

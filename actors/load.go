@@ -1,0 +1,187 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/manifest"
+	"github.com/astrid-actors/astrid-actors/supervision"
+)
+
+// LoadReport says what a Load did.
+type LoadReport struct {
+	// Started are the capsules started, in load order.
+	Started []string
+	// NotReady are started run-loop capsules that did not call signal-ready within their
+	// ready timeout. They keep running; this is reported, not fatal.
+	NotReady []string
+	// Warnings are the manifests' and the ordering's warnings.
+	Warnings []string
+	// Errors are the capsules that could not be loaded (bad manifest, bad wasm, duplicate id,
+	// refused combination); the others were loaded regardless.
+	Errors []error
+}
+
+// ErrHandlersInRunLoop is returned for a manifest that declares interceptor handlers for a
+// capsule with a run loop. Astrid 0.8 accepts such manifests and silently never calls the
+// handlers; this runtime refuses them instead.
+var ErrHandlersInRunLoop = errors.New("a run-loop capsule cannot have interceptor handlers")
+
+// Load discovers every Capsule.toml under dirs (manifest.Discover), orders them
+// (manifest.Order: uplinks first, providers before consumers) and starts them one after
+// another. A run-loop capsule is waited for until it calls signal-ready or its
+// [supervision] ready_timeout passes. Then astrid.v1.capsules_loaded is published. Capsules
+// that fail to load are reported in LoadReport.Errors and skipped; Load itself fails only
+// when ctx ends or the runtime is closed.
+func (r *Runtime) Load(ctx context.Context, dirs ...string) (*LoadReport, error) {
+	ms, warnings, errs := manifest.Discover(dirs...)
+	ordered, orderWarnings := manifest.Order(ms)
+	rep := &LoadReport{Warnings: append(warnings, orderWarnings...), Errors: errs}
+	for _, m := range ordered {
+		rep.Warnings = append(rep.Warnings, m.Warnings...)
+		for _, w := range m.Warnings {
+			r.log.Warn("manifest", zap.String("warning", w))
+		}
+		c, err := r.LoadManifest(ctx, m)
+		if err != nil {
+			if errors.Is(err, ErrRuntimeClosed) || ctx.Err() != nil {
+				return rep, err
+			}
+			r.log.Error("capsule not loaded", zap.String("manifest", m.Path), zap.Error(err))
+			rep.Errors = append(rep.Errors, err)
+			continue
+		}
+		rep.Started = append(rep.Started, c.ID())
+		if err := r.waitLoaded(ctx, c, m.Supervision.ReadyTimeout); err != nil {
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
+			r.log.Warn("capsule not ready", zap.String("capsule_id", c.ID()), zap.Error(err))
+			rep.NotReady = append(rep.NotReady, c.ID())
+		}
+	}
+	r.publishEvent(TopicCapsulesLoaded, loadedEvent{Status: "ready", Capsules: rep.Started, NotReady: rep.NotReady})
+	return rep, nil
+}
+
+type loadedEvent struct {
+	Status   string   `json:"status"`
+	Capsules []string `json:"capsules"`
+	NotReady []string `json:"not_ready,omitempty"`
+}
+
+// waitLoaded waits for a capsule's readiness up to timeout.
+func (r *Runtime) waitLoaded(ctx context.Context, c *Capsule, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = manifest.DefaultSupervision().ReadyTimeout
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return c.WaitReady(wctx)
+}
+
+// LoadManifest reads, verifies and compiles the manifest's component and starts the capsule.
+// It does not wait for readiness.
+func (r *Runtime) LoadManifest(ctx context.Context, m *manifest.Manifest) (*Capsule, error) {
+	wasm, err := m.ReadWasm()
+	if err != nil {
+		return nil, err
+	}
+	return r.LoadCapsule(ctx, m, wasm)
+}
+
+// LoadCapsule starts a capsule from a parsed manifest and its wasm bytes (for embedders that
+// keep capsules elsewhere than on disk). It does not wait for readiness.
+func (r *Runtime) LoadCapsule(ctx context.Context, m *manifest.Manifest, wasm []byte) (*Capsule, error) {
+	mod, err := r.Compile(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("capsule %s (%s): %w", m.Package.Name, m.Path, err)
+	}
+	spec, err := SpecFromManifest(m, mod)
+	if err != nil {
+		return nil, err
+	}
+	return r.Start(ctx, spec)
+}
+
+// SpecFromManifest turns a manifest and its compiled module into a CapsuleSpec: grants from
+// [publish], [subscribe] and [capabilities], limits from [limits], config from [env], policy
+// and watchdog from [supervision], interceptor bindings from [subscribe] handlers. It refuses a
+// run-loop module with handlers (ErrHandlersInRunLoop) and a module with handlers that lacks
+// the astrid-hook-trigger and cabi_realloc exports.
+func SpecFromManifest(m *manifest.Manifest, mod *Module) (CapsuleSpec, error) {
+	id := m.Package.Name
+	interceptors := m.Interceptors()
+	if len(interceptors) > 0 {
+		if mod.Entry() != EntryNone {
+			return CapsuleSpec{}, fmt.Errorf("capsule %s (%s): %w: it exports a run loop and declares %d [subscribe] handler(s); "+
+				"serve the handlers from a separate capsule without run, or subscribe to the topics from the run loop",
+				id, m.Path, ErrHandlersInRunLoop, len(interceptors))
+		}
+		if !mod.HasInterceptorExports() {
+			return CapsuleSpec{}, fmt.Errorf("capsule %s (%s): declares [subscribe] handlers but does not export astrid-hook-trigger and cabi_realloc",
+				id, m.Path)
+		}
+	}
+	bindings := make([]abi.Binding, len(interceptors))
+	for i, ic := range interceptors {
+		bindings[i] = abi.Binding{HandleID: uint64(i), Priority: ic.Priority, Action: ic.Action, Topic: ic.Topic}
+	}
+	sv := m.Supervision
+	restart, err := supervision.ParseRestart(sv.Restart)
+	if err != nil {
+		return CapsuleSpec{}, fmt.Errorf("capsule %s (%s): [supervision]: %w", id, m.Path, err)
+	}
+	onFailure, err := supervision.ParseOnFailure(sv.OnFailure)
+	if err != nil {
+		return CapsuleSpec{}, fmt.Errorf("capsule %s (%s): [supervision]: %w", id, m.Path, err)
+	}
+	policy := &supervision.Policy{
+		Restart:        restart,
+		MaxRestarts:    sv.MaxRestarts,
+		Within:         sv.Within,
+		BackoffInitial: sv.BackoffInitial,
+		BackoffMax:     sv.BackoffMax,
+		Jitter:         supervision.DefaultJitter,
+		OnFailure:      onFailure,
+		Group:          sv.Group,
+	}
+	return CapsuleSpec{
+		ID:     id,
+		Module: mod,
+		Grants: hostfuncs.Grants{Publish: m.PublishACL(), Subscribe: m.SubscribeACL(), Uplink: m.Capabilities.Uplink},
+		Limits: Limits{
+			MemoryPages: m.Limits.MemoryPages,
+			IPC: hostfuncs.Limits{
+				MaxSubscriptions:      m.Limits.MaxSubscriptions,
+				ThroughputBytesPerSec: int(m.Limits.IPCThroughputBytesPerSec),
+			},
+		},
+		Config:   m.Config(),
+		Bindings: bindings,
+		Policy:   policy,
+		Watchdog: &supervision.Watchdog{Window: sv.WatchdogWindow, Windows: sv.WatchdogWindows},
+	}, nil
+}
+
+// Unload stops the capsule with that id and removes it from the runtime.
+func (r *Runtime) Unload(ctx context.Context, id string) error {
+	c := r.Capsule(id)
+	if c == nil {
+		return fmt.Errorf("unload %s: %w", id, ErrNotFound)
+	}
+	if err := c.Stop(ctx); err != nil {
+		return err
+	}
+	r.forget(c)
+	return nil
+}
+
+// ErrNotFound is returned for an unknown capsule id.
+var ErrNotFound = errors.New("no such capsule")

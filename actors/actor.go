@@ -101,6 +101,7 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 	case *instanceExited:
 		if a.current(m.id) {
 			a.handle.serveCalls(nil, nil)
+			a.handle.detach(a.inst.host)
 			a.exited(m)
 		}
 	case *actor.Stopping:
@@ -137,10 +138,12 @@ func (a *capsuleActor) start() {
 		Audit:      a.rt.log.Named("astrid.audit.ipc"),
 		Epoch:      a.rt.engine.Epoch(),
 		OnReady:    func() { root.Send(self, &readySignal{id: id}) },
+		Observe:    a.observer(),
 	})
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	previous := a.handle.newInstance(id)
 	a.inst = &instance{id: id, host: host, cancel: cancel, done: make(chan struct{}), calls: make(chan *hookCall)}
+	a.handle.attach(host)
 	a.log.Debug("instance starting", zap.Stringer("instance_id", id))
 	if previous != uuid.Nil {
 		st := a.handle.Status()
@@ -148,6 +151,16 @@ func (a *capsuleActor) start() {
 			PreviousInstanceID: previous.String(), RestartCount: st.Restarts})
 	}
 	go a.work(runCtx, a.inst, func(msg any) { root.Send(self, msg) })
+}
+
+// observer adapts the runtime's host-call observer to this capsule.
+func (a *capsuleActor) observer() func(fn string, d time.Duration) {
+	obs := a.rt.opts.ObserveHostCall
+	if obs == nil {
+		return nil
+	}
+	id := a.spec.ID
+	return func(fn string, d time.Duration) { obs(id, fn, d) }
 }
 
 // work instantiates the module, runs its entry point and cleans up: close the module, release

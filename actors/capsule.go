@@ -117,6 +117,10 @@ type Status struct {
 	LastError string
 	// Discarded counts messages that were still queued for instances that ended.
 	Discarded uint64
+	// Published, Delivered and Dropped are the capsule's traffic over all its instances:
+	// accepted publishes, messages delivered into its envelopes, and messages reported to it
+	// as dropped.
+	Published, Delivered, Dropped uint64
 }
 
 // Capsule is the handle of one running capsule.
@@ -134,6 +138,9 @@ type Capsule struct {
 	// runs (nil otherwise): the dispatcher sends hook calls on calls.
 	calls    chan *hookCall
 	instDone chan struct{}
+
+	host   *hostfuncs.Instance // the current instance's host state
+	totals hostfuncs.Counters  // traffic of ended instances
 }
 
 // serveCalls publishes (or, with nil, withdraws) the current instance's call channel.
@@ -160,7 +167,35 @@ func (c *Capsule) ID() string { return c.id }
 func (c *Capsule) Status() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.status
+	st := c.status
+	t := c.totals
+	if c.host != nil {
+		cur := c.host.Counters()
+		t.Published, t.Delivered, t.Dropped = t.Published+cur.Published, t.Delivered+cur.Delivered, t.Dropped+cur.Dropped
+	}
+	st.Published, st.Delivered, st.Dropped = t.Published, t.Delivered, t.Dropped
+	return st
+}
+
+// attach makes host the current instance's host state.
+func (c *Capsule) attach(host *hostfuncs.Instance) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.host = host
+}
+
+// detach folds the ended instance's counters into the totals.
+func (c *Capsule) detach(host *hostfuncs.Instance) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.host != host {
+		return
+	}
+	cur := host.Counters()
+	c.totals.Published += cur.Published
+	c.totals.Delivered += cur.Delivered
+	c.totals.Dropped += cur.Dropped
+	c.host = nil
 }
 
 // Done is closed once the capsule's actor has stopped for good.

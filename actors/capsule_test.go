@@ -42,7 +42,7 @@ func TestEchoCapsuleRoundTrip(t *testing.T) {
 			t.Errorf("principal %v, want the caller's verified(alice)", m.Principal)
 		}
 	}
-	if st := c.Status(); st.State != StateReady || st.Instances != 1 {
+	if st := c.Status(); st.State != StateReady || st.Instances != 1 || st.Published != 5 || st.Delivered != 5 || st.Dropped != 0 {
 		t.Fatalf("status %+v", st)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -128,6 +129,27 @@ func (m *Module) SHA256() string { return m.sha256 }
 
 // Imports lists the module's imports as "module.name".
 func (m *Module) Imports() []string { return append([]string(nil), m.imports...) }
+
+// Exports lists the module's exported function names.
+func (m *Module) Exports() []string {
+	var out []string
+	for name := range m.compiled.ExportedFunctions() {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Memory returns the exported memory's initial pages and its declared maximum (ok false when
+// the module declares none; the capsule's limit then applies).
+func (m *Module) Memory() (minPages uint32, maxPages uint32, ok bool) {
+	mem := m.compiled.ExportedMemories()["memory"]
+	maxPages, ok = mem.Max()
+	return mem.Min(), maxPages, ok
+}
+
+// Size is the size of the wasm binary in bytes.
+func (m *Module) Size() int { return m.sizeInBytes }
 
 // HasInterceptorExports reports whether the module exports astrid-hook-trigger and
 // cabi_realloc, which interceptors need.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.uber.org/zap"
@@ -29,11 +30,15 @@ type Options struct {
 	Supervision *supervision.Policy
 	// Watchdog is the default run-loop watchdog; nil means supervision.DefaultWatchdog().
 	Watchdog *supervision.Watchdog
+	// ObserveHostCall, when set, is called after every host call a capsule makes, with the
+	// capsule id, the function name and the call's duration (for latency metrics).
+	ObserveHostCall func(capsuleID, fn string, d time.Duration)
 }
 
 // Runtime runs capsules: one protoactor-go actor per capsule, under a supervisor actor, all
 // sharing one wazero engine and one topic bus.
 type Runtime struct {
+	opts     Options
 	log      *zap.Logger
 	policy   supervision.Policy
 	watchdog supervision.Watchdog
@@ -69,7 +74,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		_ = engine.Close(ctx)
 		return nil, err
 	}
-	r := &Runtime{log: log, system: system, bus: b, engine: engine, capsules: map[string]*Capsule{},
+	r := &Runtime{opts: opts, log: log, system: system, bus: b, engine: engine, capsules: map[string]*Capsule{},
 		policy: supervision.DefaultPolicy(), watchdog: supervision.DefaultWatchdog()}
 	if opts.Supervision != nil {
 		if err := opts.Supervision.Validate(); err != nil {

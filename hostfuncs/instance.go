@@ -75,6 +75,9 @@ type Config struct {
 	Epoch time.Time
 	// OnReady is called once when the guest calls signal-ready. May be nil.
 	OnReady func()
+	// Observe, when set, is called after every host call with the function's name
+	// ("publish", "subscription-recv", ...) and how long it took (for metrics).
+	Observe func(fn string, d time.Duration)
 }
 
 // DefaultOwner is the principal capsules run as unless configured otherwise.
@@ -97,6 +100,8 @@ type Instance struct {
 	readyOnce sync.Once
 	lastYield atomic.Int64 // unix nanos of the last yielding host call
 	inYield   atomic.Int32 // > 0 while the guest is inside a yielding host call
+
+	counters struct{ published, delivered, dropped atomic.Uint64 }
 
 	// scratch buffers of the guest's call goroutine
 	drainBuf []*bus.Message
@@ -135,6 +140,26 @@ func (in *Instance) CapsuleID() string { return in.cfg.CapsuleID }
 
 // InstanceID returns the instance UUID.
 func (in *Instance) InstanceID() uuid.UUID { return in.cfg.InstanceID }
+
+// Counters are the traffic of one instance.
+type Counters struct {
+	// Published counts accepted publishes (publish and publish-as).
+	Published uint64
+	// Delivered counts messages written into the guest's envelopes.
+	Delivered uint64
+	// Dropped counts messages reported to the guest as dropped (the envelopes' dropped
+	// fields).
+	Dropped uint64
+}
+
+// Counters returns the instance's traffic so far.
+func (in *Instance) Counters() Counters {
+	return Counters{
+		Published: in.counters.published.Load(),
+		Delivered: in.counters.delivered.Load(),
+		Dropped:   in.counters.dropped.Load(),
+	}
+}
 
 // Subscriptions returns the number of live subscriptions.
 func (in *Instance) Subscriptions() int {

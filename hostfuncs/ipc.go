@@ -100,6 +100,7 @@ func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, pay
 		return topic, codeOfBusError(err)
 	}
 	in.limiter.charge(p, int(payloadLen))
+	in.counters.published.Add(1)
 	return topic, abi.OK
 }
 
@@ -269,6 +270,8 @@ func (in *Instance) deliver(mem guestMemory, sub *bus.Subscription, bufPtr, bufC
 	if len(batch.Messages) > 0 {
 		in.SetCaller(batch.Messages[0])
 	}
+	in.counters.delivered.Add(uint64(len(batch.Messages)))
+	in.counters.dropped.Add(batch.Dropped)
 	clear(batch.Messages)
 	return len(batch.Messages), abi.OK
 }

@@ -458,3 +458,21 @@ func TestBindings(t *testing.T) {
 		t.Fatalf("bindings = %v, %v", got, err)
 	}
 }
+
+func TestCountersAndObserver(t *testing.T) {
+	w := newWorld(t)
+	var calls []string
+	g := w.guest(Config{Grants: Grants{Publish: []string{"c"}, Subscribe: []string{"c"}},
+		Observe: func(fn string, d time.Duration) { calls = append(calls, fn) }})
+	h := g.mustSubscribe("c")
+	g.publish("c", `1`)
+	g.publish("c", `2`)
+	g.publish("nope", `3`)
+	g.poll(h, 4096)
+	if c := g.in.Counters(); c.Published != 2 || c.Delivered != 2 || c.Dropped != 0 {
+		t.Fatalf("counters %+v", c)
+	}
+	if fmt.Sprint(calls) != "[subscribe publish publish publish subscription-poll]" {
+		t.Fatalf("observed %v", calls)
+	}
+}

@@ -12,6 +12,7 @@ package hostfuncs
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -157,6 +158,12 @@ func wrap(f Function) api.GoModuleFunc {
 			}
 			return
 		}
+		if in.cfg.Observe == nil {
+			stack[0] = f.fn(ctx, in, memoryOf(mod), stack)
+			return
+		}
+		start := time.Now()
 		stack[0] = f.fn(ctx, in, memoryOf(mod), stack)
+		in.cfg.Observe(f.Name, time.Since(start))
 	}
 }

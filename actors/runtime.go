@@ -205,6 +205,18 @@ func (r *Runtime) forget(c *Capsule) {
 	}
 }
 
+// stopOrder returns the capsules in the order Close stops them: the reverse of their start
+// order, so consumers stop before the providers they were loaded after.
+func (r *Runtime) stopOrder() []*Capsule {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	caps := make([]*Capsule, 0, len(r.order))
+	for i := len(r.order) - 1; i >= 0; i-- {
+		caps = append(caps, r.capsules[r.order[i]])
+	}
+	return caps
+}
+
 // Close stops every capsule in reverse start order, then the bus, the actors and the engine.
 // Nothing of the runtime keeps running afterwards.
 func (r *Runtime) Close(ctx context.Context) error {
@@ -214,11 +226,8 @@ func (r *Runtime) Close(ctx context.Context) error {
 		return nil
 	}
 	r.closed = true
-	caps := make([]*Capsule, 0, len(r.order))
-	for i := len(r.order) - 1; i >= 0; i-- {
-		caps = append(caps, r.capsules[r.order[i]])
-	}
 	r.mu.Unlock()
+	caps := r.stopOrder()
 	var errs []error
 	for _, c := range caps {
 		if err := c.Stop(ctx); err != nil {

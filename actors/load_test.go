@@ -1,0 +1,91 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/astrid-actors/astrid-actors/bus"
+)
+
+func TestLoadDirectory(t *testing.T) {
+	r := newRuntime(t)
+	loaded := hostSubscribe(t, r, TopicCapsulesLoaded)
+	rep, err := r.Load(context.Background(), "../testdata/capsules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Discovery order is lexical (broken, echo, interceptor, noready, relay); relay imports
+	// echo's export, which is satisfied by the discovery order too.
+	if got := fmt.Sprint(rep.Started); got != "[echo interceptor noready relay]" {
+		t.Fatalf("started %s", got)
+	}
+	if fmt.Sprint(rep.NotReady) != "[noready]" {
+		t.Fatalf("not ready %v", rep.NotReady)
+	}
+	if len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0].Error(), `"a..b"`) {
+		t.Fatalf("errors %v, want the broken manifest's ACL key", rep.Errors)
+	}
+	ev := receive(t, loaded, 1, 5*time.Second)[0]
+	if !strings.Contains(string(ev.Payload), `"status":"ready"`) || !strings.Contains(string(ev.Payload), `"not_ready":["noready"]`) {
+		t.Fatalf("capsules_loaded payload %s", ev.Payload)
+	}
+	// The loaded capsules work: echo and relay both answer, the interceptor intercepts.
+	out := hostSubscribe(t, r, "echo.out")
+	seen := hostSubscribe(t, r, "seen.*")
+	if _, err := r.Publish(context.Background(), "echo.in", []byte(`"hi"`), bus.Verified("u")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Publish(context.Background(), "audit.login", []byte(`{"who":"u"}`), bus.Verified("u")); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, out, 2, 5*time.Second)
+	if m := receive(t, seen, 1, 5*time.Second)[0]; string(m.Payload) != `{"who":"u"}` {
+		t.Fatalf("interceptor saw %s", m.Payload)
+	}
+	// Unload one; the others keep running.
+	if err := r.Unload(context.Background(), "relay"); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, st := range r.Capsules() {
+		ids = append(ids, st.ID)
+	}
+	if slices.Contains(ids, "relay") {
+		t.Fatalf("relay still listed: %v", ids)
+	}
+	if err := r.Unload(context.Background(), "relay"); err == nil {
+		t.Fatal("unloading an unknown capsule succeeded")
+	}
+}
+
+func TestCloseStopsCapsulesInReverseOrder(t *testing.T) {
+	r, err := New(context.Background(), Options{Engine: EngineOptions{CacheDir: testCacheDir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Load(context.Background(), "../testdata/capsules/echo", "../testdata/capsules/relay"); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, c := range r.stopOrder() {
+		order = append(order, c.ID())
+	}
+	if fmt.Sprint(order) != "[relay echo]" {
+		t.Fatalf("stop order %v, want relay (loaded last) first", order)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"echo", "relay"} {
+		if st := r.Capsule(id); st != nil && st.Status().State != StateStopped {
+			t.Fatalf("%s after close: %+v", id, st.Status())
+		}
+	}
+	if _, err := r.Publish(context.Background(), "echo.in", []byte(`1`), bus.System()); err == nil {
+		t.Fatal("publish after close succeeded")
+	}
+}

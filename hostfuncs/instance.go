@@ -105,7 +105,6 @@ type Instance struct {
 
 	// scratch buffers of the guest's call goroutine
 	drainBuf []*bus.Message
-	encBuf   []byte
 }
 
 // NewInstance returns the host state of one capsule instance.

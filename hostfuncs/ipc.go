@@ -243,29 +243,34 @@ func (in *Instance) deliver(mem guestMemory, sub *bus.Subscription, bufPtr, bufC
 		mem.putU32(lenOut, abi.EnvelopeHeaderSize)
 		return 0, abi.BufferTooSmall
 	}
-	var header [abi.EnvelopeHeaderSize]byte
-	enc := append(in.encBuf[:0], header[:]...)
+	// The mailbox lock is held while take runs, so take only sizes the records; they are
+	// encoded after Drain returned, without blocking publishers.
+	size := uint64(abi.EnvelopeHeaderSize)
 	payloadBytes := 0
 	batch := sub.Mailbox().Drain(in.drainBuf, abi.MaxEnvelopePayloadBytes, func(m *bus.Message) bool {
-		size := abi.MessageSize(len(m.Topic), len(m.Payload), len(m.Principal.ID))
-		if uint64(len(enc))+uint64(size) > uint64(bufCap) ||
-			(payloadBytes > 0 && payloadBytes+len(m.Payload) > abi.MaxEnvelopePayloadBytes) {
+		n := uint64(abi.MessageSize(len(m.Topic), len(m.Payload), len(m.Principal.ID)))
+		if size+n > uint64(bufCap) || (payloadBytes > 0 && payloadBytes+len(m.Payload) > abi.MaxEnvelopePayloadBytes) {
 			return false
 		}
+		size += n
 		payloadBytes += len(m.Payload)
-		enc = abi.AppendMessage(enc, m.Topic, m.Payload, m.Principal.Kind, m.Principal.ID,
-			m.Source, m.Seq, m.Time.UnixNano())
 		return true
 	})
 	in.drainBuf = batch.Messages[:0]
-	in.encBuf = enc[:0]
 	if r := batch.Refused; r != nil {
 		need := abi.EnvelopeHeaderSize + abi.MessageSize(len(r.Topic), len(r.Payload), len(r.Principal.ID))
 		mem.putU32(lenOut, uint32(need))
 		return 0, abi.BufferTooSmall
 	}
+	// Encode straight into guest memory: the size is exact and was range-checked (it is at
+	// most bufCap).
+	out, _ := mem.view(bufPtr, uint32(size))
+	enc := out[:abi.EnvelopeHeaderSize:len(out)]
+	for _, m := range batch.Messages {
+		enc = abi.AppendMessage(enc, m.Topic, m.Payload, m.Principal.Kind, m.Principal.ID,
+			m.Source, m.Seq, m.Time.UnixNano())
+	}
 	abi.PutEnvelopeHeader(enc, uint32(len(batch.Messages)), batch.Dropped, 0)
-	mem.write(bufPtr, enc)
 	mem.putU32(lenOut, uint32(len(enc)))
 	if len(batch.Messages) > 0 {
 		in.SetCaller(batch.Messages[0])

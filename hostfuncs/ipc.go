@@ -80,7 +80,8 @@ func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, pay
 	if !ok {
 		return "", abi.InvalidInput
 	}
-	if !in.limiter.allows(p, int(payloadLen)) {
+	window, ok := in.limiter.reserve(p, int(payloadLen))
+	if !ok {
 		return topic, abi.RateLimited
 	}
 	if topics.Validate(topic, topics.GuestLimits) != nil {
@@ -99,7 +100,7 @@ func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, pay
 	if _, err := in.cfg.Bus.Publish(topic, payload, in.cfg.InstanceID, p); err != nil {
 		return topic, codeOfBusError(err)
 	}
-	in.limiter.charge(p, int(payloadLen))
+	in.limiter.charge(window, int(payloadLen))
 	in.counters.published.Add(1)
 	return topic, abi.OK
 }

@@ -17,12 +17,14 @@ type rateLimiter struct {
 
 	mu        sync.Mutex
 	windows   map[bus.Principal]*window
+	last      *window // the window of the previous call: most instances publish as one principal
 	lastPrune time.Time
 }
 
 type window struct {
-	start time.Time
-	bytes int
+	principal bus.Principal
+	start     time.Time
+	bytes     int
 }
 
 const (
@@ -35,31 +37,36 @@ func newRateLimiter(capacity int) *rateLimiter {
 	return &rateLimiter{capacity: capacity, now: time.Now, windows: make(map[bus.Principal]*window)}
 }
 
-// allows reports whether n more bytes fit p's current window, without charging them.
-func (r *rateLimiter) allows(p bus.Principal, n int) bool {
+// reserve reports whether n more bytes fit p's current window, without charging them; charge
+// the returned window with charge once the publish was accepted.
+func (r *rateLimiter) reserve(p bus.Principal, n int) (*window, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	w := r.current(p)
-	return w.bytes+n <= r.capacity
+	return w, w.bytes+n <= r.capacity
 }
 
-// charge adds n bytes to p's current window.
-func (r *rateLimiter) charge(p bus.Principal, n int) {
+// charge adds n bytes to the window reserve returned.
+func (r *rateLimiter) charge(w *window, n int) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.current(p).bytes += n
+	w.bytes += n
+	r.mu.Unlock()
 }
 
 func (r *rateLimiter) current(p bus.Principal) *window {
 	now := r.now()
-	w := r.windows[p]
+	w := r.last
+	if w == nil || w.principal != p {
+		w = r.windows[p]
+	}
 	if w == nil {
 		r.prune(now)
-		w = &window{start: now}
+		w = &window{principal: p, start: now}
 		r.windows[p] = w
 	} else if now.Sub(w.start) >= rateWindow {
 		w.start, w.bytes = now, 0
 	}
+	r.last = w
 	return w
 }
 
@@ -72,6 +79,9 @@ func (r *rateLimiter) prune(now time.Time) {
 	for p, w := range r.windows {
 		if now.Sub(w.start) >= rateWindow {
 			delete(r.windows, p)
+			if r.last == w {
+				r.last = nil
+			}
 		}
 	}
 }

@@ -24,6 +24,26 @@ type Limits struct {
 	IPC hostfuncs.Limits
 }
 
+// withDefaults fills l's zero fields from d.
+func (l Limits) withDefaults(d Limits) Limits {
+	if l.MemoryPages == 0 {
+		l.MemoryPages = d.MemoryPages
+	}
+	if l.IPC.MaxSubscriptions == 0 {
+		l.IPC.MaxSubscriptions = d.IPC.MaxSubscriptions
+	}
+	if l.IPC.ThroughputBytesPerSec == 0 {
+		l.IPC.ThroughputBytesPerSec = d.IPC.ThroughputBytesPerSec
+	}
+	if l.IPC.Mailbox.Bytes == 0 {
+		l.IPC.Mailbox.Bytes = d.IPC.Mailbox.Bytes
+	}
+	if l.IPC.Mailbox.PerPrincipal == 0 {
+		l.IPC.Mailbox.PerPrincipal = d.IPC.Mailbox.PerPrincipal
+	}
+	return l
+}
+
 // CapsuleSpec is everything a capsule instance is made from. Restarts reuse it: a new
 // instance gets a new UUID, the same compiled module and the same grants.
 type CapsuleSpec struct {

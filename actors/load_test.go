@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/astrid-actors/astrid-actors/bus"
+	"github.com/astrid-actors/astrid-actors/manifest"
 )
 
 func TestLoadDirectory(t *testing.T) {
@@ -87,5 +88,55 @@ func TestCloseStopsCapsulesInReverseOrder(t *testing.T) {
 	}
 	if _, err := r.Publish(context.Background(), "echo.in", []byte(`1`), bus.System()); err == nil {
 		t.Fatal("publish after close succeeded")
+	}
+}
+
+func TestSpecFromManifestMapsEveryTable(t *testing.T) {
+	r := newRuntime(t)
+	m, err := manifest.Parse([]byte(`
+[package]
+name = "full"
+version = "1.0.0"
+[[component]]
+id = "main"
+file = "x.wasm"
+[publish]
+"out.*" = "opaque"
+[subscribe]
+"in.x" = "opaque"
+"ev.*" = { handler = "on_ev", priority = 7 }
+[capabilities]
+uplink = true
+[env]
+mode = { type = "text", default = "fast" }
+[limits]
+memory_pages = 32
+ipc_throughput_bytes_per_sec = 1000
+max_subscriptions = 4
+[supervision]
+restart = "transient"
+max_restarts = 2
+within = "10s"
+backoff_initial = "5ms"
+backoff_max = "50ms"
+on_failure = "escalate"
+group = "g"
+watchdog_window = "1s"
+watchdog_windows = 4
+`), "/capsules/full/Capsule.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := SpecFromManifest(m, compile(t, r, "testdata/wat/intercept.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprintf("%s %v %v %v %d %d %d %v %+v %+v %+v", spec.ID, spec.Grants.Publish, spec.Grants.Subscribe, spec.Grants.Uplink,
+		spec.Limits.MemoryPages, spec.Limits.IPC.ThroughputBytesPerSec, spec.Limits.IPC.MaxSubscriptions, spec.Config,
+		spec.Bindings, *spec.Watchdog, *spec.Policy)
+	want := "full [out.*] [ev.* in.x] true 32 1000 4 map[mode:fast] [{HandleID:0 Priority:7 Action:on_ev Topic:ev.*}] " +
+		"{Window:1s Windows:4} {Restart:transient MaxRestarts:2 Within:10s BackoffInitial:5ms BackoffMax:50ms Jitter:0.2 OnFailure:escalate Group:g}"
+	if got != want {
+		t.Fatalf("spec\n got %s\nwant %s", got, want)
 	}
 }

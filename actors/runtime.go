@@ -30,6 +30,11 @@ type Options struct {
 	Supervision *supervision.Policy
 	// Watchdog is the default run-loop watchdog; nil means supervision.DefaultWatchdog().
 	Watchdog *supervision.Watchdog
+	// Limits are the default limits of capsules; a zero field of a capsule's own limits takes
+	// the value from here, and a zero field here the built-in default.
+	Limits Limits
+	// Clock stamps published messages (nil means time.Now). Guests' own clocks stay real.
+	Clock func() time.Time
 	// ObserveHostCall, when set, is called after every host call a capsule makes, with the
 	// capsule id, the function name and the call's duration (for latency metrics).
 	ObserveHostCall func(capsuleID, fn string, d time.Duration)
@@ -66,6 +71,9 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	system := actorsys.New(log)
 	busOpts := opts.Bus
+	if busOpts.Now == nil {
+		busOpts.Now = opts.Clock
+	}
 	if busOpts.Logger == nil {
 		busOpts.Logger = log
 	}
@@ -121,6 +129,7 @@ var ErrRuntimeClosed = errors.New("runtime closed")
 // goroutine of its own. Start returns once the actor exists; use Capsule.WaitReady to wait for
 // the guest's signal-ready.
 func (r *Runtime) Start(ctx context.Context, spec CapsuleSpec) (*Capsule, error) {
+	spec.Limits = spec.Limits.withDefaults(r.opts.Limits)
 	if err := spec.validate(); err != nil {
 		return nil, err
 	}

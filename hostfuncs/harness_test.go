@@ -216,3 +216,13 @@ func le32(vs ...uint32) []byte {
 }
 
 var securityField = zapcoreBool("security_event", true)
+
+// callI64 invokes an export returning i64.
+func (g *guest) callI64(name string, args ...uint64) uint64 {
+	g.t.Helper()
+	res, err := g.mod.ExportedFunction(name).Call(g.ctx, args...)
+	if err != nil {
+		g.t.Fatalf("%s: %v", name, err)
+	}
+	return res[0]
+}

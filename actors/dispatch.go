@@ -52,6 +52,7 @@ type dispatcher struct {
 	locks     map[lockKey]*fifoLock
 
 	dispatched, dropped, failed atomic.Uint64
+	bindings                    atomic.Int64 // registered bindings: tap returns at once at 0
 }
 
 // binding is one interceptor of one capsule.
@@ -107,6 +108,7 @@ func (d *dispatcher) register(c *Capsule, bindings []abi.Binding) error {
 			return fmt.Errorf("capsule %s: interceptor %q: %w", c.ID(), b.Topic, err)
 		}
 		d.byCapsule[c] = append(d.byCapsule[c], bd)
+		d.bindings.Add(1)
 	}
 	return nil
 }
@@ -117,6 +119,7 @@ func (d *dispatcher) unregister(c *Capsule) {
 	defer d.mu.Unlock()
 	for _, b := range d.byCapsule[c] {
 		d.index.Remove(b.topic, b)
+		d.bindings.Add(-1)
 	}
 	delete(d.byCapsule, c)
 	for k := range d.locks {
@@ -129,6 +132,9 @@ func (d *dispatcher) unregister(c *Capsule) {
 // tap runs on the publisher's goroutine for every message: find the bindings, take the
 // tickets, start the chain.
 func (d *dispatcher) tap(msg *bus.Message) {
+	if d.bindings.Load() == 0 {
+		return
+	}
 	var buf [8]*binding
 	d.mu.Lock()
 	cands := d.index.Match(msg.Topic, buf[:0])

@@ -15,7 +15,6 @@ package bus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -127,7 +126,7 @@ func (b *Bus) Publish(topic string, payload []byte, source uuid.UUID, principal 
 	if len(payload) > b.opts.MaxPayloadBytes {
 		return PublishResult{}, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), b.opts.MaxPayloadBytes)
 	}
-	if !json.Valid(payload) {
+	if !validJSON(payload) {
 		return PublishResult{}, fmt.Errorf("%w (topic %q)", ErrInvalidPayload, topic)
 	}
 	msg := &Message{

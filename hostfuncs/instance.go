@@ -103,8 +103,9 @@ type Instance struct {
 
 	counters struct{ published, delivered, dropped atomic.Uint64 }
 
-	// scratch buffers of the guest's call goroutine
-	drainBuf []*bus.Message
+	// state of the guest's call goroutine (guest calls into one instance are sequential)
+	drainBuf  []*bus.Message
+	lastTopic string // the last published topic that passed validation and the ACL
 }
 
 // NewInstance returns the host state of one capsule instance.

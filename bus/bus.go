@@ -64,10 +64,20 @@ type Bus struct {
 	stats  struct {
 		published, unrouted atomic.Uint64
 	}
-	matchPool sync.Pool // *[]*Subscription
 	closeOnce sync.Once
 	tapMu     sync.Mutex
 	taps      atomic.Pointer[[]*tap]
+	// generation counts changes of the index (the router bumps it after each one); lastMatch
+	// caches the subscriptions of the last published topic for that generation.
+	generation atomic.Uint64
+	lastMatch  atomic.Pointer[matchCache]
+}
+
+// matchCache is an immutable match result: the subscriptions topic matched in generation gen.
+type matchCache struct {
+	gen   uint64
+	topic string
+	subs  []*Subscription
 }
 
 // tap is one observer registered with Tap.
@@ -93,7 +103,6 @@ func New(system *actor.ActorSystem, opts Options) (*Bus, error) {
 		index:  topics.NewIndex[*Subscription](),
 		done:   make(chan struct{}),
 	}
-	b.matchPool.New = func() any { s := make([]*Subscription, 0, 16); return &s }
 	state := &routerState{bus: b, subs: make(map[uint64]*Subscription)}
 	props := actor.PropsFromProducer(func() actor.Actor { return &routerActor{state: state} })
 	pid, err := system.Root.SpawnNamed(props, "topic-router-"+uuid.NewString())
@@ -117,6 +126,15 @@ type PublishResult struct {
 // topics.HostLimits; payload must be valid JSON of at most Options.MaxPayloadBytes. The bus takes
 // ownership of payload: the caller must not modify it afterwards.
 func (b *Bus) Publish(topic string, payload []byte, source uuid.UUID, principal Principal) (PublishResult, error) {
+	return b.PublishAt(topic, payload, source, principal, b.opts.Now())
+}
+
+// Now reads the bus's clock (Options.Now).
+func (b *Bus) Now() time.Time { return b.opts.Now() }
+
+// PublishAt is Publish with the publish time given by the caller, who read it from Now (the
+// host functions read the clock once for the rate limiter and the message).
+func (b *Bus) PublishAt(topic string, payload []byte, source uuid.UUID, principal Principal, at time.Time) (PublishResult, error) {
 	if b.closed.Load() {
 		return PublishResult{}, ErrClosed
 	}
@@ -131,7 +149,7 @@ func (b *Bus) Publish(topic string, payload []byte, source uuid.UUID, principal 
 	}
 	msg := &Message{
 		Seq:       b.seq.Add(1),
-		Time:      b.opts.Now(),
+		Time:      at,
 		Topic:     topic,
 		Payload:   payload,
 		Source:    source,
@@ -180,19 +198,27 @@ func (b *Bus) Tap(fn func(*Message)) (untap func()) {
 // deliver pushes msg into every matching mailbox and returns how many matched.
 func (b *Bus) deliver(msg *Message) int {
 	b.stats.published.Add(1)
-	bufp := b.matchPool.Get().(*[]*Subscription)
-	subs := b.index.Match(msg.Topic, (*bufp)[:0])
+	subs := b.match(msg.Topic)
 	for _, s := range subs {
 		s.mailbox.Push(msg)
 	}
-	n := len(subs)
-	if n == 0 {
+	if len(subs) == 0 {
 		b.stats.unrouted.Add(1)
 	}
-	clear(subs)
-	*bufp = subs[:0]
-	b.matchPool.Put(bufp)
-	return n
+	return len(subs)
+}
+
+// match returns the subscriptions whose pattern matches topic. The result of the last topic
+// is cached for the current index generation, so a stream of publishes on one topic matches
+// once per subscription change. The returned slice must not be modified.
+func (b *Bus) match(topic string) []*Subscription {
+	gen := b.generation.Load()
+	if c := b.lastMatch.Load(); c != nil && c.gen == gen && c.topic == topic {
+		return c.subs
+	}
+	subs := b.index.Match(topic, nil)
+	b.lastMatch.Store(&matchCache{gen: gen, topic: topic, subs: subs})
+	return subs
 }
 
 // Stats are bus-wide counters.

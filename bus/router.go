@@ -42,12 +42,14 @@ func (r *routerActor) Receive(ctx actor.Context) {
 		err := st.bus.index.Add(m.sub.pattern, m.sub)
 		if err == nil {
 			st.subs[m.sub.id] = m.sub
+			st.bus.generation.Add(1)
 		}
 		m.reply <- err
 	case *unsubscribeCmd:
 		if _, ok := st.subs[m.sub.id]; ok {
 			st.bus.index.Remove(m.sub.pattern, m.sub)
 			delete(st.subs, m.sub.id)
+			st.bus.generation.Add(1)
 		}
 		m.reply <- nil
 	case *actor.Stopped:
@@ -55,6 +57,7 @@ func (r *routerActor) Receive(ctx actor.Context) {
 			st.bus.index.Remove(s.pattern, s)
 			s.mailbox.Close()
 			delete(st.subs, id)
+			st.bus.generation.Add(1)
 		}
 		st.bus.log.Debug("router stopped")
 		close(st.bus.done)

@@ -87,7 +87,8 @@ func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, pay
 	if !checked {
 		topic = string(view)
 	}
-	window, ok := in.limiter.reserve(p, int(payloadLen))
+	now := in.cfg.Bus.Now() // one clock read for the rate limiter and the message
+	window, ok := in.limiter.reserve(p, int(payloadLen), now)
 	if !ok {
 		return topic, abi.RateLimited
 	}
@@ -107,7 +108,7 @@ func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, pay
 	if !ok {
 		return topic, abi.InvalidInput
 	}
-	if _, err := in.cfg.Bus.Publish(topic, payload, in.cfg.InstanceID, p); err != nil {
+	if _, err := in.cfg.Bus.PublishAt(topic, payload, in.cfg.InstanceID, p, now); err != nil {
 		return topic, codeOfBusError(err)
 	}
 	in.limiter.charge(window, int(payloadLen))

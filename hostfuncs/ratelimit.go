@@ -13,7 +13,6 @@ import (
 // other check, so rejected publishes cost nothing.
 type rateLimiter struct {
 	capacity int
-	now      func() time.Time
 
 	mu        sync.Mutex
 	windows   map[bus.Principal]*window
@@ -34,15 +33,15 @@ const (
 )
 
 func newRateLimiter(capacity int) *rateLimiter {
-	return &rateLimiter{capacity: capacity, now: time.Now, windows: make(map[bus.Principal]*window)}
+	return &rateLimiter{capacity: capacity, windows: make(map[bus.Principal]*window)}
 }
 
-// reserve reports whether n more bytes fit p's current window, without charging them; charge
+// reserve reports whether n more bytes fit p's window at now, without charging them; charge
 // the returned window with charge once the publish was accepted.
-func (r *rateLimiter) reserve(p bus.Principal, n int) (*window, bool) {
+func (r *rateLimiter) reserve(p bus.Principal, n int, now time.Time) (*window, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	w := r.current(p)
+	w := r.current(p, now)
 	return w, w.bytes+n <= r.capacity
 }
 
@@ -53,8 +52,7 @@ func (r *rateLimiter) charge(w *window, n int) {
 	r.mu.Unlock()
 }
 
-func (r *rateLimiter) current(p bus.Principal) *window {
-	now := r.now()
+func (r *rateLimiter) current(p bus.Principal, now time.Time) *window {
 	w := r.last
 	if w == nil || w.principal != p {
 		w = r.windows[p]

@@ -13,9 +13,12 @@ var jsonCases = []string{
 }
 
 func TestValidJSON(t *testing.T) {
-	for _, c := range jsonCases {
+	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	cases := append(jsonCases, deep(9999), deep(10000), deep(10001), deep(200000),
+		`{"a":`+deep(9998)+`}`, strings.Repeat(`{"a":`, 10001)+"1"+strings.Repeat("}", 10001))
+	for _, c := range cases {
 		if got, want := validJSON([]byte(c)), json.Valid([]byte(c)); got != want {
-			t.Errorf("validJSON(%q) = %v, encoding/json says %v", c, got, want)
+			t.Errorf("validJSON(%.40q) = %v, encoding/json says %v", c, got, want)
 		}
 	}
 }

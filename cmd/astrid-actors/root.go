@@ -30,7 +30,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCommand())
+	root.AddCommand(newRunCommand(), newDemoCommand(), newValidateCommand(), newInspectCommand(), newVersionCommand())
 	// Unknown subcommands and bad arguments are usage errors.
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
@@ -54,7 +54,7 @@ func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version, the capsule ABI version and the Go version",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := fmt.Fprintf(cmd.OutOrStdout(), "astrid-actors %s (capsule ABI %s, %s %s/%s)\n",
 				version(), abi.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)

@@ -29,6 +29,12 @@ func newRuntime(t testing.TB) *Runtime {
 	if tt, ok := t.(*testing.T); ok && testing.Verbose() {
 		log = zaptest.NewLogger(tt)
 	}
+	return newRuntimeWithLogger(t, log)
+}
+
+// newRuntimeWithLogger starts a runtime logging to log and closes it when the test ends.
+func newRuntimeWithLogger(t testing.TB, log *zap.Logger) *Runtime {
+	t.Helper()
 	r, err := New(context.Background(), Options{Logger: log, Engine: EngineOptions{CacheDir: testCacheDir}})
 	if err != nil {
 		t.Fatal(err)

@@ -55,18 +55,7 @@ func compileGoGuest(t testing.TB, r *Runtime, pkg string) *Module {
 func newObservedRuntime(t testing.TB) (*Runtime, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
-	r, err := New(context.Background(), Options{Logger: zap.New(core), Engine: EngineOptions{CacheDir: testCacheDir}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := r.Close(ctx); err != nil {
-			t.Errorf("close runtime: %v", err)
-		}
-	})
-	return r, logs
+	return newRuntimeWithLogger(t, zap.New(core)), logs
 }
 
 // probeSet drives the probe capsules of one runtime. Commands are published on probe.cmd, so

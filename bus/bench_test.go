@@ -39,16 +39,7 @@ func BenchmarkPublishDrain(b *testing.B) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					got := uint64(0)
-					dst := make([]*Message, 0, 1024)
-					for got < uint64(b.N) {
-						batch := s.Mailbox().Drain(dst, 1<<20, takeAll)
-						dst = batch.Messages
-						got += uint64(len(batch.Messages)) + batch.Dropped
-						if len(batch.Messages) == 0 {
-							_, _ = s.Mailbox().Wait(context.Background(), time.Second)
-						}
-					}
+					consume(s, uint64(b.N))
 				}()
 			}
 			src := uuid.New()
@@ -66,6 +57,20 @@ func BenchmarkPublishDrain(b *testing.B) {
 			reportRate(b, b.N*n)
 			b.ReportMetric(float64(dropped), "dropped")
 		})
+	}
+}
+
+// consume drains s until n messages were delivered or counted as dropped.
+func consume(s *Subscription, n uint64) {
+	got := uint64(0)
+	dst := make([]*Message, 0, 1024)
+	for got < n {
+		batch := s.Mailbox().Drain(dst, 1<<20, takeAll)
+		dst = batch.Messages
+		got += uint64(len(batch.Messages)) + batch.Dropped
+		if len(batch.Messages) == 0 {
+			_, _ = s.Mailbox().Wait(context.Background(), time.Second)
+		}
 	}
 }
 
@@ -223,16 +228,7 @@ func BenchmarkPublishFunnelledThroughActor(b *testing.B) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					got := uint64(0)
-					dst := make([]*Message, 0, 1024)
-					for got < uint64(b.N) {
-						batch := s.Mailbox().Drain(dst, 1<<20, takeAll)
-						dst = batch.Messages
-						got += uint64(len(batch.Messages)) + batch.Dropped
-						if len(batch.Messages) == 0 {
-							_, _ = s.Mailbox().Wait(context.Background(), time.Second)
-						}
-					}
+					consume(s, uint64(b.N))
 				}()
 			}
 			for i := range b.N {

@@ -109,6 +109,7 @@ func TestCompileRejectsBadModules(t *testing.T) {
 		{"not wasm", []byte("hello"), "compile"},
 		{"empty", nil, "compile"},
 		{"unknown import", readWasm(t, "testdata/wat/badimport.wasm"), `imports env.whatever from module "env"`},
+		{"unknown WASI function", readWasm(t, "testdata/wat/badwasi.wasm"), `wasi_snapshot_preview1.no_such_call, which WASI preview 1 does not define`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

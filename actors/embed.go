@@ -81,6 +81,9 @@ type Event struct {
 	InstanceID   string
 	Reason       string
 	RestartCount int
+	// Discarded is, for TopicCrashed, the number of messages that were queued for the dead
+	// instance.
+	Discarded uint64
 	// Capsules and NotReady are set for TopicCapsulesLoaded.
 	Capsules, NotReady []string
 }
@@ -130,7 +133,7 @@ func decodeEvent(m *bus.Message) (Event, bool) {
 			return Event{}, false
 		}
 		return Event{Topic: m.Topic, Time: m.Time, CapsuleID: e.CapsuleID, InstanceID: e.InstanceID,
-			Reason: e.Reason, RestartCount: e.RestartCount}, true
+			Reason: e.Reason, RestartCount: e.RestartCount, Discarded: e.Discarded}, true
 	case TopicCapsulesLoaded:
 		var e loadedEvent
 		if json.Unmarshal(m.Payload, &e) != nil {

@@ -166,20 +166,27 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		return nil, fmt.Errorf("%w: compile: %w", ErrInvalidModule, err)
 	}
 	m := &Module{compiled: compiled, sha256: hex.EncodeToString(sum[:]), sizeInBytes: len(wasm)}
-	if err := m.validate(); err != nil {
+	if err := m.validate(e.rt.Module(wasiModule).ExportedFunctionDefinitions()); err != nil {
 		_ = compiled.Close(ctx)
 		return nil, err
 	}
 	return m, nil
 }
 
-func (m *Module) validate() error {
+func (m *Module) validate(wasi map[string]api.FunctionDefinition) error {
 	for _, f := range m.compiled.ImportedFunctions() {
 		mod, name, _ := f.Import()
 		m.imports = append(m.imports, mod+"."+name)
 		switch mod {
 		case wasiModule:
-			continue // wazero checks WASI signatures at instantiation
+			w, ok := wasi[name]
+			if !ok {
+				return fmt.Errorf("%w: imports %s.%s, which WASI preview 1 does not define", ErrInvalidModule, mod, name)
+			}
+			if !sameTypes(w.ParamTypes(), f.ParamTypes()) || !sameTypes(w.ResultTypes(), f.ResultTypes()) {
+				return fmt.Errorf("%w: import %s.%s has signature %s, WASI defines %s", ErrInvalidModule, mod, name,
+					signature(f.ParamTypes(), f.ResultTypes()), signature(w.ParamTypes(), w.ResultTypes()))
+			}
 		case abi.ModuleIPC, abi.ModuleSys:
 			hf, ok := hostfuncs.Lookup(mod, name)
 			if !ok {

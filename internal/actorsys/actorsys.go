@@ -18,7 +18,12 @@ func New(logger *zap.Logger) *actor.ActorSystem {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	core := logger.Named("protoactor").WithOptions(zap.IncreaseLevel(zapcore.WarnLevel)).Core()
+	named := logger.Named("protoactor")
+	if named.Core().Enabled(zapcore.InfoLevel) {
+		// zap refuses (and complains) to raise a level above what the core already filters.
+		named = named.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
+	}
+	core := named.Core()
 	return actor.NewActorSystem(
 		actor.WithLoggerFactory(func(system *actor.ActorSystem) *slog.Logger {
 			return slog.New(zapslog.NewHandler(core)).With("actor_system", system.ID)

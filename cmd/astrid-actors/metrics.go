@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/astrid-actors/astrid-actors/actors"
+)
+
+// metrics serves /metrics (Prometheus, from a registry of its own) and /capsules (JSON).
+//
+// Capsule counters and states are read from Runtime.Capsules at scrape time (a custom
+// collector emitting const metrics), so nothing is counted twice and a restarted capsule keeps
+// its totals. Host-call latencies are observed as they happen, through
+// actors.Options.ObserveHostCall.
+type metrics struct {
+	reg       *prometheus.Registry
+	hostCalls *prometheus.HistogramVec
+	observers sync.Map // hostCallKey → prometheus.Observer
+	rt        atomic.Pointer[actors.Runtime]
+	srv       *http.Server
+	done      chan struct{}
+}
+
+type hostCallKey struct{ capsule, fn string }
+
+// hostCallBuckets span a non-blocking host call (about a microsecond) to a recv that waits
+// for its whole timeout (up to 60 s).
+var hostCallBuckets = []float64{1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		hostCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "astrid_host_call_duration_seconds",
+			Help:    "Duration of the host calls capsules make, by capsule and host function (blocking calls such as subscription-recv include their wait).",
+			Buckets: hostCallBuckets,
+		}, []string{"capsule", "fn"}),
+		done: make(chan struct{}),
+	}
+	m.reg.MustRegister(m.hostCalls, (*runtimeCollector)(m),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observe is the runtime's ObserveHostCall hook. Capsule ids are bounded by the loaded set and
+// function names by the ABI, so the label sets stay bounded.
+func (m *metrics) observe(capsuleID, fn string, d time.Duration) {
+	k := hostCallKey{capsuleID, fn}
+	o, ok := m.observers.Load(k)
+	if !ok {
+		o, _ = m.observers.LoadOrStore(k, m.hostCalls.WithLabelValues(capsuleID, fn))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
+}
+
+// attach makes the runtime's capsules visible to scrapes.
+func (m *metrics) attach(r *actors.Runtime) { m.rt.Store(r) }
+
+// serve starts the HTTP server on ln.
+func (m *metrics) serve(ln net.Listener, notes *lineWriter) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+	mux.HandleFunc("GET /capsules", m.serveCapsules)
+	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		defer close(m.done)
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			notes.notef("metrics server: %v", err)
+		}
+	}()
+}
+
+// shutdown stops the HTTP server.
+func (m *metrics) shutdown() {
+	if m.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if m.srv.Shutdown(ctx) != nil {
+		_ = m.srv.Close()
+	}
+	<-m.done
+}
+
+// capsuleJSON is one element of /capsules.
+type capsuleJSON struct {
+	ID         string `json:"id"`
+	State      string `json:"state"`
+	InstanceID string `json:"instance_id"`
+	Instances  int    `json:"instances"`
+	Restarts   int    `json:"restarts"`
+	LastError  string `json:"last_error,omitempty"`
+	Discarded  uint64 `json:"discarded"`
+	Published  uint64 `json:"published"`
+	Delivered  uint64 `json:"delivered"`
+	Dropped    uint64 `json:"dropped"`
+}
+
+func toCapsuleJSON(sts []actors.Status) []capsuleJSON {
+	out := make([]capsuleJSON, 0, len(sts))
+	for _, st := range sts {
+		out = append(out, capsuleJSON{ID: st.ID, State: st.State.String(), InstanceID: st.InstanceID.String(),
+			Instances: st.Instances, Restarts: st.Restarts, LastError: st.LastError, Discarded: st.Discarded,
+			Published: st.Published, Delivered: st.Delivered, Dropped: st.Dropped})
+	}
+	return out
+}
+
+func (m *metrics) serveCapsules(w http.ResponseWriter, _ *http.Request) {
+	var sts []actors.Status
+	if r := m.rt.Load(); r != nil {
+		sts = r.Capsules()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(toCapsuleJSON(sts))
+}
+
+// runtimeCollector exports the runtime's capsule statuses and dispatcher counters.
+type runtimeCollector metrics
+
+var (
+	descPublished = prometheus.NewDesc("astrid_capsule_messages_published_total",
+		"Messages the capsule published (accepted publishes), over all its instances.", []string{"capsule"}, nil)
+	descDelivered = prometheus.NewDesc("astrid_capsule_messages_delivered_total",
+		"Messages delivered to the capsule, over all its instances.", []string{"capsule"}, nil)
+	descDropped = prometheus.NewDesc("astrid_capsule_messages_dropped_total",
+		"Messages reported to the capsule as dropped (mailbox overflow), over all its instances.", []string{"capsule"}, nil)
+	descDiscarded = prometheus.NewDesc("astrid_capsule_messages_discarded_total",
+		"Messages still queued for instances that ended.", []string{"capsule"}, nil)
+	descRestarts = prometheus.NewDesc("astrid_capsule_restarts_total",
+		"Restarts the supervisor decided for the capsule.", []string{"capsule"}, nil)
+	descState = prometheus.NewDesc("astrid_capsule_state",
+		"1 for the capsule's current state, 0 for the others.", []string{"capsule", "state"}, nil)
+	descLive = prometheus.NewDesc("astrid_capsules_live",
+		"Capsules whose current instance is running or ready.", nil, nil)
+	descChains = prometheus.NewDesc("astrid_interceptor_chains_total",
+		"Messages that started an interceptor chain.", nil, nil)
+	descChainsDropped = prometheus.NewDesc("astrid_interceptor_dropped_total",
+		"Messages that matched interceptors but were not intercepted (too many chains in flight).", nil, nil)
+	descHandlerErrors = prometheus.NewDesc("astrid_interceptor_handler_errors_total",
+		"Interceptor handler calls that failed (trap, timeout, no instance, malformed result).", nil, nil)
+)
+
+// allStates lists every capsule state, for the 0/1 state gauge.
+var allStates = []actors.State{actors.StateStarting, actors.StateRunning, actors.StateReady,
+	actors.StateRestarting, actors.StateExited, actors.StateFailed, actors.StateStopped}
+
+// Describe implements prometheus.Collector.
+func (c *runtimeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPublished, descDelivered, descDropped, descDiscarded, descRestarts,
+		descState, descLive, descChains, descChainsDropped, descHandlerErrors} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
+	r := c.rt.Load()
+	if r == nil {
+		return
+	}
+	live := 0
+	for _, st := range r.Capsules() {
+		counter := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, st.ID)
+		}
+		counter(descPublished, float64(st.Published))
+		counter(descDelivered, float64(st.Delivered))
+		counter(descDropped, float64(st.Dropped))
+		counter(descDiscarded, float64(st.Discarded))
+		counter(descRestarts, float64(st.Restarts))
+		for _, s := range allStates {
+			v := 0.0
+			if s == st.State {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, st.ID, s.String())
+		}
+		if st.State == actors.StateRunning || st.State == actors.StateReady {
+			live++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descLive, prometheus.GaugeValue, float64(live))
+	ds := r.DispatchStats()
+	ch <- prometheus.MustNewConstMetric(descChains, prometheus.CounterValue, float64(ds.Dispatched))
+	ch <- prometheus.MustNewConstMetric(descChainsDropped, prometheus.CounterValue, float64(ds.Dropped))
+	ch <- prometheus.MustNewConstMetric(descHandlerErrors, prometheus.CounterValue, float64(ds.HandlerErrors))
+}

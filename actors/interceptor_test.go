@@ -196,3 +196,28 @@ file = "echo.wasm"
 		t.Fatalf("interceptor reactor refused: %v", err)
 	}
 }
+
+func TestSlowInterceptorDoesNotDelayOthers(t *testing.T) {
+	r := newRuntime(t)
+	seen := hostSubscribe(t, r, "seen.*")
+	interceptor(t, r, "slow", "slow.*", "s", 10) // sleeps 100 ms per call
+	interceptor(t, r, "fast", "fast.*", "p", 10)
+	for range 3 { // queue 300 ms of work on the slow capsule, all from one principal
+		if _, err := r.Bus().Publish("slow.x", []byte(`1`), uuid.Nil, bus.Verified("p")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if _, err := r.Bus().Publish("fast.x", []byte(`2`), uuid.Nil, bus.Verified("p")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m := receive(t, seen, 1, 10*time.Second)[0]
+		if m.Topic == "seen.fast" {
+			if d := time.Since(start); d > 90*time.Millisecond {
+				t.Fatalf("the fast interceptor ran %v after its message, behind the slow one", d)
+			}
+			return
+		}
+	}
+}

@@ -30,7 +30,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCommand(), newDemoCommand(), newValidateCommand(), newInspectCommand(), newVersionCommand())
+	root.AddCommand(newRunCommand(), newDemoCommand(), newValidateCommand(), newInspectCommand(), newBenchCommand(), newVersionCommand())
 	// Unknown subcommands and bad arguments are usage errors.
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/astrid-actors/astrid-actors/internal/bench"
+)
+
+type benchOptions struct {
+	cache       cacheFlag
+	duration    time.Duration
+	scenarios   []string
+	payload     int
+	subscribers int
+	counts      []int
+	json        bool
+}
+
+func newBenchCommand() *cobra.Command {
+	o := &benchOptions{}
+	cmd := &cobra.Command{
+		Use:   "bench [flags]",
+		Short: "Measure the runtime against in-process baselines and print a table",
+		Long: `Run the performance scenarios with bundled WASM capsules and, in the same process, the same
+workload on baselines (the bus alone driven from Go, plain protoactor-go actors, Go channels,
+bare wazero), then print each result with its baseline ratios and target.
+
+Scenarios: pubsub (1 publisher capsule → 1 subscriber capsule), fanout (1 → N subscriber
+capsules), rtt (request/reply between two capsules), wake (publish→recv latency at 10 000
+msg/s), coldstart (load+instantiate+ready of 1, 100, 10 000 small capsules, time and RSS per
+capsule), restart (trap → new instance ready). Progress goes to stderr; the table (or --json)
+to stdout. Machines are noisy: compare ratios, not absolute values.`,
+		Example: `  astrid-actors bench
+  astrid-actors bench --scenario pubsub --scenario fanout --duration 5s
+  astrid-actors bench --json > bench.json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
+	}
+	f := cmd.Flags()
+	f.DurationVar(&o.duration, "duration", 2*time.Second, "how long each measurement runs")
+	f.StringArrayVar(&o.scenarios, "scenario", nil, "scenario to run (repeatable; default all): "+joinNames(bench.Scenarios()))
+	f.IntVar(&o.payload, "payload-bytes", 128, "JSON payload size of pubsub, fanout, rtt and wake messages")
+	f.IntVar(&o.subscribers, "subscribers", 100, "subscriber capsules of the fanout scenario")
+	f.IntSliceVar(&o.counts, "counts", bench.DefaultColdStartCounts(), "capsule counts of the coldstart scenario")
+	f.BoolVar(&o.json, "json", false, "print the results as JSON")
+	o.cache.register(cmd)
+	return cmd
+}
+
+func joinNames(names []string) string {
+	out := ""
+	for i, n := range names {
+		if i > 0 {
+			out += ", "
+		}
+		out += n
+	}
+	return out
+}
+
+func (o *benchOptions) run(cmd *cobra.Command) error {
+	for _, s := range o.scenarios {
+		if !slices.Contains(bench.Scenarios(), s) {
+			return usagef("--scenario %q: want one of %s", s, joinNames(bench.Scenarios()))
+		}
+	}
+	if o.duration <= 0 {
+		return usagef("--duration %v: must be positive", o.duration)
+	}
+	if o.payload <= 0 || o.subscribers <= 0 {
+		return usagef("--payload-bytes and --subscribers must be positive")
+	}
+	for _, n := range o.counts {
+		if n <= 0 {
+			return usagef("--counts: %d is not a positive count", n)
+		}
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	results, err := bench.Run(ctx, bench.Config{
+		Duration:        o.duration,
+		Scenarios:       o.scenarios,
+		PayloadBytes:    o.payload,
+		Subscribers:     o.subscribers,
+		ColdStartCounts: o.counts,
+		CacheDir:        o.cache.dir,
+		Progress:        cmd.ErrOrStderr(),
+	})
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return bench.WriteJSON(cmd.OutOrStdout(), results)
+	}
+	return bench.WriteTable(cmd.OutOrStdout(), results)
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/astrid-actors/astrid-actors/internal/bench"
+)
+
+func TestBench(t *testing.T) {
+	t.Parallel()
+	res := cli(t, "bench", "--scenario", "restart", "--scenario", "pubsub", "--duration", "100ms", "--json")
+	if res.code != 0 {
+		t.Fatalf("bench: %v", res)
+	}
+	var results []bench.Result
+	if err := json.Unmarshal([]byte(res.stdout), &results); err != nil {
+		t.Fatalf("%v:\n%s", err, res.stdout)
+	}
+	scenarios := map[string]bool{}
+	for _, r := range results {
+		scenarios[r.Scenario] = true
+		if r.Value <= 0 || len(r.Baselines) == 0 || r.Baselines[0].Ratio <= 0 {
+			t.Errorf("result %+v", r)
+		}
+	}
+	if !scenarios["restart"] || !scenarios["pubsub"] || len(scenarios) != 2 {
+		t.Fatalf("scenarios %v", scenarios)
+	}
+	if !strings.Contains(res.stderr, "restart") {
+		t.Errorf("no progress on stderr: %q", res.stderr)
+	}
+
+	res = cli(t, "bench", "--scenario", "restart", "--duration", "100ms")
+	if res.code != 0 || !strings.Contains(res.stdout, "RATIO") || !strings.Contains(res.stdout, "bare wazero") {
+		t.Fatalf("bench table: %v", res)
+	}
+
+	for _, args := range [][]string{{"bench", "--scenario", "nope"}, {"bench", "--duration", "-1s"}, {"bench", "extra"}} {
+		if res := cli(t, args...); res.code != 2 {
+			t.Errorf("%v: %v, want exit 2", args, res)
+		}
+	}
+}

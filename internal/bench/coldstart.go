@@ -1,0 +1,214 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/astrid-actors/astrid-actors/actors"
+	"github.com/astrid-actors/astrid-actors/hostfuncs"
+)
+
+func runColdStart(ctx context.Context, e *env) ([]Result, error) {
+	wasm, err := fixture(wasmIdle)
+	if err != nil {
+		return nil, err
+	}
+	// Warm the compilation cache (and the code paths) through both the runtime and bare
+	// wazero, so that every measured compile is a cache hit.
+	if _, err := e.coldCapsules(ctx, wasm, 1); err != nil {
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	if _, err := e.coldBare(ctx, wasm, 1); err != nil {
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	var results []Result
+	for _, count := range e.cfg.ColdStartCounts {
+		cs, err := e.coldCapsules(ctx, wasm, count)
+		if err != nil {
+			return results, fmt.Errorf("%d capsules: %w", count, err)
+		}
+		e.progress("coldstart: %d capsule(s): %v (compile %v), %.1f µs and %.0f KiB per capsule",
+			count, cs.total.Round(time.Microsecond), cs.compile.Round(time.Microsecond), cs.perMicros(count), cs.rssPerKiB(count))
+		bs, err := e.coldBare(ctx, wasm, count)
+		if err != nil {
+			return results, fmt.Errorf("%d bare instances: %w", count, err)
+		}
+		e.progress("coldstart: %d bare wazero instance(s): %v (compile %v), %.1f µs and %.0f KiB per instance",
+			count, bs.total.Round(time.Microsecond), bs.compile.Round(time.Microsecond), bs.perMicros(count), bs.rssPerKiB(count))
+
+		startNote := fmt.Sprintf("%d idle capsule(s) (%d-byte WAT: subscribe, signal-ready, block in recv) started one after the other "+
+			"in a fresh runtime: compile from the warm cache (%v, included) + Start + WaitReady of all, %v in total, divided by %d; "+
+			"baseline: compile + instantiate %d instance(s) in bare wazero (no host instance, no run call, no actor)",
+			count, len(wasm), cs.compile.Round(time.Microsecond), cs.total.Round(time.Microsecond), count, count)
+		results = append(results, result(ScenarioColdStart, fmt.Sprintf("per-capsule start n=%d", count), "µs",
+			cs.perMicros(count), "≤ 1000 µs", atMost(1000), startNote,
+			Baseline{Name: "bare wazero instantiate", Value: bs.perMicros(count)}))
+
+		rss := result(ScenarioColdStart, fmt.Sprintf("RSS per capsule n=%d", count), "KiB",
+			cs.rssPerKiB(count), "≤ 1024 KiB", atMost(1024), "",
+			Baseline{Name: "bare wazero instance", Value: bs.rssPerKiB(count)})
+		switch {
+		case cs.rssErr != nil:
+			rss.Met = false
+			rss.Note = fmt.Sprintf("RSS unavailable: %v", cs.rssErr)
+		default:
+			rss.Note = fmt.Sprintf("VmRSS after GC and FreeOSMemory with the %d capsule(s) ready minus before the first compile: %+d KiB",
+				count, cs.rssDelta)
+			if count < 100 {
+				rss.Note += "; a few capsules are below the resolution of this measurement (page-sized noise)"
+			}
+		}
+		results = append(results, rss)
+	}
+	return results, nil
+}
+
+// coldStart is one cold-start measurement.
+type coldStart struct {
+	compile, total time.Duration
+	rssDelta       int64 // KiB
+	rssErr         error
+}
+
+func (c coldStart) perMicros(count int) float64 {
+	return float64(c.total) / 1e3 / float64(count)
+}
+
+func (c coldStart) rssPerKiB(count int) float64 {
+	if c.rssErr != nil || c.rssDelta < 0 {
+		return 0
+	}
+	return float64(c.rssDelta) / float64(count)
+}
+
+// coldCapsules starts count idle capsules in a fresh runtime and measures the time until all
+// are ready and the RSS they added.
+func (e *env) coldCapsules(ctx context.Context, wasm []byte, count int) (_ coldStart, err error) {
+	g, err := e.newRig(ctx, nil)
+	if err != nil {
+		return coldStart{}, err
+	}
+	defer func() {
+		if cerr := g.close(); err == nil {
+			err = cerr
+		}
+	}()
+	var cs coldStart
+	rss0, rssErr := settledRSS()
+	start := time.Now()
+	m, err := g.r.Compile(ctx, wasm)
+	if err != nil {
+		return coldStart{}, err
+	}
+	cs.compile = time.Since(start)
+	caps := make([]*actors.Capsule, 0, count)
+	for i := range count {
+		c, err := g.r.Start(ctx, actors.CapsuleSpec{ID: "idle-" + strconv.Itoa(i), Module: m,
+			Grants: hostfuncs.Grants{Subscribe: []string{"idle.never"}}})
+		if err != nil {
+			return coldStart{}, err
+		}
+		caps = append(caps, c)
+	}
+	if err := waitReady(ctx, caps...); err != nil {
+		return coldStart{}, err
+	}
+	cs.total = time.Since(start)
+	rss1, err := settledRSS()
+	cs.rssDelta, cs.rssErr = rss1-rss0, errors.Join(rssErr, err)
+	return cs, nil
+}
+
+// coldBare compiles the module in bare wazero and instantiates it count times.
+func (e *env) coldBare(ctx context.Context, wasm []byte, count int) (coldStart, error) {
+	rt, closeRT, err := e.bareRuntime(ctx)
+	if err != nil {
+		return coldStart{}, err
+	}
+	defer closeRT()
+	var cs coldStart
+	rss0, rssErr := settledRSS()
+	start := time.Now()
+	compiled, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return coldStart{}, err
+	}
+	cs.compile = time.Since(start)
+	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions()
+	mods := make([]api.Module, 0, count)
+	defer func() {
+		for _, m := range mods {
+			_ = m.Close(context.Background())
+		}
+	}()
+	for range count {
+		m, err := rt.InstantiateModule(ctx, compiled, cfg)
+		if err != nil {
+			return coldStart{}, err
+		}
+		mods = append(mods, m)
+	}
+	cs.total = time.Since(start)
+	rss1, err := settledRSS()
+	cs.rssDelta, cs.rssErr = rss1-rss0, errors.Join(rssErr, err)
+	return cs, nil
+}
+
+// bareRuntime is wazero configured like actors.NewEngine (compiler, close on context done,
+// the same memory ceiling and compilation cache) with the capsule host modules registered:
+// what any embedding of these capsules needs at least.
+func (e *env) bareRuntime(ctx context.Context) (wazero.Runtime, func(), error) {
+	cache, err := wazero.NewCompilationCacheWithDir(e.cfg.CacheDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(actors.MaxMemoryPages).
+		WithCompilationCache(cache))
+	closeRT := func() {
+		_ = rt.Close(context.Background())
+		_ = cache.Close(context.Background())
+	}
+	if err := hostfuncs.Register(ctx, rt); err != nil {
+		closeRT()
+		return nil, nil, err
+	}
+	return rt, closeRT, nil
+}
+
+// settledRSS returns VmRSS in KiB after a GC that also returns freed memory to the OS.
+func settledRSS() (int64, error) {
+	debug.FreeOSMemory()
+	return readRSS()
+}
+
+// readRSS reads VmRSS (KiB) from /proc/self/status (Linux only).
+func readRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("VmRSS: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Bytes()
+		if v, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
+			f := bytes.Fields(v)
+			if len(f) != 2 || string(f[1]) != "kB" {
+				return 0, fmt.Errorf("VmRSS: unexpected line %q", line)
+			}
+			return strconv.ParseInt(string(f[0]), 10, 64)
+		}
+	}
+	return 0, errors.New("VmRSS: not in /proc/self/status")
+}

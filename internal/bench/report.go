@@ -1,0 +1,136 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+)
+
+// Table column headers, in order.
+var tableHeader = []string{"SCENARIO", "METRIC", "VALUE", "TARGET", "MET", "BASELINE", "BASELINE VALUE", "RATIO"}
+
+// WriteTable writes the results as an aligned text table, one row per result and one more
+// row per further baseline (its scenario columns left empty), then the notes.
+func WriteTable(w io.Writer, rs []Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
+	row(tableHeader...)
+	for _, r := range rs {
+		met := "-"
+		if r.Target != "" {
+			met = map[bool]string{true: "yes", false: "NO"}[r.Met]
+		}
+		target := r.Target
+		if target == "" {
+			target = "-"
+		}
+		first := []string{r.Scenario, r.Metric, formatValue(r.Value, r.Unit), target, met}
+		if len(r.Baselines) == 0 {
+			row(append(first, "-", "-", "-")...)
+			continue
+		}
+		for i, b := range r.Baselines {
+			cells := first
+			if i > 0 {
+				cells = []string{"", "", "", "", ""}
+			}
+			row(append(cells, b.Name, formatValue(b.Value, r.Unit), formatRatio(b.Ratio))...)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var notes []string
+	for _, r := range rs {
+		if r.Note != "" {
+			notes = append(notes, fmt.Sprintf("  %s %s: %s", r.Scenario, r.Metric, r.Note))
+		}
+	}
+	if len(notes) > 0 {
+		if _, err := fmt.Fprintf(w, "\nRATIO = value / baseline value.\nNotes:\n%s\n", strings.Join(notes, "\n")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteJSON writes the results as an indented JSON array (non-finite numbers become 0).
+func WriteJSON(w io.Writer, rs []Result) error {
+	out := make([]Result, len(rs))
+	for i, r := range rs {
+		r.Value = finite(r.Value)
+		r.Baselines = append([]Baseline(nil), r.Baselines...)
+		for j := range r.Baselines {
+			r.Baselines[j].Value = finite(r.Baselines[j].Value)
+			r.Baselines[j].Ratio = finite(r.Baselines[j].Ratio)
+		}
+		out[i] = r
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}
+
+// formatValue renders v with its unit: rates with thousands separators, latencies with a
+// precision that suits their size.
+func formatValue(v float64, unit string) string {
+	var s string
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		s = fmt.Sprint(v)
+	case math.Abs(math.Round(v)) >= 1000:
+		s = group(int64(math.Round(v)))
+	case math.Abs(v) >= 100:
+		s = fmt.Sprintf("%.0f", v)
+	case math.Abs(v) >= 10:
+		s = fmt.Sprintf("%.1f", v)
+	default:
+		s = fmt.Sprintf("%.2f", v)
+	}
+	if unit == "" {
+		return s
+	}
+	return s + " " + unit
+}
+
+// group writes n with a space every three digits.
+func group(n int64) string {
+	sign := ""
+	if n < 0 {
+		sign, n = "-", -n
+	}
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(c)
+	}
+	return sign + b.String()
+}
+
+func formatRatio(r float64) string {
+	switch {
+	case r == 0:
+		return "-"
+	case r >= 100:
+		return fmt.Sprintf("%.0f", r)
+	case r >= 10:
+		return fmt.Sprintf("%.1f", r)
+	case r >= 0.1:
+		return fmt.Sprintf("%.2f", r)
+	default:
+		return fmt.Sprintf("%.2g", r)
+	}
+}

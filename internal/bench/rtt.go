@@ -1,0 +1,218 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/astrid-actors/astrid-actors/bus"
+	"github.com/astrid-actors/astrid-actors/internal/actorsys"
+)
+
+// maxRoundTrips bounds one rtt run: the requester keeps 8 bytes per sample in its memory,
+// which the default capsule limit caps at 64 MiB.
+const maxRoundTrips = 4 << 20
+
+// latencySeries is the samples (ns) of one latency measurement and how long it took.
+type latencySeries struct {
+	name    string
+	samples []int64
+	el      time.Duration
+}
+
+func runRTT(ctx context.Context, e *env) ([]Result, error) {
+	pl := payload(e.cfg.PayloadBytes)
+	capsules, err := e.rttCapsules(ctx, pl)
+	if err != nil {
+		return nil, err
+	}
+	bases := []latencySeries{{name: "protoactor request/reply"}, {name: "Go channel ping-pong"}}
+	for i, run := range []func(context.Context, int) ([]int64, error){protoactorPingPong, channelPingPong} {
+		s := &bases[i]
+		if _, s.el, err = calibrate(ctx, e.cfg.Duration, 1000, 1, maxRoundTrips, func(n int) (time.Duration, error) {
+			start := time.Now()
+			s.samples, err = run(ctx, n)
+			return time.Since(start), err
+		}); err != nil {
+			return nil, fmt.Errorf("baseline %s: %w", s.name, err)
+		}
+		p50, p99 := percentiles(s.samples)
+		e.progress("rtt: baseline %s: %d round trips, p50 %.1f µs, p99 %.1f µs", s.name, len(s.samples), p50, p99)
+	}
+	note := fmt.Sprintf("%d round trips between two capsules (rttreq → echo), %d-byte payload, measured in the requester with clock-monotonic-ns; %s",
+		len(capsules.samples), len(pl), dropNote(capsules.dropped))
+	return latencyResults(ScenarioRTT, capsules.samples, note, bases, noTarget, noTarget), nil
+}
+
+// rttResult is the capsule side of the rtt scenario.
+type rttResult struct {
+	samples []int64
+	dropped uint64
+}
+
+func (e *env) rttCapsules(ctx context.Context, pl []byte) (_ rttResult, err error) {
+	g, err := e.newRig(ctx, nil)
+	if err != nil {
+		return rttResult{}, err
+	}
+	defer func() {
+		if cerr := g.close(); err == nil {
+			err = cerr
+		}
+	}()
+	out, err := g.subscribe(ctx, "rtt.samples")
+	if err != nil {
+		return rttResult{}, err
+	}
+	resp, err := g.start(ctx, "rtt-responder", wasmEcho, []string{"rtt.rep"}, []string{"rtt.req"},
+		map[string]string{"in": "rtt.req", "out": "rtt.rep"})
+	if err != nil {
+		return rttResult{}, err
+	}
+	req, err := g.start(ctx, "rtt-requester", wasmRTTReq, []string{"rtt.req", "rtt.samples"}, []string{"rtt.go", "rtt.rep"},
+		map[string]string{"payload": string(pl)})
+	if err != nil {
+		return rttResult{}, err
+	}
+	if err := waitReady(ctx, resp, req); err != nil {
+		return rttResult{}, err
+	}
+	var samples []int64
+	n, el, err := calibrate(ctx, e.cfg.Duration, 200, 1, maxRoundTrips, func(n int) (time.Duration, error) {
+		start := time.Now()
+		if _, err := g.publish("rtt.go", []byte(strconv.Itoa(n))); err != nil {
+			return 0, err
+		}
+		samples = samples[:0]
+		_, err := collect(ctx, out, n, e.timeout(), func(m *bus.Message) (int, error) {
+			var chunk []int64
+			if err := json.Unmarshal(m.Payload, &chunk); err != nil {
+				return 0, fmt.Errorf("rtt.samples payload: %w", err)
+			}
+			samples = append(samples, chunk...)
+			return len(chunk), nil
+		})
+		el := time.Since(start)
+		e.progress("rtt: capsules: %d round trips in %v", n, el.Round(time.Microsecond))
+		return el, err
+	})
+	if err != nil {
+		return rttResult{}, err
+	}
+	if len(samples) != n {
+		return rttResult{}, fmt.Errorf("got %d samples for %d round trips", len(samples), n)
+	}
+	p50, p99 := percentiles(samples)
+	e.progress("rtt: capsules: %d round trips in %v, p50 %.1f µs, p99 %.1f µs", n, el.Round(time.Millisecond), p50, p99)
+	return rttResult{samples: samples, dropped: capsuleDrops(resp, req)}, nil
+}
+
+// target is a performance target and its check (nil: none).
+type target struct {
+	text  string
+	check func(float64) bool
+}
+
+var noTarget = target{}
+
+// latencyResults turns samples into the p50 and p99 Results with their baselines.
+func latencyResults(scenario string, samples []int64, note string, bases []latencySeries, t50, t99 target) []Result {
+	p50, p99 := percentiles(samples)
+	var b50, b99 []Baseline
+	for _, b := range bases {
+		q50, q99 := percentiles(b.samples)
+		b50 = append(b50, Baseline{Name: b.name, Value: q50})
+		b99 = append(b99, Baseline{Name: b.name, Value: q99})
+	}
+	return []Result{
+		result(scenario, "p50", "µs", p50, t50.text, t50.check, note, b50...),
+		result(scenario, "p99", "µs", p99, t99.text, t99.check, note, b99...),
+	}
+}
+
+type (
+	pingStart struct {
+		n     int
+		reply chan []int64
+	}
+	ping struct{}
+	pong struct{}
+)
+
+// pingRequester sends ping requests one at a time to its peer and times each reply.
+type pingRequester struct {
+	peer    *actor.PID
+	n       int
+	t0      time.Time
+	samples []int64
+	reply   chan []int64
+}
+
+func (a *pingRequester) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case pingStart:
+		a.n, a.reply, a.samples = m.n, m.reply, make([]int64, 0, m.n)
+		a.t0 = time.Now()
+		ctx.Request(a.peer, ping{})
+	case pong:
+		a.samples = append(a.samples, int64(time.Since(a.t0)))
+		if len(a.samples) == a.n {
+			a.reply <- a.samples
+			return
+		}
+		a.t0 = time.Now()
+		ctx.Request(a.peer, ping{})
+	}
+}
+
+type pingResponder struct{}
+
+func (pingResponder) Receive(ctx actor.Context) {
+	if _, ok := ctx.Message().(ping); ok {
+		ctx.Respond(pong{})
+	}
+}
+
+// protoactorPingPong is request/reply between two plain protoactor-go actors: the requester
+// times ctx.Request → the responder's ctx.Respond → back.
+func protoactorPingPong(ctx context.Context, n int) ([]int64, error) {
+	system := actorsys.New(nil)
+	defer system.Shutdown()
+	responder := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return pingResponder{} }))
+	requester := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &pingRequester{peer: responder} }))
+	defer func() {
+		_ = system.Root.StopFuture(requester).Wait()
+		_ = system.Root.StopFuture(responder).Wait()
+	}()
+	reply := make(chan []int64, 1)
+	system.Root.Send(requester, pingStart{n: n, reply: reply})
+	select {
+	case s := <-reply:
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// channelPingPong is request/reply between two goroutines over unbuffered Go channels.
+func channelPingPong(_ context.Context, n int) ([]int64, error) {
+	req, rep := make(chan struct{}), make(chan struct{})
+	go func() {
+		for range req {
+			rep <- struct{}{}
+		}
+	}()
+	defer close(req)
+	samples := make([]int64, 0, n)
+	for range n {
+		t0 := time.Now()
+		req <- struct{}{}
+		<-rep
+		samples = append(samples, int64(time.Since(t0)))
+	}
+	return samples, nil
+}

@@ -18,7 +18,7 @@ func (r *Runtime) Publish(ctx context.Context, topic string, payload []byte, pri
 	if err := ctx.Err(); err != nil {
 		return bus.PublishResult{}, err
 	}
-	return r.bus.Publish(topic, append([]byte(nil), payload...), uuid.Nil, principal)
+	return r.bus.PublishCopyAt(topic, payload, uuid.Nil, principal, r.bus.Now())
 }
 
 // Subscription is a host-side subscription: the same bounded, fair, counted mailbox a

@@ -135,33 +135,55 @@ func (b *Bus) Now() time.Time { return b.opts.Now() }
 // PublishAt is Publish with the publish time given by the caller, who read it from Now (the
 // host functions read the clock once for the rate limiter and the message).
 func (b *Bus) PublishAt(topic string, payload []byte, source uuid.UUID, principal Principal, at time.Time) (PublishResult, error) {
+	if err := b.check(topic, payload); err != nil {
+		return PublishResult{}, err
+	}
+	msg := &Message{Payload: payload}
+	return b.publish(msg, topic, source, principal, at), nil
+}
+
+// PublishCopyAt is PublishAt for a payload the caller does not own (a view of guest memory):
+// it is validated in place and copied only when accepted, into the same allocation as the
+// message for the common small sizes.
+func (b *Bus) PublishCopyAt(topic string, payload []byte, source uuid.UUID, principal Principal, at time.Time) (PublishResult, error) {
+	if err := b.check(topic, payload); err != nil {
+		return PublishResult{}, err
+	}
+	msg := newMessage(payload)
+	return b.publish(msg, topic, source, principal, at), nil
+}
+
+// check validates a publish.
+func (b *Bus) check(topic string, payload []byte) error {
 	if b.closed.Load() {
-		return PublishResult{}, ErrClosed
+		return ErrClosed
 	}
 	if err := topics.Validate(topic, topics.HostLimits); err != nil {
-		return PublishResult{}, fmt.Errorf("%w: %w", ErrInvalidTopic, err)
+		return fmt.Errorf("%w: %w", ErrInvalidTopic, err)
 	}
 	if len(payload) > b.opts.MaxPayloadBytes {
-		return PublishResult{}, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), b.opts.MaxPayloadBytes)
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), b.opts.MaxPayloadBytes)
 	}
 	if !validJSON(payload) {
-		return PublishResult{}, fmt.Errorf("%w (topic %q)", ErrInvalidPayload, topic)
+		return fmt.Errorf("%w (topic %q)", ErrInvalidPayload, topic)
 	}
-	msg := &Message{
-		Seq:       b.seq.Add(1),
-		Time:      at,
-		Topic:     topic,
-		Payload:   payload,
-		Source:    source,
-		Principal: principal,
-	}
+	return nil
+}
+
+// publish stamps msg (whose Payload is set), delivers it and runs the taps.
+func (b *Bus) publish(msg *Message, topic string, source uuid.UUID, principal Principal, at time.Time) PublishResult {
+	msg.Seq = b.seq.Add(1)
+	msg.Time = at
+	msg.Topic = topic
+	msg.Source = source
+	msg.Principal = principal
 	matched := b.deliver(msg)
 	if taps := b.taps.Load(); taps != nil {
 		for _, t := range *taps {
 			t.fn(msg)
 		}
 	}
-	return PublishResult{Message: msg, Matched: matched}, nil
+	return PublishResult{Message: msg, Matched: matched}
 }
 
 // Tap registers fn to observe every message accepted by Publish from now on, after it was

@@ -56,3 +56,57 @@ type Message struct {
 
 // Size is the number of bytes the message counts against a mailbox budget: payload plus topic.
 func (m *Message) Size() int { return len(m.Payload) + len(m.Topic) }
+
+// Messages with their payload in one allocation, for the common payload sizes.
+type (
+	message64 struct {
+		m Message
+		b [64]byte
+	}
+	message128 struct {
+		m Message
+		b [128]byte
+	}
+	message256 struct {
+		m Message
+		b [256]byte
+	}
+	message512 struct {
+		m Message
+		b [512]byte
+	}
+	message1k struct {
+		m Message
+		b [1024]byte
+	}
+)
+
+// newMessage returns a message holding a copy of payload. Payloads up to 1 KiB share the
+// message's allocation (one allocation per publish instead of two); the size classes double,
+// so at most half of the payload array is unused.
+func newMessage(payload []byte) *Message {
+	var m *Message
+	var buf []byte
+	switch n := len(payload); {
+	case n <= 64:
+		x := new(message64)
+		m, buf = &x.m, x.b[:n:n]
+	case n <= 128:
+		x := new(message128)
+		m, buf = &x.m, x.b[:n:n]
+	case n <= 256:
+		x := new(message256)
+		m, buf = &x.m, x.b[:n:n]
+	case n <= 512:
+		x := new(message512)
+		m, buf = &x.m, x.b[:n:n]
+	case n <= 1024:
+		x := new(message1k)
+		m, buf = &x.m, x.b[:n:n]
+	default:
+		m, buf = new(Message), make([]byte, n)
+	}
+	copy(buf, payload)
+	m.Payload = buf
+	return m
+}

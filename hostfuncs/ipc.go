@@ -104,11 +104,13 @@ func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, pay
 	if payloadLen > abi.MaxPayloadBytes {
 		return topic, abi.InvalidInput
 	}
-	payload, ok := mem.copyOut(payloadPtr, payloadLen)
+	// The payload is validated where it lies in guest memory (the guest does not run during
+	// the call) and copied once, by the bus, only if accepted.
+	payload, ok := mem.view(payloadPtr, payloadLen)
 	if !ok {
 		return topic, abi.InvalidInput
 	}
-	if _, err := in.cfg.Bus.PublishAt(topic, payload, in.cfg.InstanceID, p, now); err != nil {
+	if _, err := in.cfg.Bus.PublishCopyAt(topic, payload, in.cfg.InstanceID, p, now); err != nil {
 		return topic, codeOfBusError(err)
 	}
 	in.limiter.charge(window, int(payloadLen))

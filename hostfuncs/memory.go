@@ -31,15 +31,6 @@ func (g guestMemory) view(ptr, n uint32) ([]byte, bool) {
 	return g.mem.Read(ptr, n)
 }
 
-// copyOut returns a copy of the guest bytes [ptr, ptr+n).
-func (g guestMemory) copyOut(ptr, n uint32) ([]byte, bool) {
-	v, ok := g.view(ptr, n)
-	if !ok {
-		return nil, false
-	}
-	return append([]byte(nil), v...), true
-}
-
 // str returns the guest bytes [ptr, ptr+n) as a string (a copy).
 func (g guestMemory) str(ptr, n uint32) (string, bool) {
 	v, ok := g.view(ptr, n)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"os/signal"
 	"slices"
@@ -84,9 +83,6 @@ func (o *benchOptions) run(cmd *cobra.Command) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	results, err := bench.Run(ctx, bench.Config{
 		Duration:        o.duration,
 		Scenarios:       o.scenarios,

@@ -110,18 +110,9 @@ func Segments(s string) int {
 //	topics.Validate("user.v1.prompt", topics.GuestLimits) // nil
 //	topics.Validate("a.", topics.GuestLimits)             // wraps ErrEmptySegment
 func Validate(s string, l Limits) error {
-	if s == "" {
-		return topicError("topic", s, ErrEmpty)
-	}
-	if len(s) > l.MaxBytes {
-		return topicError("topic", s, ErrTooLong)
-	}
-	if !utf8.ValidString(s) {
-		return topicError("topic", s, ErrInvalidUTF8)
-	}
-	n, ok := scan(s)
-	if !ok {
-		return topicError("topic", s, ErrEmptySegment)
+	n, err := checkSegments("topic", s, l)
+	if err != nil {
+		return err
 	}
 	if n > l.MaxSegments {
 		return topicError("topic", s, ErrTooManySegments)
@@ -152,18 +143,9 @@ func Validate(s string, l Limits) error {
 // Whether the subscriber may see the pattern is a separate question, see
 // [AllowsSubscribe].
 func ValidateSubscribePattern(p string, l Limits) error {
-	if p == "" {
-		return topicError("topic pattern", p, ErrEmpty)
-	}
-	if len(p) > l.MaxBytes {
-		return topicError("topic pattern", p, ErrTooLong)
-	}
-	if !utf8.ValidString(p) {
-		return topicError("topic pattern", p, ErrInvalidUTF8)
-	}
-	n, ok := scan(p)
-	if !ok {
-		return topicError("topic pattern", p, ErrEmptySegment)
+	n, err := checkSegments("topic pattern", p, l)
+	if err != nil {
+		return err
 	}
 	for rest, last := p, false; !last; {
 		var seg string
@@ -176,4 +158,24 @@ func ValidateSubscribePattern(p string, l Limits) error {
 		return topicError("topic pattern", p, ErrTooManySegments)
 	}
 	return nil
+}
+
+// checkSegments runs the checks Validate and ValidateSubscribePattern share, in their order:
+// not empty, at most l.MaxBytes, valid UTF-8, no empty segment. It returns the number of
+// segments; kind names the input in errors ("topic", "topic pattern").
+func checkSegments(kind, s string, l Limits) (int, error) {
+	if s == "" {
+		return 0, topicError(kind, s, ErrEmpty)
+	}
+	if len(s) > l.MaxBytes {
+		return 0, topicError(kind, s, ErrTooLong)
+	}
+	if !utf8.ValidString(s) {
+		return 0, topicError(kind, s, ErrInvalidUTF8)
+	}
+	n, ok := scan(s)
+	if !ok {
+		return 0, topicError(kind, s, ErrEmptySegment)
+	}
+	return n, nil
 }

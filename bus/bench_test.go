@@ -27,21 +27,10 @@ func reportRate(b *testing.B, deliveries int) {
 func BenchmarkPublishDrain(b *testing.B) {
 	for _, n := range []int{1, 100} {
 		b.Run(subName(n), func(b *testing.B) {
-			bus := newBus(b, Options{Mailbox: MailboxLimits{Bytes: 64 << 20, PerPrincipal: 1 << 20}})
-			subs := make([]*Subscription, n)
-			for i := range subs {
-				subs[i] = subscribe(b, bus, "bench.*")
-			}
-			var wg sync.WaitGroup
+			bus, subs := benchSubscribers(b, n)
 			b.ReportAllocs()
 			b.ResetTimer()
-			for _, s := range subs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					consume(s, uint64(b.N))
-				}()
-			}
+			wg := startConsumers(subs, uint64(b.N))
 			src := uuid.New()
 			for range b.N {
 				if _, err := bus.Publish("bench.topic", payload128, src, System()); err != nil {
@@ -58,6 +47,31 @@ func BenchmarkPublishDrain(b *testing.B) {
 			b.ReportMetric(float64(dropped), "dropped")
 		})
 	}
+}
+
+// benchSubscribers returns a bus with n subscriptions to "bench.*" whose mailboxes are large
+// enough that nothing is dropped.
+func benchSubscribers(b *testing.B, n int) (*Bus, []*Subscription) {
+	bus := newBus(b, Options{Mailbox: MailboxLimits{Bytes: 64 << 20, PerPrincipal: 1 << 20}})
+	subs := make([]*Subscription, n)
+	for i := range subs {
+		subs[i] = subscribe(b, bus, "bench.*")
+	}
+	return bus, subs
+}
+
+// startConsumers drains every subscription on its own goroutine until n messages each were
+// delivered or dropped; wait on the returned group.
+func startConsumers(subs []*Subscription, n uint64) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for _, s := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			consume(s, n)
+		}()
+	}
+	return &wg
 }
 
 // consume drains s until n messages were delivered or counted as dropped.
@@ -222,23 +236,12 @@ func (f *funnelActor) Receive(ctx actor.Context) {
 func BenchmarkPublishFunnelledThroughActor(b *testing.B) {
 	for _, n := range []int{1, 100} {
 		b.Run(subName(n), func(b *testing.B) {
-			bus := newBus(b, Options{Mailbox: MailboxLimits{Bytes: 64 << 20, PerPrincipal: 1 << 20}})
-			subs := make([]*Subscription, n)
-			for i := range subs {
-				subs[i] = subscribe(b, bus, "bench.*")
-			}
+			bus, subs := benchSubscribers(b, n)
 			pid := bus.system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &funnelActor{bus: bus} }))
 			defer func() { _ = bus.system.Root.StopFuture(pid).Wait() }()
-			var wg sync.WaitGroup
 			b.ReportAllocs()
 			b.ResetTimer()
-			for _, s := range subs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					consume(s, uint64(b.N))
-				}()
-			}
+			wg := startConsumers(subs, uint64(b.N))
 			for range b.N {
 				bus.system.Root.Send(pid, &publishRequest{topic: "bench.topic", payload: payload128})
 			}

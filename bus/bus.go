@@ -62,7 +62,7 @@ type Bus struct {
 	closed atomic.Bool
 	done   chan struct{} // closed when the router actor has stopped
 	stats  struct {
-		published, unrouted atomic.Uint64
+		published, unrouted, matched atomic.Uint64
 	}
 	closeOnce sync.Once
 	tapMu     sync.Mutex
@@ -226,6 +226,8 @@ func (b *Bus) deliver(msg *Message) int {
 	}
 	if len(subs) == 0 {
 		b.stats.unrouted.Add(1)
+	} else {
+		b.stats.matched.Add(uint64(len(subs)))
 	}
 	return len(subs)
 }
@@ -249,6 +251,10 @@ type Stats struct {
 	Published uint64
 	// Unrouted counts accepted publishes that matched no subscription.
 	Unrouted uint64
+	// Matched is the sum of PublishResult.Matched over every accepted publish: the number of
+	// times a message was offered to a mailbox (MailboxStats.Offered summed over every
+	// subscription there ever was).
+	Matched uint64
 	// Subscriptions is the number of live subscriptions.
 	Subscriptions int
 }
@@ -258,6 +264,7 @@ func (b *Bus) Stats() Stats {
 	return Stats{
 		Published:     b.stats.published.Load(),
 		Unrouted:      b.stats.unrouted.Load(),
+		Matched:       b.stats.matched.Load(),
 		Subscriptions: b.index.Len(),
 	}
 }
@@ -268,6 +275,9 @@ type SubscribeOptions struct {
 	Mailbox MailboxLimits
 	// Owner is the instance UUID of the subscribing capsule, uuid.Nil for the host.
 	Owner uuid.UUID
+	// Ledger, when set, sums the subscription's mailbox counters with the ledger's others,
+	// before and after the subscription is closed.
+	Ledger *Ledger
 }
 
 // Subscription is one live subscription: a route pattern and its mailbox.
@@ -306,15 +316,26 @@ func (b *Bus) Subscribe(ctx context.Context, pattern string, opts SubscribeOptio
 	if limits.PerPrincipal <= 0 {
 		limits.PerPrincipal = b.opts.Mailbox.PerPrincipal
 	}
+	mb := NewMailbox(limits)
+	if opts.Ledger != nil {
+		mb = opts.Ledger.NewMailbox(limits)
+	}
 	s := &Subscription{
 		id:      b.nextID.Add(1),
 		pattern: pattern,
 		owner:   opts.Owner,
-		mailbox: NewMailbox(limits),
+		mailbox: mb,
 		bus:     b,
 	}
 	if err := b.request(ctx, &subscribeCmd{sub: s, reply: make(chan error, 1)}); err != nil {
+		// The router may still add the subscription (ctx ended while the request was queued):
+		// withdraw it. The router handles requests in order, so the withdrawal comes after the
+		// add; messages offered in between are counted as discarded by the closed mailbox.
+		s.closed.Store(true)
 		s.mailbox.Close()
+		if !errors.Is(err, ErrClosed) {
+			_ = b.request(context.Background(), &unsubscribeCmd{sub: s, reply: make(chan error, 1)})
+		}
 		return nil, fmt.Errorf("bus: subscribe %q: %w", pattern, err)
 	}
 	return s, nil

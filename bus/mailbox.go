@@ -73,6 +73,13 @@ type MailboxStats struct {
 // Dropped is the total of messages lost to this subscriber, each counted once.
 func (s MailboxStats) Dropped() uint64 { return s.Evicted + s.Oversize + s.Discarded }
 
+// Unaccounted returns Offered - (Delivered + Evicted + Oversize + Discarded + Queued): 0 for
+// every snapshot of a mailbox or a Ledger. Anything else is a lost (positive) or doubly
+// counted (negative) message.
+func (s MailboxStats) Unaccounted() int64 {
+	return int64(s.Offered) - int64(s.Delivered+s.Evicted+s.Oversize+s.Discarded) - int64(s.Queued)
+}
+
 // Mailbox is the bounded queue of one subscription.
 //
 // Messages are queued per publisher principal. Drain serves principals by deficit round robin,
@@ -85,6 +92,7 @@ func (s MailboxStats) Dropped() uint64 { return s.Evicted + s.Oversize + s.Disca
 // safe from several.
 type Mailbox struct {
 	limits MailboxLimits
+	ledger *Ledger // nil, or the ledger this mailbox's counters are summed in
 
 	mu         sync.Mutex
 	buckets    map[Principal]*bucket
@@ -157,6 +165,10 @@ func (m *Mailbox) Push(msg *Message) bool {
 	if m.closed {
 		m.stats.Discarded++
 		m.mu.Unlock()
+		if l := m.ledger; l != nil {
+			// Close folded this mailbox into the ledger; a late push is added there directly.
+			l.lateDiscard()
+		}
 		return false
 	}
 	if size > m.limits.Bytes {
@@ -487,14 +499,23 @@ func WaitAny(ctx context.Context, timeout time.Duration, boxes []*Mailbox) ([]in
 }
 
 // Close discards everything queued, counting it as Discarded, and wakes all waiters with
-// ErrClosed. Later pushes are counted as discarded. Close is idempotent.
-func (m *Mailbox) Close() {
+// ErrClosed. Later pushes are counted as discarded. It returns the number of messages it
+// discarded, read under the same lock that discards them, so a concurrent push is either
+// counted in it or counted later as a discarded late push, never lost. If the mailbox belongs
+// to a Ledger, its counters are folded into the ledger in the same step. Close is idempotent:
+// later calls return 0.
+func (m *Mailbox) Close() (discarded int) {
+	if l := m.ledger; l != nil {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return
+		return 0
 	}
 	m.closed = true
+	discarded = m.count
 	m.stats.Discarded += uint64(m.count)
 	m.pending += uint64(m.count)
 	for _, b := range m.rotation {
@@ -502,6 +523,10 @@ func (m *Mailbox) Close() {
 	}
 	m.rotation, m.buckets, m.count, m.bytes = nil, nil, 0, 0
 	close(m.closedCh)
+	if l := m.ledger; l != nil {
+		l.foldLocked(m)
+	}
+	return discarded
 }
 
 // Closed reports whether Close was called.

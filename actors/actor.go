@@ -134,6 +134,7 @@ func (a *capsuleActor) start() {
 		Config:     a.spec.Config,
 		Bindings:   a.spec.Bindings,
 		Bus:        a.rt.bus,
+		Ledger:     a.handle.ledger,
 		Logger:     a.rt.log.Named("capsule"),
 		Audit:      a.rt.log.Named("astrid.audit.ipc"),
 		Epoch:      a.rt.engine.Epoch(),
@@ -334,7 +335,6 @@ func (a *capsuleActor) checkWatchdog() {
 
 // exited hands the end of the current instance to the supervisor, unless the actor caused it.
 func (a *capsuleActor) exited(m *instanceExited) {
-	a.handle.update(func(s *Status) { s.Discarded += m.released.Discarded })
 	if m.stopped {
 		return
 	}
@@ -387,6 +387,11 @@ func (a *capsuleActor) shutdown() {
 	inst.cancel(errStopped)
 	select {
 	case <-inst.done:
+		// The worker has released the subscriptions (the capsule's ledger holds their final
+		// counts); fold the instance's own counters in, as the exit message that will not be
+		// handled would have.
+		a.handle.serveCalls(nil, nil)
+		a.handle.detach(inst.host)
 	case <-time.After(shutdownGrace):
 		a.log.Error("instance did not stop in time; abandoning its goroutine",
 			zap.Stringer("instance_id", inst.id), zap.Duration("grace", shutdownGrace))

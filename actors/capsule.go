@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
@@ -135,32 +136,70 @@ type Status struct {
 	Restarts int
 	// LastError describes the last crash, if any.
 	LastError string
-	// Discarded counts messages that were still queued for instances that ended.
-	Discarded uint64
-	// Published, Delivered and Dropped are the capsule's traffic over all its instances:
-	// accepted publishes, messages delivered into its envelopes, and messages reported to it
-	// as dropped.
-	Published, Delivered, Dropped uint64
+	// Traffic is the capsule's message accounting over all its instances.
+	Traffic
+}
+
+// Traffic is a capsule's message accounting, summed over all its instances and all their
+// subscriptions, open or closed. At every moment, and after every kind of instance end (return,
+// trap, stop, restart, unload, Runtime.Close):
+//
+//	Matched == Delivered + Dropped + Discarded + Queued   (Unaccounted() == 0)
+type Traffic struct {
+	// Published counts the capsule's accepted publishes.
+	Published uint64 `json:"published"`
+	// Matched counts messages offered to the capsule's subscriptions (one per subscription
+	// whose pattern matched).
+	Matched uint64 `json:"matched"`
+	// Delivered counts messages written into the capsule's envelopes.
+	Delivered uint64 `json:"delivered"`
+	// Dropped counts messages lost to full mailboxes: Evicted + Oversize.
+	Dropped uint64 `json:"dropped"`
+	// Evicted counts messages dropped to make room (byte budget or per-principal cap).
+	Evicted uint64 `json:"evicted"`
+	// Oversize counts messages larger than a whole mailbox.
+	Oversize uint64 `json:"oversize"`
+	// Discarded counts messages still queued when a subscription closed (its instance ended or
+	// the guest dropped it), and messages offered to a subscription while it was closing.
+	Discarded uint64 `json:"discarded"`
+	// Queued counts messages waiting in the current instance's mailboxes.
+	Queued uint64 `json:"queued"`
+}
+
+// Unaccounted returns Matched - (Delivered + Dropped + Discarded + Queued), which is 0 unless
+// a message was lost (positive) or counted twice (negative).
+func (t Traffic) Unaccounted() int64 {
+	return int64(t.Matched) - int64(t.Delivered+t.Dropped+t.Discarded) - int64(t.Queued)
+}
+
+// trafficOf converts a ledger snapshot.
+func trafficOf(s bus.MailboxStats, published uint64) Traffic {
+	return Traffic{Published: published, Matched: s.Offered, Delivered: s.Delivered,
+		Dropped: s.Evicted + s.Oversize, Evicted: s.Evicted, Oversize: s.Oversize,
+		Discarded: s.Discarded, Queued: uint64(s.Queued)}
 }
 
 // Capsule is the handle of one running capsule.
 type Capsule struct {
-	id  string
-	pid *actor.PID
-	rt  *Runtime
+	id string
+	rt *Runtime
+	// ledger sums the counters of every subscription of every instance of the capsule.
+	ledger *bus.Ledger
 
-	mu     sync.Mutex
-	status Status
-	ready  chan struct{} // closed when the current instance signals ready or ends
-	done   chan struct{} // closed when the capsule actor has stopped
+	mu      sync.Mutex
+	pid     *actor.PID    // set once the actor is spawned; guarded by mu
+	spawned chan struct{} // closed once the spawn succeeded (pid set) or failed
+	status  Status
+	ready   chan struct{} // closed when the current instance signals ready or ends
+	done    chan struct{} // closed when the capsule actor has stopped
 
 	// calls and instDone belong to the current instance of an interceptor capsule while it
 	// runs (nil otherwise): the dispatcher sends hook calls on calls.
 	calls    chan *hookCall
 	instDone chan struct{}
 
-	host   *hostfuncs.Instance // the current instance's host state
-	totals hostfuncs.Counters  // traffic of ended instances
+	host      *hostfuncs.Instance // the current instance's host state
+	published uint64              // accepted publishes of ended instances
 }
 
 // serveCalls publishes (or, with nil, withdraws) the current instance's call channel.
@@ -172,50 +211,71 @@ func (c *Capsule) serveCalls(calls chan *hookCall, done chan struct{}) {
 
 func newCapsule(rt *Runtime, id string) *Capsule {
 	return &Capsule{
-		id:     id,
-		rt:     rt,
-		status: Status{ID: id, State: StateStarting},
-		ready:  make(chan struct{}),
-		done:   make(chan struct{}),
+		id:      id,
+		rt:      rt,
+		ledger:  bus.NewLedger(),
+		status:  Status{ID: id, State: StateStarting},
+		spawned: make(chan struct{}),
+		ready:   make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 }
 
 // ID returns the capsule id.
 func (c *Capsule) ID() string { return c.id }
 
-// Status returns a snapshot of the capsule's status.
+// Status returns a snapshot of the capsule's status. Its Traffic balances
+// (Traffic.Unaccounted() == 0) in every snapshot.
 func (c *Capsule) Status() Status {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	st := c.status
-	t := c.totals
+	published := c.published
 	if c.host != nil {
-		cur := c.host.Counters()
-		t.Published, t.Delivered, t.Dropped = t.Published+cur.Published, t.Delivered+cur.Delivered, t.Dropped+cur.Dropped
+		published += c.host.Counters().Published
 	}
-	st.Published, st.Delivered, st.Dropped = t.Published, t.Delivered, t.Dropped
+	c.mu.Unlock()
+	st.Traffic = trafficOf(c.ledger.Stats(), published)
 	return st
 }
 
-// attach makes host the current instance's host state.
+// attach makes host the current instance's host state, folding in a previous one that was not
+// detached (an instance abandoned after the shutdown grace).
 func (c *Capsule) attach(host *hostfuncs.Instance) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.host != nil {
+		c.published += c.host.Counters().Published
+	}
 	c.host = host
 }
 
-// detach folds the ended instance's counters into the totals.
+// detach folds the ended instance's counters into the totals. Every end path calls it (the
+// instance's exit, a stop, a restart); it is idempotent.
 func (c *Capsule) detach(host *hostfuncs.Instance) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.host != host {
 		return
 	}
-	cur := host.Counters()
-	c.totals.Published += cur.Published
-	c.totals.Delivered += cur.Delivered
-	c.totals.Dropped += cur.Dropped
+	c.published += host.Counters().Published
 	c.host = nil
+}
+
+// setSpawned records the outcome of the actor's spawn: pid, or nil when it failed (the capsule
+// is then done: there is no actor to stop).
+func (c *Capsule) setSpawned(pid *actor.PID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.spawned:
+		return
+	default:
+	}
+	c.pid = pid
+	close(c.spawned)
+	if pid == nil {
+		close(c.done)
+	}
 }
 
 // Done is closed once the capsule's actor has stopped for good.
@@ -243,14 +303,24 @@ func (c *Capsule) WaitReady(ctx context.Context) error {
 
 // Stop stops the capsule: blocking host calls return cancelled at once, the instance is
 // closed (even a guest spinning in a loop), its subscriptions are released, and then Stop
-// returns. Stopping a stopped capsule is a no-op.
+// returns. Stopping a stopped capsule is a no-op. Stop is safe concurrently with Start (it
+// waits for the spawn), with other Stops, Unload and Runtime.Close.
 func (c *Capsule) Stop(ctx context.Context) error {
 	select {
+	case <-c.spawned:
+	case <-ctx.Done():
+		return fmt.Errorf("capsule %s: stop: %w", c.id, ctx.Err())
+	}
+	select {
 	case <-c.done:
+		c.rt.forget(c)
 		return nil
 	default:
 	}
-	c.rt.system.Root.Stop(c.pid)
+	c.mu.Lock()
+	pid := c.pid
+	c.mu.Unlock()
+	c.rt.system.Root.Stop(pid)
 	select {
 	case <-c.done:
 		c.rt.forget(c)
@@ -311,7 +381,7 @@ type ExitError struct {
 	Reason string
 	// Err is the error returned by the guest call (nil for a normal return).
 	Err error
-	// Discarded counts messages that were still queued for the instance.
+	// Discarded counts messages that were still queued for the instance when it ended.
 	Discarded uint64
 }
 

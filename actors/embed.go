@@ -81,15 +81,18 @@ type Event struct {
 	InstanceID   string
 	Reason       string
 	RestartCount int
-	// Discarded is, for TopicCrashed, the number of messages that were queued for the dead
-	// instance.
+	// Discarded is, for TopicCrashed and TopicExited, the number of messages that were queued
+	// for the ended instance.
 	Discarded uint64
+	// Totals is, for TopicCrashed and TopicExited, the capsule's Traffic over all its
+	// instances when the instance ended.
+	Totals Traffic
 	// Capsules and NotReady are set for TopicCapsulesLoaded.
 	Capsules, NotReady []string
 }
 
-// Events streams the runtime's lifecycle events (capsule crashed, restarted, failed, health
-// failed, capsules loaded) from now on. The channel is closed when ctx ends or the runtime
+// Events streams the runtime's lifecycle events (capsule crashed, exited, restarted, failed,
+// health failed, capsules loaded) from now on. The channel is closed when ctx ends or the runtime
 // closes. Events queue in a bus mailbox while the receiver is slow; if it overflows, the
 // oldest are dropped and counted there, never silently.
 func (r *Runtime) Events(ctx context.Context) (<-chan Event, error) {
@@ -127,13 +130,20 @@ func (r *Runtime) Events(ctx context.Context) (<-chan Event, error) {
 
 func decodeEvent(m *bus.Message) (Event, bool) {
 	switch m.Topic {
-	case TopicCrashed, TopicRestarted, TopicFailed, TopicHealthFailed:
+	case TopicCrashed, TopicExited, TopicRestarted, TopicFailed, TopicHealthFailed:
 		var e event
 		if json.Unmarshal(m.Payload, &e) != nil {
 			return Event{}, false
 		}
-		return Event{Topic: m.Topic, Time: m.Time, CapsuleID: e.CapsuleID, InstanceID: e.InstanceID,
-			Reason: e.Reason, RestartCount: e.RestartCount, Discarded: e.Discarded}, true
+		ev := Event{Topic: m.Topic, Time: m.Time, CapsuleID: e.CapsuleID, InstanceID: e.InstanceID,
+			Reason: e.Reason, RestartCount: e.RestartCount}
+		if e.Discarded != nil {
+			ev.Discarded = *e.Discarded
+		}
+		if e.Totals != nil {
+			ev.Totals = *e.Totals
+		}
+		return ev, true
 	case TopicCapsulesLoaded:
 		var e loadedEvent
 		if json.Unmarshal(m.Payload, &e) != nil {

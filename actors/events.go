@@ -12,8 +12,11 @@ import (
 // Lifecycle events the runtime publishes on the bus, as the system principal.
 const (
 	// TopicCrashed: an instance crashed. Payload: capsule_id, instance_id, reason,
-	// restart_count (restarts so far), discarded (messages queued for the dead instance).
+	// restart_count (restarts so far), discarded (messages queued for the dead instance) and
+	// totals, the capsule's Traffic over all its instances (every field always present).
 	TopicCrashed = "astrid.v1.capsule.crashed"
+	// TopicExited: an instance's run loop returned normally. Payload as for TopicCrashed.
+	TopicExited = "astrid.v1.capsule.exited"
 	// TopicRestarted: a new instance replaced a dead one. Payload: capsule_id, instance_id,
 	// previous_instance_id, restart_count.
 	TopicRestarted = "astrid.v1.capsule.restarted"
@@ -34,7 +37,9 @@ type event struct {
 	PreviousInstanceID string `json:"previous_instance_id,omitempty"`
 	Reason             string `json:"reason,omitempty"`
 	RestartCount       int    `json:"restart_count"`
-	Discarded          uint64 `json:"discarded,omitempty"`
+	// Discarded and Totals are set for crashed and exited events, and then always present.
+	Discarded *uint64  `json:"discarded,omitempty"`
+	Totals    *Traffic `json:"totals,omitempty"`
 }
 
 // publishEvent publishes a lifecycle event; a failure (the bus is closing) is only logged.

@@ -57,6 +57,9 @@ type Runtime struct {
 	capsules map[string]*Capsule
 	order    []string // start order, for stopping in reverse
 	closed   bool
+	// starting counts Starts between their check of closed and the end of their spawn, so
+	// Close stops only capsules whose actor exists (or whose spawn failed).
+	starting sync.WaitGroup
 }
 
 // New starts a runtime.
@@ -145,9 +148,12 @@ func (r *Runtime) Start(ctx context.Context, spec CapsuleSpec) (*Capsule, error)
 	c := newCapsule(r, spec.ID)
 	r.capsules[spec.ID] = c
 	r.order = append(r.order, spec.ID)
+	r.starting.Add(1)
 	r.mu.Unlock()
+	defer r.starting.Done()
 	if len(spec.Bindings) > 0 {
 		if err := r.dispatch.register(c, spec.Bindings); err != nil {
+			c.setSpawned(nil)
 			r.forget(c)
 			return nil, err
 		}
@@ -169,16 +175,23 @@ func (r *Runtime) Start(ctx context.Context, spec CapsuleSpec) (*Capsule, error)
 	select {
 	case res := <-reply:
 		if res.err != nil {
+			c.setSpawned(nil)
 			r.forget(c)
 			return nil, fmt.Errorf("capsule %s: spawn: %w", spec.ID, res.err)
 		}
-		c.pid = res.pid
+		c.setSpawned(res.pid)
 		return c, nil
 	case <-ctx.Done():
-		// The spawn may still happen; stop whatever it produced.
+		// The spawn may still happen; stop whatever it produced. Close waits for this too.
+		r.starting.Add(1)
 		go func() {
-			if res := <-reply; res.err == nil {
-				r.system.Root.Stop(res.pid)
+			defer r.starting.Done()
+			res := <-reply
+			if res.err != nil {
+				c.setSpawned(nil)
+			} else {
+				c.setSpawned(res.pid)
+				_ = c.Stop(context.Background())
 			}
 			r.forget(c)
 		}()
@@ -236,6 +249,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 	}
 	r.closed = true
 	r.mu.Unlock()
+	// Every Start that passed its check of closed finishes its spawn first, so each capsule
+	// below has an actor to stop (or none, if its spawn failed).
+	r.starting.Wait()
 	caps := r.stopOrder()
 	var errs []error
 	for _, c := range caps {

@@ -101,10 +101,15 @@ func (s *supervisorActor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervis
 		return
 	}
 	id := info.handle.ID()
+	topic := TopicExited
 	if exit.Kind == supervision.Crashed {
-		s.rt.publishEvent(TopicCrashed, event{CapsuleID: id, InstanceID: exit.InstanceID.String(),
-			Reason: exit.Reason, RestartCount: info.tracker.Total(), Discarded: exit.Discarded})
+		topic = TopicCrashed
 	}
+	// The instance has released its subscriptions before it reported its end, so the totals
+	// include what it left queued (as discarded).
+	discarded, totals := exit.Discarded, info.handle.Status().Traffic
+	s.rt.publishEvent(topic, event{CapsuleID: id, InstanceID: exit.InstanceID.String(),
+		Reason: exit.Reason, RestartCount: info.tracker.Total(), Discarded: &discarded, Totals: &totals})
 	d := info.tracker.Decide(exit.Kind)
 	log := s.rt.log.With(zap.String("capsule_id", id), zap.String("reason", exit.Reason))
 	switch d.Action {

@@ -66,6 +66,9 @@ type Config struct {
 	Bindings []abi.Binding
 	// Bus is where the instance publishes and subscribes.
 	Bus *bus.Bus
+	// Ledger, when set, sums the counters of the instance's subscriptions (the runtime passes
+	// the capsule's, shared by all its instances). Nil: each subscription counts alone.
+	Ledger *bus.Ledger
 	// Logger is the capsule's logger: sys log lines go here. Nil discards.
 	Logger *zap.Logger
 	// Audit receives one line per ipc call; it should be named "astrid.audit.ipc". Nil means
@@ -210,7 +213,8 @@ func (in *Instance) Caller() *bus.Message {
 type ReleaseStats struct {
 	// Subscriptions is the number of subscriptions closed.
 	Subscriptions int
-	// Discarded is the number of queued messages discarded (and counted) with them.
+	// Discarded is the number of queued messages discarded (and counted) with them, read
+	// atomically with the close of each mailbox.
 	Discarded uint64
 }
 
@@ -228,12 +232,14 @@ func (in *Instance) Release(ctx context.Context) ReleaseStats {
 		if s == nil { // a subscribe still in flight; it sees released and closes its own
 			continue
 		}
-		queued := s.Mailbox().Len()
+		// Closing the mailbox first counts what it held in the same step (a concurrent push
+		// is either in that count or a discarded late push); then the bus forgets it.
+		discarded := s.Mailbox().Close()
 		if err := s.Close(ctx); err != nil {
 			in.log.Warn("release subscription", zap.String("pattern", s.Pattern()), zap.Error(err))
 		}
 		st.Subscriptions++
-		st.Discarded += uint64(queued)
+		st.Discarded += uint64(discarded)
 	}
 	return st
 }

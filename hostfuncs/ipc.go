@@ -177,7 +177,7 @@ func (in *Instance) subscribe(ctx context.Context, mem guestMemory, patPtr, patL
 	in.handles[handle] = nil // reserve the slot so the quota holds while the router works
 	in.mu.Unlock()
 
-	sub, err := in.cfg.Bus.Subscribe(ctx, pattern, bus.SubscribeOptions{Owner: in.cfg.InstanceID, Mailbox: in.cfg.Limits.Mailbox})
+	sub, err := in.cfg.Bus.Subscribe(ctx, pattern, bus.SubscribeOptions{Owner: in.cfg.InstanceID, Mailbox: in.cfg.Limits.Mailbox, Ledger: in.cfg.Ledger})
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if err != nil || in.released {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -184,40 +185,101 @@ func TestMailboxMessageLargerThanDrainBudgetIsNotStuck(t *testing.T) {
 	}
 }
 
+// waitResult is what a Wait in another goroutine returned.
+type waitResult struct {
+	ok  bool
+	err error
+}
+
+// waitIn runs m.Wait on a goroutine and returns its result channel.
+func waitIn(ctx context.Context, m *Mailbox, timeout time.Duration) <-chan waitResult {
+	out := make(chan waitResult, 1)
+	go func() {
+		ok, err := m.Wait(ctx, timeout)
+		out <- waitResult{ok, err}
+	}()
+	return out
+}
+
+// The Wait tests run in a synctest bubble: synctest.Wait returns once the waiter is durably
+// blocked in Wait, so the event under test (cancel, push, close) comes while it waits, and
+// the timeouts run on the bubble's fake clock.
 func TestMailboxWait(t *testing.T) {
 	t.Run("returns at once when cancelled", func(t *testing.T) {
-		m := NewMailbox(MailboxLimits{})
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() { time.Sleep(5 * time.Millisecond); cancel() }()
-		start := time.Now()
-		ok, err := m.Wait(ctx, time.Minute)
-		if ok || !errors.Is(err, context.Canceled) {
-			t.Fatalf("Wait = %v, %v", ok, err)
-		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Fatalf("Wait took %v after cancel", d)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMailbox(MailboxLimits{})
+			ctx, cancel := context.WithCancel(context.Background())
+			res := waitIn(ctx, m, time.Minute)
+			synctest.Wait()
+			start := time.Now()
+			cancel()
+			r := <-res
+			if r.ok || !errors.Is(r.err, context.Canceled) {
+				t.Fatalf("Wait = %v, %v", r.ok, r.err)
+			}
+			if d := time.Since(start); d != 0 {
+				t.Fatalf("Wait returned %v (fake time) after cancel", d)
+			}
+		})
 	})
 	t.Run("times out", func(t *testing.T) {
-		ok, err := NewMailbox(MailboxLimits{}).Wait(context.Background(), time.Millisecond)
-		if ok || err != nil {
-			t.Fatalf("Wait = %v, %v", ok, err)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			start := time.Now()
+			ok, err := NewMailbox(MailboxLimits{}).Wait(context.Background(), time.Second)
+			if ok || err != nil {
+				t.Fatalf("Wait = %v, %v", ok, err)
+			}
+			if d := time.Since(start); d != time.Second {
+				t.Fatalf("Wait timed out after %v, want 1s", d)
+			}
+		})
 	})
 	t.Run("wakes on push", func(t *testing.T) {
-		m := NewMailbox(MailboxLimits{})
-		go func() { time.Sleep(2 * time.Millisecond); m.Push(msgOf(1, System(), 2)) }()
-		ok, err := m.Wait(context.Background(), time.Minute)
-		if !ok || err != nil {
-			t.Fatalf("Wait = %v, %v", ok, err)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMailbox(MailboxLimits{})
+			res := waitIn(context.Background(), m, time.Minute)
+			synctest.Wait()
+			m.Push(msgOf(1, System(), 2))
+			if r := <-res; !r.ok || r.err != nil {
+				t.Fatalf("Wait = %v, %v", r.ok, r.err)
+			}
+		})
 	})
 	t.Run("wakes on close", func(t *testing.T) {
-		m := NewMailbox(MailboxLimits{})
-		go func() { time.Sleep(2 * time.Millisecond); m.Close() }()
-		if ok, err := m.Wait(context.Background(), time.Minute); ok || !errors.Is(err, ErrClosed) {
-			t.Fatalf("Wait = %v, %v", ok, err)
-		}
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMailbox(MailboxLimits{})
+			res := waitIn(context.Background(), m, time.Minute)
+			synctest.Wait()
+			m.Close()
+			if r := <-res; r.ok || !errors.Is(r.err, ErrClosed) {
+				t.Fatalf("Wait = %v, %v", r.ok, r.err)
+			}
+		})
+	})
+	t.Run("one push wakes one of two waiters, the next the other", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMailbox(MailboxLimits{})
+			a, b := waitIn(context.Background(), m, time.Minute), waitIn(context.Background(), m, time.Minute)
+			synctest.Wait()
+			m.Push(msgOf(1, System(), 2))
+			var first <-chan waitResult
+			select {
+			case r := <-a:
+				first = b
+				if !r.ok {
+					t.Fatalf("Wait = %v, %v", r.ok, r.err)
+				}
+			case r := <-b:
+				first = a
+				if !r.ok {
+					t.Fatalf("Wait = %v, %v", r.ok, r.err)
+				}
+			}
+			// The message is still queued (nobody drained): the wake-up is passed on.
+			if r := <-first; !r.ok || r.err != nil {
+				t.Fatalf("second waiter: Wait = %v, %v", r.ok, r.err)
+			}
+		})
 	})
 	t.Run("zero timeout only checks", func(t *testing.T) {
 		m := NewMailbox(MailboxLimits{})
@@ -232,26 +294,38 @@ func TestMailboxWait(t *testing.T) {
 }
 
 func TestWaitAny(t *testing.T) {
-	boxes := []*Mailbox{NewMailbox(MailboxLimits{}), NewMailbox(MailboxLimits{}), NewMailbox(MailboxLimits{})}
-	go func() { time.Sleep(2 * time.Millisecond); boxes[2].Push(msgOf(1, System(), 2)) }()
-	ready, err := WaitAny(context.Background(), time.Minute, boxes)
-	if err != nil || fmt.Sprint(ready) != "[2]" {
-		t.Fatalf("WaitAny = %v, %v", ready, err)
-	}
-	boxes[0].Close()
-	ready, err = WaitAny(context.Background(), time.Minute, boxes)
-	if err != nil || fmt.Sprint(ready) != "[0 2]" {
-		t.Fatalf("WaitAny after close = %v, %v", ready, err)
-	}
-	ready, err = WaitAny(context.Background(), time.Millisecond, boxes[1:2])
-	if err != nil || ready != nil {
-		t.Fatalf("WaitAny timeout = %v, %v", ready, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := WaitAny(ctx, time.Minute, boxes[1:2]); !errors.Is(err, context.Canceled) {
-		t.Fatalf("WaitAny cancelled = %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		boxes := []*Mailbox{NewMailbox(MailboxLimits{}), NewMailbox(MailboxLimits{}), NewMailbox(MailboxLimits{})}
+		type anyResult struct {
+			ready []int
+			err   error
+		}
+		res := make(chan anyResult, 1)
+		go func() {
+			ready, err := WaitAny(context.Background(), time.Minute, boxes)
+			res <- anyResult{ready, err}
+		}()
+		synctest.Wait() // WaitAny is blocked on all three
+		boxes[2].Push(msgOf(1, System(), 2))
+		if r := <-res; r.err != nil || fmt.Sprint(r.ready) != "[2]" {
+			t.Fatalf("WaitAny = %v, %v", r.ready, r.err)
+		}
+		boxes[0].Close()
+		ready, err := WaitAny(context.Background(), time.Minute, boxes)
+		if err != nil || fmt.Sprint(ready) != "[0 2]" {
+			t.Fatalf("WaitAny after close = %v, %v", ready, err)
+		}
+		start := time.Now()
+		ready, err = WaitAny(context.Background(), time.Second, boxes[1:2])
+		if err != nil || ready != nil || time.Since(start) != time.Second {
+			t.Fatalf("WaitAny timeout = %v, %v after %v", ready, err, time.Since(start))
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := WaitAny(ctx, time.Minute, boxes[1:2]); !errors.Is(err, context.Canceled) {
+			t.Fatalf("WaitAny cancelled = %v", err)
+		}
+	})
 }
 
 func TestMailboxCloseDiscardsAndCounts(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +35,29 @@ type world struct {
 	bus      *bus.Bus
 	logs     *observer.ObservedLogs
 	logger   *zap.Logger
+	clock    *skewClock // the bus's clock, which the rate limiter reads
+}
+
+// skewClock is the real clock plus an offset that tests advance, so a rate-limit window can
+// pass without waiting for it.
+type skewClock struct{ offset atomic.Int64 }
+
+func (c *skewClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Advance moves the clock forward by d.
+func (c *skewClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// whenYielding runs f on a goroutine once the guest is inside a yielding host call (a blocking
+// recv, wait or sleep), so f's event arrives while the guest waits (or after 10 s, when the
+// guest never yields and the test fails on its own).
+func (g *guest) whenYielding(f func()) {
+	go func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for !g.in.Yielding() && time.Now().Before(deadline) {
+			runtime.Gosched()
+		}
+		f()
+	}()
 }
 
 func newWorld(t testing.TB) *world {
@@ -51,12 +76,13 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	system := actorsys.New(nil)
-	b, err := bus.New(system, bus.Options{})
+	clock := &skewClock{}
+	b, err := bus.New(system, bus.Options{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zap.DebugLevel)
-	w := &world{t: t, rt: rt, compiled: compiled, bus: b, logs: logs, logger: zap.New(core)}
+	w := &world{t: t, rt: rt, compiled: compiled, bus: b, logs: logs, logger: zap.New(core), clock: clock}
 	t.Cleanup(func() {
 		_ = b.Close(ctx)
 		system.Shutdown()

@@ -339,10 +339,7 @@ func TestRecv(t *testing.T) {
 	if d := time.Since(start); d < 20*time.Millisecond {
 		t.Fatalf("recv returned after %v, before its timeout", d)
 	}
-	go func() {
-		time.Sleep(5 * time.Millisecond)
-		_, _ = w.bus.Publish("r", []byte(`"hi"`), uuid.Nil, bus.System())
-	}()
+	g.whenYielding(func() { _, _ = w.bus.Publish("r", []byte(`"hi"`), uuid.Nil, bus.System()) })
 	if r := g.recv(h, 10*time.Second, 1024); r.code != abi.OK || len(r.env.Messages) != 1 {
 		t.Fatalf("recv = %+v", r)
 	}
@@ -360,7 +357,7 @@ func TestRecvCancelledOnStop(t *testing.T) {
 	w := newWorld(t)
 	g := w.guest(Config{Grants: Grants{Subscribe: []string{"r"}}})
 	h := g.mustSubscribe("r")
-	go func() { time.Sleep(10 * time.Millisecond); g.stop() }()
+	g.whenYielding(g.stop)
 	buf, out := g.alloc(1024), g.alloc(4)
 	res, err := g.mod.ExportedFunction("call_recv").Call(g.ctx, uint64(h), uint64(60_000), uint64(buf), 1024, uint64(out))
 	// With CloseOnContextDone the module is closed right after the host call returns, so the
@@ -383,10 +380,7 @@ func TestWait(t *testing.T) {
 	if c := call(2, 2, 10*time.Millisecond); c != abi.OK || g.u32(readyOut) != 0 {
 		t.Fatalf("wait timeout = %v ready %d", c, g.u32(readyOut))
 	}
-	go func() {
-		time.Sleep(5 * time.Millisecond)
-		_, _ = w.bus.Publish("w.2", []byte(`1`), uuid.Nil, bus.System())
-	}()
+	g.whenYielding(func() { _, _ = w.bus.Publish("w.2", []byte(`1`), uuid.Nil, bus.System()) })
 	if c := call(2, 2, 10*time.Second); c != abi.OK || g.u32(readyOut) != 1 || g.u32(ready) != h2 {
 		t.Fatalf("wait = %v ready %d first %d", c, g.u32(readyOut), g.u32(ready))
 	}
@@ -430,8 +424,8 @@ func TestRateLimit(t *testing.T) {
 	if c := g.publish("r", payload); c != abi.OK {
 		t.Fatalf("other principal = %v", c)
 	}
-	// The window resets after a second.
-	time.Sleep(1100 * time.Millisecond)
+	// The window resets after a second (of the bus's clock, which the limiter reads).
+	w.clock.Advance(1100 * time.Millisecond)
 	g.in.SetCaller(nil)
 	if c := g.publish("r", payload); c != abi.OK {
 		t.Fatalf("after window = %v", c)

@@ -114,7 +114,7 @@ func TestSysSleep(t *testing.T) {
 		t.Fatalf("signal-ready = %v", c)
 	}
 	// A stop cancels a long sleep at once.
-	go func() { time.Sleep(10 * time.Millisecond); g.stop() }()
+	g.whenYielding(g.stop)
 	start = time.Now()
 	res, err := g.mod.ExportedFunction("call_sleep").Call(g.ctx, uint64(30*time.Second))
 	if err == nil && abi.Code(res[0]) != abi.Cancelled {

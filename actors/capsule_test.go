@@ -57,7 +57,7 @@ func TestStopWhileBlockedInRecv(t *testing.T) {
 	for i := range 5 {
 		c := startCapsule(t, r, CapsuleSpec{ID: fmt.Sprint("block-", i), Module: mod, Grants: grants(nil, []string{"block.*"})})
 		waitReady(t, c)
-		time.Sleep(time.Millisecond) // let the guest enter recv
+		waitYielding(t, c, 0, true) // the guest is in recv
 		start := time.Now()
 		if err := c.Stop(context.Background()); err != nil {
 			t.Fatal(err)

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -127,4 +128,18 @@ func checkFor(t testing.TB, timeout time.Duration, what string, cond func() bool
 
 func grants(pub, sub []string) hostfuncs.Grants {
 	return hostfuncs.Grants{Publish: pub, Subscribe: sub}
+}
+
+// waitYielding waits until the capsule's current instance is (want true) or is not (want false)
+// inside a yielding host call (a blocking recv or wait, a sleep) after at least delivered
+// messages were delivered to the capsule in all: pass 1 + Status().Delivered read before
+// sending a command to wait until the capsule has taken it and then blocks (or runs).
+func waitYielding(t testing.TB, c *Capsule, delivered uint64, want bool) {
+	t.Helper()
+	checkFor(t, 10*time.Second, fmt.Sprintf("capsule %s yielding = %v", c.ID(), want), func() bool {
+		c.mu.Lock()
+		h := c.host
+		c.mu.Unlock()
+		return h != nil && c.Status().Delivered >= delivered && h.Yielding() == want
+	})
 }

@@ -873,8 +873,9 @@ func probeCallerPropagation(t *testing.T, ps *probeSet) {
 
 	// Keep the probe busy so that the next three commands arrive in one batch: the recv
 	// installs bob as the caller, and the two commands after it run as bob.
+	delivered := p.c.Status().Delivered + 1
 	sleepID := ps.send(t, probeCmd{"op": "sleep", "ns": int64(400 * time.Millisecond)})
-	time.Sleep(100 * time.Millisecond) // the probe has taken the sleep command and sleeps
+	waitYielding(t, p.c, delivered, true) // the probe has taken the sleep command and sleeps
 	recvID := ps.send(t, probeCmd{"op": "recv", "handle": h, "timeout_ms": 1000})
 	callerID := ps.send(t, probeCmd{"op": "caller"})
 	pubID := ps.send(t, probeCmd{"op": "publish", "topic": "cp.out", "payload": `"as bob"`})
@@ -945,7 +946,7 @@ func probeStopWhileBlockedInRecv(t *testing.T, ps *probeSet) {
 		ready := r.Bus().Stats().Subscriptions
 		ps.send(t, probeCmd{"op": "block_recv", "pattern": "blk.t", "timeout_ms": 60000})
 		checkFor(t, 10*time.Second, "the block_recv subscription", func() bool { return r.Bus().Stats().Subscriptions > ready })
-		time.Sleep(5 * time.Millisecond) // from subscribe to recv
+		waitYielding(t, p.c, 0, true) // from subscribe to recv
 		start := time.Now()
 		p.stop(t)
 		durations = append(durations, time.Since(start))
@@ -966,8 +967,9 @@ func probeStopWhileBlockedInRecv(t *testing.T, ps *probeSet) {
 func probeStopSpinningGuest(t *testing.T, ps *probeSet) {
 	// The watchdog is off for this capsule: only the stop can end the loop.
 	p := ps.start(t, CapsuleSpec{ID: "spin", Watchdog: &supervision.Watchdog{}})
+	delivered := p.c.Status().Delivered + 1
 	id := ps.send(t, probeCmd{"op": "spin"})
-	time.Sleep(100 * time.Millisecond)
+	waitYielding(t, p.c, delivered, false) // it took the spin command, and spins without yielding
 	ps.collect(t, 0)
 	if _, replied := ps.got[probeKey{p.inst, id}]; replied {
 		t.Fatal("spin replied")

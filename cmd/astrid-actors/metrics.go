@@ -104,8 +104,10 @@ type capsuleJSON struct {
 	LastError  string `json:"last_error,omitempty"`
 	Discarded  uint64 `json:"discarded"`
 	Published  uint64 `json:"published"`
+	Matched    uint64 `json:"matched"`
 	Delivered  uint64 `json:"delivered"`
 	Dropped    uint64 `json:"dropped"`
+	Queued     uint64 `json:"queued"`
 }
 
 func toCapsuleJSON(sts []actors.Status) []capsuleJSON {
@@ -113,7 +115,7 @@ func toCapsuleJSON(sts []actors.Status) []capsuleJSON {
 	for _, st := range sts {
 		out = append(out, capsuleJSON{ID: st.ID, State: st.State.String(), InstanceID: st.InstanceID.String(),
 			Instances: st.Instances, Restarts: st.Restarts, LastError: st.LastError, Discarded: st.Discarded,
-			Published: st.Published, Delivered: st.Delivered, Dropped: st.Dropped})
+			Published: st.Published, Matched: st.Matched, Delivered: st.Delivered, Dropped: st.Dropped, Queued: st.Queued})
 	}
 	return out
 }
@@ -135,12 +137,17 @@ type runtimeCollector metrics
 var (
 	descPublished = prometheus.NewDesc("astrid_capsule_messages_published_total",
 		"Messages the capsule published (accepted publishes), over all its instances.", []string{"capsule"}, nil)
+	// For every capsule, matched = delivered + dropped + discarded + queued at every scrape.
+	descMatched = prometheus.NewDesc("astrid_capsule_messages_matched_total",
+		"Messages offered to the capsule's subscriptions, over all its instances.", []string{"capsule"}, nil)
 	descDelivered = prometheus.NewDesc("astrid_capsule_messages_delivered_total",
 		"Messages delivered to the capsule, over all its instances.", []string{"capsule"}, nil)
 	descDropped = prometheus.NewDesc("astrid_capsule_messages_dropped_total",
-		"Messages reported to the capsule as dropped (mailbox overflow), over all its instances.", []string{"capsule"}, nil)
+		"Messages lost to the capsule's full mailboxes (evicted or oversize), over all its instances.", []string{"capsule"}, nil)
 	descDiscarded = prometheus.NewDesc("astrid_capsule_messages_discarded_total",
-		"Messages still queued for instances that ended.", []string{"capsule"}, nil)
+		"Messages still queued when a subscription of the capsule closed (its instance ended, or it dropped the subscription).", []string{"capsule"}, nil)
+	descQueued = prometheus.NewDesc("astrid_capsule_messages_queued",
+		"Messages waiting in the capsule's mailboxes.", []string{"capsule"}, nil)
 	descRestarts = prometheus.NewDesc("astrid_capsule_restarts_total",
 		"Restarts the supervisor decided for the capsule.", []string{"capsule"}, nil)
 	descState = prometheus.NewDesc("astrid_capsule_state",
@@ -161,7 +168,7 @@ var allStates = []actors.State{actors.StateStarting, actors.StateRunning, actors
 
 // Describe implements prometheus.Collector.
 func (c *runtimeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPublished, descDelivered, descDropped, descDiscarded, descRestarts,
+	for _, d := range []*prometheus.Desc{descPublished, descMatched, descDelivered, descDropped, descDiscarded, descQueued, descRestarts,
 		descState, descLive, descChains, descChainsDropped, descHandlerErrors} {
 		ch <- d
 	}
@@ -179,9 +186,11 @@ func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, st.ID)
 		}
 		counter(descPublished, float64(st.Published))
+		counter(descMatched, float64(st.Matched))
 		counter(descDelivered, float64(st.Delivered))
 		counter(descDropped, float64(st.Dropped))
 		counter(descDiscarded, float64(st.Discarded))
+		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(st.Queued), st.ID)
 		counter(descRestarts, float64(st.Restarts))
 		for _, s := range allStates {
 			v := 0.0

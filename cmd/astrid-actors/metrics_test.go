@@ -60,6 +60,8 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		`astrid_capsule_messages_published_total{capsule="pong"} 3`,
 		`astrid_capsule_messages_delivered_total{capsule="pong"} 3`,
+		`astrid_capsule_messages_matched_total{capsule="pong"} 3`,
+		`astrid_capsule_messages_queued{capsule="pong"} 0`,
 		`astrid_capsule_messages_dropped_total{capsule="ping"} 0`,
 		`astrid_capsule_restarts_total{capsule="crashy"} 0`,
 		`astrid_capsule_state{capsule="ping",state="ready"} 1`,

@@ -180,6 +180,14 @@ func TestStopDuringStart(t *testing.T) {
 		if r.Capsule("s") != nil {
 			t.Fatal("a stopped capsule is still registered")
 		}
+		// The guest subscribes right after it starts, so many stops land during its
+		// subscribe: none may leave the subscription behind.
+		if n := r.Bus().Stats().Subscriptions; n != 0 {
+			t.Fatalf("%d subscriptions left after the stop", n)
+		}
+		if n := c.ledger.Live(); n != 0 {
+			t.Fatalf("%d subscriptions open in the stopped capsule's ledger", n)
+		}
 	}
 }
 

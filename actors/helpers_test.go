@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +37,28 @@ func newRuntime(t testing.TB) *Runtime {
 // newRuntimeWithLogger starts a runtime logging to log and closes it when the test ends.
 func newRuntimeWithLogger(t testing.TB, log *zap.Logger) *Runtime {
 	t.Helper()
-	r, err := New(context.Background(), Options{Logger: log, Engine: EngineOptions{CacheDir: testCacheDir}})
+	return newRuntimeWithClock(t, log, nil)
+}
+
+// skewClock is the real clock plus an offset that a test advances: a rate-limit window (read
+// from the runtime's Clock) passes without waiting for it.
+type skewClock struct{ offset atomic.Int64 }
+
+// Now implements Options.Clock.
+func (c *skewClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Advance moves the clock forward by d.
+func (c *skewClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// newRuntimeWithClock is newRuntimeWithLogger with the runtime's Clock set to clock.Now (the
+// real clock when clock is nil).
+func newRuntimeWithClock(t testing.TB, log *zap.Logger, clock *skewClock) *Runtime {
+	t.Helper()
+	opts := Options{Logger: log, Engine: EngineOptions{CacheDir: testCacheDir}}
+	if clock != nil {
+		opts.Clock = clock.Now
+	}
+	r, err := New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,11 +51,13 @@ func compileGoGuest(t testing.TB, r *Runtime, pkg string) *Module {
 	return m
 }
 
-// newObservedRuntime is newRuntime with every log entry (debug and up) recorded.
-func newObservedRuntime(t testing.TB) (*Runtime, *observer.ObservedLogs) {
+// newObservedRuntime is newRuntime with every log entry (debug and up) recorded, and a clock
+// the test can advance.
+func newObservedRuntime(t testing.TB) (*Runtime, *observer.ObservedLogs, *skewClock) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
-	return newRuntimeWithLogger(t, zap.New(core)), logs
+	clock := &skewClock{}
+	return newRuntimeWithClock(t, zap.New(core), clock), logs, clock
 }
 
 // probeSet drives the probe capsules of one runtime. Commands are published on probe.cmd, so
@@ -67,6 +69,7 @@ func newObservedRuntime(t testing.TB) (*Runtime, *observer.ObservedLogs) {
 type probeSet struct {
 	r       *Runtime
 	logs    *observer.ObservedLogs // nil unless the runtime's logs are observed
+	clock   *skewClock             // the runtime's clock, nil for the real one
 	mod     *Module
 	results *bus.Subscription
 	lastID  int
@@ -336,9 +339,9 @@ func publishAsHost(t testing.TB, r *Runtime, topic, payload string, p bus.Princi
 // observed. Compiling the probe is the expensive part, so it is done once: with -race it takes
 // about 0.8 s from a warm wazero compilation cache and over 30 s from a cold one.
 func TestProbe(t *testing.T) {
-	r, logs := newObservedRuntime(t)
+	r, logs, clock := newObservedRuntime(t)
 	ps := newProbeSet(t, r)
-	ps.logs = logs
+	ps.logs, ps.clock = logs, clock
 	base := r.Bus().Stats().Subscriptions
 	for _, tt := range []struct {
 		name string
@@ -667,10 +670,11 @@ func probeRateLimit(t *testing.T, ps *probeSet) {
 			t.Logf("attempt %d did not fit one window; retrying", attempt)
 			continue
 		}
-		// Rejected publishes cost nothing, and the window resets after 1 s.
-		time.Sleep(time.Until(started.Add(time.Second + 50*time.Millisecond)))
+		// Rejected publishes cost nothing, and the windows reset after 1 s of the runtime's
+		// clock, which the rate limiter reads.
+		ps.clock.Advance(max(0, time.Until(started.Add(time.Second+50*time.Millisecond))))
 		p.cmd(t, pubAs(claimed, 600)).wantCode(t, "ok")
-		time.Sleep(time.Until(plainStarted.Add(time.Second + 50*time.Millisecond)))
+		ps.clock.Advance(max(0, time.Until(plainStarted.Add(time.Second+50*time.Millisecond))))
 		p.cmdAs(t, plain, pub(900)).wantCode(t, "ok")
 		return
 	}

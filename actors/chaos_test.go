@@ -15,7 +15,7 @@ import (
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
-var chaosFor = flag.Duration("chaos.duration", 3*time.Second, "how long TestChaosReconciliation runs")
+var chaosFor = flag.Duration("chaos.duration", 3*time.Second, "how long TestChaosReconciliation runs (go test -run TestChaosReconciliation ./actors/ -args -chaos.duration=60s)")
 
 // TestChaosReconciliation runs, through the embedding API, subscriber capsules that trap at
 // random (chaos.wasm), publisher capsules that trap at random (chaospub.wasm), host publishers

@@ -198,8 +198,8 @@ type Capsule struct {
 	calls    chan *hookCall
 	instDone chan struct{}
 
-	host      *hostfuncs.Instance // the current instance's host state
-	published uint64              // accepted publishes of ended instances
+	host  *hostfuncs.Instance // the current instance's host state
+	ended hostfuncs.Counters  // host-side counters of ended instances
 }
 
 // serveCalls publishes (or, with nil, withdraws) the current instance's call channel.
@@ -229,13 +229,26 @@ func (c *Capsule) ID() string { return c.id }
 func (c *Capsule) Status() Status {
 	c.mu.Lock()
 	st := c.status
-	published := c.published
-	if c.host != nil {
-		published += c.host.Counters().Published
-	}
+	published := c.hostCountersLocked().Published
 	c.mu.Unlock()
 	st.Traffic = trafficOf(c.ledger.Stats(), published)
 	return st
+}
+
+// hostCountersLocked sums the host-side counters of every instance; c.mu is held. Delivered
+// there is counted by the host functions as they write envelopes, independently of the
+// mailboxes' Delivered (the chaos test compares them).
+func (c *Capsule) hostCountersLocked() hostfuncs.Counters {
+	t := c.ended
+	if c.host != nil {
+		t = addCounters(t, c.host.Counters())
+	}
+	return t
+}
+
+func addCounters(a, b hostfuncs.Counters) hostfuncs.Counters {
+	return hostfuncs.Counters{Published: a.Published + b.Published, Delivered: a.Delivered + b.Delivered,
+		Dropped: a.Dropped + b.Dropped}
 }
 
 // attach makes host the current instance's host state, folding in a previous one that was not
@@ -244,7 +257,7 @@ func (c *Capsule) attach(host *hostfuncs.Instance) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.host != nil {
-		c.published += c.host.Counters().Published
+		c.ended = addCounters(c.ended, c.host.Counters())
 	}
 	c.host = host
 }
@@ -257,7 +270,7 @@ func (c *Capsule) detach(host *hostfuncs.Instance) {
 	if c.host != host {
 		return
 	}
-	c.published += host.Counters().Published
+	c.ended = addCounters(c.ended, host.Counters())
 	c.host = nil
 }
 

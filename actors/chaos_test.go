@@ -153,6 +153,13 @@ func TestChaosReconciliation(t *testing.T) {
 			t.Errorf("capsule %s after Close: traffic %+v (unaccounted %d), %d subscriptions open",
 				c.ID(), st.Traffic, st.Unaccounted(), c.ledger.Live())
 		}
+		c.mu.Lock()
+		host := c.hostCountersLocked()
+		c.mu.Unlock()
+		if host.Delivered != st.Delivered {
+			t.Errorf("capsule %s: the mailboxes handed out %d messages, the host functions wrote %d into envelopes",
+				c.ID(), st.Delivered, host.Delivered)
+		}
 		crashes += st.Instances - 1
 		total.Published += st.Published
 		total.Matched += st.Matched

@@ -2,6 +2,9 @@ package manifest
 
 import (
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -74,3 +77,32 @@ func checkWarnings(t *testing.T, warns []string, path string, want []string) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// readFile returns the contents of path or fails the test.
+func readFile(tb testing.TB, path string) []byte {
+	tb.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
+// globManifests returns every Capsule.toml under root.
+func globManifests(tb testing.TB, root string) []string {
+	tb.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Name() == FileName && !d.IsDir() {
+			out = append(out, path)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}

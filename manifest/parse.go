@@ -63,6 +63,9 @@ func (p *parser) warnf(key, format string, args ...any) {
 func parse(data []byte, path string) (*Manifest, []error) {
 	path = absPath(path)
 	p := &parser{path: path}
+	if err := prescan(data); err != nil {
+		return nil, []error{&Error{Path: path, Problem: err.Error()}}
+	}
 	var doc rawDoc
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&doc)
 	if err != nil {
@@ -97,8 +100,15 @@ func (p *parser) topLevelKeys(md toml.MetaData) {
 	for _, k := range md.Undecoded() {
 		undecoded[k[0]] = true
 	}
+	keys := md.Keys()
+	hasChildren := map[string]bool{}
+	for _, k := range keys {
+		if len(k) > 1 {
+			hasChildren[k[0]] = true
+		}
+	}
 	seen := map[string]bool{}
-	for _, k := range md.Keys() {
+	for _, k := range keys {
 		name := k[0]
 		if seen[name] || slices.Contains(topLevel, name) {
 			continue
@@ -111,11 +121,10 @@ func (p *parser) topLevelKeys(md toml.MetaData) {
 		if !undecoded[name] {
 			continue
 		}
-		hasChildren := slices.ContainsFunc(md.Keys(), func(k toml.Key) bool { return len(k) > 1 && k[0] == name })
 		switch t := md.Type(name); {
 		case t == "ArrayHash":
 			p.warnf("[["+quoteKey(name)+"]]", "unknown table ignored")
-		case t == "Hash" || hasChildren:
+		case t == "Hash" || hasChildren[name]:
 			p.warnf("["+quoteKey(name)+"]", "unknown table ignored")
 		default:
 			p.warnf(quoteKey(name), "unknown key ignored")

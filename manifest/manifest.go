@@ -228,6 +228,9 @@ type Limits struct {
 	IPCThroughputBytesPerSec int64
 	// MaxSubscriptions caps the live subscriptions of one instance (1..1024).
 	MaxSubscriptions int
+	// ModuleBytes caps the size of the component file (1..MaxModuleBytes; 0 means
+	// DefaultModuleBytes). See Manifest.ModuleLimit.
+	ModuleBytes int64
 }
 
 // Bounds of the [limits] keys.
@@ -295,7 +298,12 @@ func DefaultSupervision() Supervision {
 // (e.g. `[subscribe] "a..b"`), Problem what is wrong.
 type Error struct {
 	Path, Key, Problem string
+	// Err is the underlying error, if any (e.g. one wrapping ErrModuleTooLarge).
+	Err error
 }
+
+// Unwrap returns Err.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Error returns "Path: Key: Problem".
 func (e *Error) Error() string {
@@ -344,7 +352,7 @@ func Load(path string) (*Manifest, error) {
 }
 
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, _, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}

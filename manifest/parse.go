@@ -792,7 +792,12 @@ func (p *parser) parseLimits(v any) Limits {
 			l.MaxSubscriptions = int(n)
 		}
 	}
-	p.unknownKeys("[limits]", t, "memory_pages", "ipc_throughput_bytes_per_sec", "max_subscriptions")
+	if x, ok := t["module_bytes"]; ok {
+		if n, ok := p.integer("[limits] module_bytes", x, 1, MaxModuleBytes); ok {
+			l.ModuleBytes = n
+		}
+	}
+	p.unknownKeys("[limits]", t, "memory_pages", "ipc_throughput_bytes_per_sec", "max_subscriptions", "module_bytes")
 	return l
 }
 

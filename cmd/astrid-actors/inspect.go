@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/actors"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/manifest"
 )
 
 type inspectOptions struct {
@@ -103,7 +103,7 @@ type interceptorExports struct {
 }
 
 func (o *inspectOptions) run(cmd *cobra.Command, file string) error {
-	wasm, err := os.ReadFile(file)
+	wasm, err := manifest.ReadModule(file, manifest.DefaultModuleBytes)
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
 	}

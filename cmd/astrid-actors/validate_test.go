@@ -89,3 +89,32 @@ func TestValidateGoodDirs(t *testing.T) {
 		t.Errorf("empty directory: want exit code 1: %v", res)
 	}
 }
+
+// TestHugeModuleRefusedByStat: a 2 GiB sparse .wasm is refused by validate and inspect from
+// its size alone (issue 11: it cost 2.1 GB RSS and 5.7 s before).
+func TestHugeModuleRefusedByStat(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "huge")
+	writeFile(t, filepath.Join(dir, "Capsule.toml"), "[package]\nname = \"huge\"\nversion = \"1.0.0\"\n[[component]]\nid = \"main\"\nfile = \"huge.wasm\"\n")
+	wasm := filepath.Join(dir, "huge.wasm")
+	f, err := os.Create(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.Truncate(2 << 30)
+	f.Close()
+	if err != nil {
+		t.Skipf("sparse file: %v", err)
+	}
+	res := cli(t, "validate", dir)
+	want := filepath.Join(dir, "Capsule.toml") + ": [[component]] #1 file: " + wasm +
+		": module file too large: 2147483648 bytes, the limit is 67108864 (raise it with [limits] module_bytes)"
+	if res.code != exitFailure || !strings.Contains(res.stdout, want) {
+		t.Errorf("validate: want %q: %v", want, res)
+	}
+	res = cli(t, "inspect", wasm)
+	if res.code != exitFailure {
+		t.Fatalf("inspect: %v", res)
+	}
+	oneStderrLine(t, res, "module file too large: 2147483648 bytes, the limit is 67108864")
+}

@@ -37,9 +37,16 @@ var ErrHandlersInRunLoop = errors.New("a run-loop capsule cannot have intercepto
 // (manifest.Order: uplinks first, providers before consumers) and starts them one after
 // another. A run-loop capsule is waited for until it calls signal-ready or its
 // [supervision] ready_timeout passes. Then astrid.v1.capsules_loaded is published. Capsules
-// that fail to load are reported in LoadReport.Errors and skipped; Load itself fails only
-// when ctx ends or the runtime is closed.
+// that fail to load (including a missing component file) are reported in LoadReport.Errors
+// and skipped. Load itself fails when ctx ends or the runtime is closed, and, before anything
+// is started, when one of dirs is missing or not a directory (manifest.CheckDir; the error
+// names it).
 func (r *Runtime) Load(ctx context.Context, dirs ...string) (*LoadReport, error) {
+	for _, dir := range dirs {
+		if err := manifest.CheckDir(dir); err != nil {
+			return nil, fmt.Errorf("load: %w", err)
+		}
+	}
 	ms, warnings, errs := manifest.Discover(dirs...)
 	ordered, orderWarnings := manifest.Order(ms)
 	rep := &LoadReport{Warnings: append(warnings, orderWarnings...), Errors: errs}

@@ -2,7 +2,11 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -138,5 +142,35 @@ watchdog_windows = 4
 		"{Window:1s Windows:4} {Restart:transient MaxRestarts:2 Within:10s BackoffInitial:5ms BackoffMax:50ms Jitter:0.2 OnFailure:escalate Group:g}"
 	if got != want {
 		t.Fatalf("spec\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestLoadMissingPaths: a missing directory is an error of Load before anything starts, and a
+// missing component file is a load error naming the file, as in validate.
+func TestLoadMissingPaths(t *testing.T) {
+	r := newRuntime(t)
+	missing := filepath.Join(t.TempDir(), "nope")
+	rep, err := r.Load(context.Background(), "../testdata/capsules/echo", missing)
+	if err == nil || !strings.Contains(err.Error(), missing+": no such directory") || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Load(missing dir) = %v, want an error naming %s", err, missing)
+	}
+	if rep != nil || len(r.Capsules()) != 0 {
+		t.Fatalf("Load(missing dir) started %v", r.Capsules())
+	}
+
+	dir := filepath.Join(t.TempDir(), "nowasm")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, manifest.FileName), []byte("[package]\nname = \"nowasm\"\nversion = \"1.0.0\"\n[[component]]\nid = \"main\"\nfile = \"gone.wasm\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = r.Load(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm := filepath.Join(dir, "gone.wasm")
+	if len(rep.Started) != 0 || len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0].Error(), `"gone.wasm" does not exist (no file `+wasm+")") {
+		t.Fatalf("Load(missing component) = %+v, want one error naming %s", rep, wasm)
 	}
 }

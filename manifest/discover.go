@@ -14,8 +14,9 @@ import (
 // a capsule directory and is not searched further: a regular Capsule.toml is loaded, any
 // other kind (e.g. a symlink) is ignored with a warning. Any other directory is searched
 // recursively, its entries in lexical order. Symlinked directories are not followed (a dir
-// given as an argument may itself be a symlink). A dir that does not exist is skipped
-// silently; one that cannot be read is reported in errs.
+// given as an argument may itself be a symlink). A dir that does not exist, is not a
+// directory or cannot be read is reported in errs (CheckDir), naming it; the other dirs are
+// searched regardless.
 //
 // A manifest that fails to load is reported in errs and skipped. When two manifests have the
 // same package name, the first found wins and each later one is skipped with a warning; the
@@ -25,20 +26,29 @@ import (
 func Discover(dirs ...string) (ms []*Manifest, warnings []string, errs []error) {
 	d := &discovery{byName: map[string]*Manifest{}, files: map[string]bool{}}
 	for _, dir := range dirs {
-		fi, err := os.Stat(dir)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			continue
-		case err != nil:
+		if err := CheckDir(dir); err != nil {
 			d.errs = append(d.errs, err)
-			continue
-		case !fi.IsDir():
-			d.errs = append(d.errs, fmt.Errorf("%s: not a directory", dir))
 			continue
 		}
 		d.walk(dir)
 	}
 	return d.ms, d.warns, d.errs
+}
+
+// CheckDir returns an error naming dir unless it is an existing directory (or a symlink to
+// one): "<dir>: no such directory" (wrapping fs.ErrNotExist), "<dir>: not a directory", or
+// the stat error.
+func CheckDir(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &Error{Path: dir, Problem: "no such directory", Err: fs.ErrNotExist}
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return &Error{Path: dir, Problem: "not a directory"}
+	}
+	return nil
 }
 
 type discovery struct {

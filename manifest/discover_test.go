@@ -1,6 +1,8 @@
 package manifest
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,6 +78,7 @@ func TestDiscoverTree(t *testing.T) {
 		abs(filepath.Join(root1, "broken")) + ": toml:",
 		abs(filepath.Join(root1, "dotdot")) + `: [[component]] #1 file: "../outside.wasm" escapes the capsule directory`,
 		abs(filepath.Join(root1, "escape")) + `: [[component]] #1 file: "x.wasm" resolves to`,
+		filepath.Join(tmp, "does-not-exist") + ": no such directory",
 	})
 
 	byName := map[string]*Manifest{}
@@ -127,7 +130,9 @@ func TestDiscoverEdgeCases(t *testing.T) {
 	file := filepath.Join(tmp, "file")
 	writeFile(t, file, "x")
 	ms, warns, errs := Discover(filepath.Join(tmp, "missing"), file)
-	if len(ms) != 0 || len(warns) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), "not a directory") {
+	if len(ms) != 0 || len(warns) != 0 || len(errs) != 2 ||
+		errs[0].Error() != filepath.Join(tmp, "missing")+": no such directory" || !errors.Is(errs[0], fs.ErrNotExist) ||
+		errs[1].Error() != file+": not a directory" {
 		t.Errorf("Discover = %v, %q, %v", names(ms), warns, errs)
 	}
 	ms, warns, errs = Discover()

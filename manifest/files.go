@@ -36,7 +36,8 @@ func (m *Manifest) WasmPath() (string, error) {
 	}
 	real, err := filepath.EvalSymlinks(filepath.Join(m.Dir, filepath.FromSlash(file)))
 	if errors.Is(err, fs.ErrNotExist) {
-		return fail("%q does not exist", file)
+		return "", &Error{Path: m.Path, Key: componentKey, Err: fs.ErrNotExist,
+			Problem: fmt.Sprintf("%q does not exist (no file %s)", file, filepath.Join(m.Dir, filepath.FromSlash(file)))}
 	}
 	if err != nil {
 		return fail("cannot resolve %q: %v", file, err)

@@ -51,7 +51,6 @@ func TestLoadComponentFile(t *testing.T) {
 		file     string
 		setup    setup
 		wantErr  string // "" = Load succeeds
-		wantWarn string // a warning Load must add
 		wantPath string // WasmPath result relative to the resolved root, when Load succeeds
 	}{
 		{name: "regular file", file: "x.wasm", setup: func(t *testing.T, root, dir string) {
@@ -84,8 +83,8 @@ func TestLoadComponentFile(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, wantErr: `"x.wasm" is not a regular file`},
-		{name: "missing file only warns", file: "x.wasm", setup: func(t *testing.T, root, dir string) {},
-			wantWarn: `[[component]] #1 file: "x.wasm" does not exist (yet)`},
+		{name: "missing file is an error", file: "x.wasm", setup: func(t *testing.T, root, dir string) {},
+			wantErr: `[[component]] #1 file: "x.wasm" does not exist (no file `},
 		{name: "dotdot escape", file: "../outside.wasm", setup: func(t *testing.T, root, dir string) {
 			writeFile(t, filepath.Join(root, "outside.wasm"), "wasm")
 		}, wantErr: `"../outside.wasm" escapes the capsule directory`},
@@ -104,13 +103,6 @@ func TestLoadComponentFile(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("Load: %v", err)
-			}
-			if tc.wantWarn != "" {
-				checkWarnings(t, m.Warnings, path, []string{tc.wantWarn})
-				if _, err := m.WasmPath(); err == nil || !strings.Contains(err.Error(), `"x.wasm" does not exist`) {
-					t.Errorf("WasmPath = %v", err)
-				}
-				return
 			}
 			checkWarnings(t, m.Warnings, path, nil)
 			got, err := m.WasmPath()
@@ -241,9 +233,27 @@ func TestLoadFileErrors(t *testing.T) {
 		t.Errorf("Load(big) = %v", err)
 	}
 	ok := filepath.Join(dir, "ok", FileName)
+	writeFile(t, filepath.Join(dir, "ok", "x.wasm"), "wasm")
 	body := head + "# "
 	writeFile(t, ok, body+strings.Repeat("x", MaxManifestBytes-len(body)-1)+"\n")
 	if _, err := Load(ok); err != nil {
 		t.Errorf("Load(exactly MaxManifestBytes) = %v", err)
+	}
+}
+
+// TestMissingComponentNamesPath: a missing component file is an error of Load (so of
+// Discover, validate and the runtime's Load), naming the file's full path.
+func TestMissingComponentNamesPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cap")
+	path := filepath.Join(dir, FileName)
+	writeFile(t, path, capsuleTOML("c", "bin/x.wasm", ""))
+	m, err := Load(path)
+	checkErrors(t, err, path, []string{`[[component]] #1 file: "bin/x.wasm" does not exist (no file ` + filepath.Join(dir, "bin", "x.wasm") + ")"})
+	if m != nil || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load = %v, %v: want no manifest and an error wrapping fs.ErrNotExist", m, err)
+	}
+	ms, _, errs := Discover(filepath.Dir(dir))
+	if len(ms) != 0 || len(errs) != 1 || !strings.Contains(errs[0].Error(), filepath.Join(dir, "bin", "x.wasm")) {
+		t.Errorf("Discover = %v, %v", names(ms), errs)
 	}
 }

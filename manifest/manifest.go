@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -60,7 +58,7 @@ type Package struct {
 	// Description is the optional one-line description.
 	Description string
 	// AstridVersion is the astrid-version requirement as written ("" when absent);
-	// AstridConstraint is its parsed form (nil when absent). abi.Version satisfies it.
+	// AstridConstraint is its parsed form (nil when absent). AstridRelease satisfies it.
 	AstridVersion    string
 	AstridConstraint *semver.Constraints
 }
@@ -325,11 +323,12 @@ func Parse(data []byte, path string) (*Manifest, error) {
 	return m, nil
 }
 
-// Load reads (at most MaxManifestBytes) and parses the manifest at path, then checks the
-// first component's file on disk as WasmPath does: it must be a regular file that, with
-// symlinks resolved, lies inside the (symlink-resolved) capsule directory. A file that does
-// not exist yet (not even as a dangling symlink) is only a warning, since the .wasm may be
-// built later; WasmPath checks again when it is used. The hash is verified by ReadWasm.
+// Load reads (at most MaxManifestBytes, from a regular file opened without blocking) and
+// parses the manifest at path, then checks the first component's file on disk as WasmPath
+// does: it must exist and be a regular file that, with symlinks resolved, lies inside the
+// (symlink-resolved) capsule directory. A missing component file is an error naming its path,
+// as everywhere else (validate, the runtime's Load). WasmPath checks again when it is used;
+// the size and the hash are checked by ReadWasm.
 func Load(path string) (*Manifest, error) {
 	data, err := readLimited(path)
 	if err != nil {
@@ -337,11 +336,7 @@ func Load(path string) (*Manifest, error) {
 	}
 	m, errs := parse(data, path)
 	if m != nil && len(m.Components) > 0 && localPath(m.Components[0].File) == nil {
-		file := m.Components[0].File
-		if _, err := os.Lstat(filepath.Join(m.Dir, filepath.FromSlash(file))); errors.Is(err, fs.ErrNotExist) {
-			m.Warnings = append(m.Warnings, (&Error{Path: m.Path, Key: componentKey,
-				Problem: fmt.Sprintf("%q does not exist (yet): WasmPath and ReadWasm fail until it is built", file)}).Error())
-		} else if _, err := m.WasmPath(); err != nil {
+		if _, err := m.WasmPath(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -430,3 +425,9 @@ func (m *Manifest) Config() map[string]string {
 	}
 	return out
 }
+
+// AstridRelease is the Astrid OS release this runtime is compatible with: the manifest layout
+// and capsule semantics it implements are those of Astrid 0.8. A manifest's [package]
+// astrid-version requirement is checked against it, as Astrid checks it against its own
+// release (so "^0.8" is satisfied). It is unrelated to the capsule ABI version abi.Version.
+const AstridRelease = "0.8.0"

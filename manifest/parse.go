@@ -15,7 +15,6 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/Masterminds/semver/v3"
 
-	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/topics"
 )
 
@@ -39,16 +38,20 @@ type rawDoc struct {
 	Exports      any `toml:"exports"`
 	Limits       any `toml:"limits"`
 	Supervision  any `toml:"supervision"`
+	// Interceptor is the legacy Astrid 0.3-0.5 [[interceptor]] table (see legacy.go).
+	Interceptor any `toml:"interceptor"`
 }
 
 var topLevel = []string{"package", "component", "publish", "subscribe", "capabilities", "env",
-	"imports", "exports", "limits", "supervision"}
+	"imports", "exports", "limits", "supervision", "interceptor"}
 
 // parser collects the errors and warnings of one manifest.
 type parser struct {
 	path  string
 	errs  []error
 	warns []string
+	// legacyACL holds the legacy [capabilities] ipc_publish and ipc_subscribe values.
+	legacyACL map[string]any
 }
 
 func (p *parser) errf(key, format string, args ...any) {
@@ -80,6 +83,8 @@ func parse(data []byte, path string) (*Manifest, []error) {
 	m.Subscribe = p.parseSubscribe(doc.Subscribe)
 	p.parseCapabilities("[capabilities]", doc.Capabilities, &m.Capabilities, nil)
 	p.warnUnsupported(m.Capabilities)
+	p.warnLegacyACL(m)
+	p.warnLegacyInterceptors(doc.Interceptor, m)
 	m.Env = p.parseEnv(doc.Env)
 	m.Imports = p.parseImports(doc.Imports)
 	m.Exports = p.parseExports(doc.Exports)
@@ -285,8 +290,8 @@ func (p *parser) parsePackage(v any) Package {
 			switch {
 			case err != nil:
 				p.errf("[package] astrid-version", "invalid requirement %q: %v", s, err)
-			case !c.Check(semver.MustParse(abi.Version)):
-				p.errf("[package] astrid-version", "requirement %q is not satisfied by this runtime (ABI version %s)", s, abi.Version)
+			case !c.Check(semver.MustParse(AstridRelease)):
+				p.errf("[package] astrid-version", "requirement %q is not satisfied by this runtime (compatible with Astrid %s)", s, AstridRelease)
 			default:
 				pkg.AstridVersion, pkg.AstridConstraint = s, c
 			}
@@ -333,7 +338,8 @@ func (p *parser) parseComponents(v any, caps *Capabilities) []Component {
 		return nil
 	}
 	if len(list) == 0 {
-		p.errf("[[component]]", "no [[component]] declared: a capsule needs one wasm component")
+		p.errf("[[component]]", "no [[component]] declared: this runtime runs WebAssembly components only, "+
+			"so a capsule without one (e.g. an MCP-only capsule) has nothing to run here")
 		return nil
 	}
 	var out []Component
@@ -544,6 +550,11 @@ func (p *parser) parseCapabilities(sec string, v any, c *Capabilities, only []st
 			if b, ok := p.boolean(key, t[k]); ok {
 				*bools[k] = b
 			}
+		case only == nil && slices.Contains(legacyACLKeys, k):
+			if p.legacyACL == nil {
+				p.legacyACL = map[string]any{}
+			}
+			p.legacyACL[k] = t[k]
 		default:
 			p.warnf(key, "unknown key ignored")
 		}
@@ -558,6 +569,9 @@ func (p *parser) warnUnsupported(c Capabilities) {
 	}
 }
 
+// envTypes are the [env] types Astrid documents. Astrid accepts any type string (0.3 to 0.10)
+// and treats everything but secret and array as text; so does this runtime, with a warning
+// for a type not listed here.
 var envTypes = []string{"text", "secret", "select", "array"}
 
 func (p *parser) parseEnv(v any) map[string]EnvEntry {
@@ -578,7 +592,8 @@ func (p *parser) parseEnv(v any) map[string]EnvEntry {
 		if tv, ok := et["type"]; ok {
 			if s, ok := p.str(sec+" type", tv); ok {
 				if !slices.Contains(envTypes, s) {
-					p.errf(sec+" type", "%q: want text, secret, select or array", s)
+					p.warnf(sec+" type", "%q is not a type Astrid documents (text, secret, select, array): "+
+						"it is a text field, as in Astrid", s)
 				}
 				e.Type = s
 			}

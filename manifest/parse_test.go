@@ -103,7 +103,9 @@ func TestParseAstridVersion(t *testing.T) {
 	av := func(req string) string {
 		return strings.Replace(head, "version = \"1.0.0\"", "version = \"1.0.0\"\nastrid-version = "+req, 1)
 	}
-	for _, req := range []string{`"^1.0"`, `"1"`, `"1.0.0"`, `">=1.0.0, <2"`, `"~1.0"`, `"*"`, `"1.x"`, `"^0.8 || ^1"`, `"0.5 - 1.5"`} {
+	// The requirement is compared with AstridRelease (0.8.0), as Astrid 0.8 compares it with
+	// its own release; not with the capsule ABI version.
+	for _, req := range []string{`"^0.8"`, `"0.8"`, `"0.8.0"`, `">=0.5.0, <1"`, `"~0.8"`, `"*"`, `"0.x"`, `"^0.7 || ^0.8"`, `"0.5 - 1.5"`, `">=0.3"`} {
 		t.Run("ok "+req, func(t *testing.T) {
 			m, err := Parse([]byte(av(req)), testPath)
 			if err != nil {
@@ -120,10 +122,11 @@ func TestParseAstridVersion(t *testing.T) {
 				t.Errorf("AstridVersion = %q", m.Package.AstridVersion)
 			}
 		}},
-		{name: "unsatisfied major", toml: av(`">=2.0.0"`), wantErr: []string{`[package] astrid-version: requirement ">=2.0.0" is not satisfied by this runtime (ABI version 1.0.0)`}},
-		{name: "unsatisfied old", toml: av(`"^0.8"`), wantErr: []string{`requirement "^0.8" is not satisfied`}},
-		{name: "unsatisfied exact", toml: av(`"=1.0.1"`), wantErr: []string{`requirement "=1.0.1" is not satisfied`}},
-		{name: "unsatisfied bare is caret", toml: av(`"1.1"`), wantErr: []string{`requirement "1.1" is not satisfied`}},
+		{name: "unsatisfied major", toml: av(`">=2.0.0"`), wantErr: []string{`[package] astrid-version: requirement ">=2.0.0" is not satisfied by this runtime (compatible with Astrid 0.8.0)`}},
+		{name: "the ABI version is not the Astrid release", toml: av(`"^1.0"`), wantErr: []string{`requirement "^1.0" is not satisfied by this runtime (compatible with Astrid 0.8.0)`}},
+		{name: "unsatisfied newer", toml: av(`"^0.9"`), wantErr: []string{`requirement "^0.9" is not satisfied`}},
+		{name: "unsatisfied exact", toml: av(`"=0.8.1"`), wantErr: []string{`requirement "=0.8.1" is not satisfied`}},
+		{name: "unsatisfied bare is caret", toml: av(`"0.7"`), wantErr: []string{`requirement "0.7" is not satisfied`}},
 		{name: "invalid", toml: av(`"abc"`), wantErr: []string{`[package] astrid-version: invalid requirement "abc"`}},
 		{name: "empty", toml: av(`""`), wantErr: []string{`invalid requirement "": empty requirement`}},
 		{name: "not a string", toml: av(`1`), wantErr: []string{"[package] astrid-version: want a string, got integer"}},
@@ -169,7 +172,8 @@ func TestParseComponents(t *testing.T) {
 		{name: "hash other algorithm", toml: comp("id = \"main\"\nfile = \"x.wasm\"\nhash = \"blake3:" + hex64 + "\""), wantErr: []string{"[[component]] #1 hash"}},
 		{name: "hash not hex", toml: comp("id = \"main\"\nfile = \"x.wasm\"\nhash = \"sha256:" + strings.Repeat("z", 64) + "\""), wantErr: []string{"[[component]] #1 hash"}},
 		{name: "hash bare hex", toml: comp("id = \"main\"\nfile = \"x.wasm\"\nhash = \"" + hex64 + "\""), wantErr: []string{"[[component]] #1 hash"}},
-		{name: "none", toml: pkg, wantErr: []string{"[[component]]: no [[component]] declared"}},
+		{name: "none", toml: pkg, wantErr: []string{"[[component]]: no [[component]] declared: this runtime runs WebAssembly components only, " +
+			"so a capsule without one (e.g. an MCP-only capsule) has nothing to run here"}},
 		{name: "empty array", toml: "component = []\n" + pkg, wantErr: []string{"[[component]]: no [[component]] declared"}},
 		{name: "plain table", toml: pkg + "[component]\nid = \"main\"\nfile = \"x.wasm\"\n", wantErr: []string{"[[component]]: want an array of tables ([[component]]), got table"}},
 		{name: "inline array of tables", toml: "component = [{ id = \"main\", file = \"x.wasm\" }]\n" + pkg},
@@ -381,7 +385,6 @@ allow_prompt_injection = true`), wantWarn: []string{"net", "kv", "fs_read", "fs_
 			}},
 		parseCase{name: "uplink string", toml: caps(`uplink = "yes"`), wantErr: []string{"[capabilities] uplink: want a boolean, got string"}},
 		parseCase{name: "list of integers", toml: caps(`net = ["a", 2]`), wantErr: []string{"[capabilities] net: element 1: want a string, got integer"}},
-		parseCase{name: "legacy ipc keys warn", toml: caps(`ipc_publish = ["a"]`), wantWarn: []string{"[capabilities] ipc_publish: unknown key ignored"}},
 		parseCase{name: "not a table", toml: "capabilities = 1\n" + head, wantErr: []string{"[capabilities]: want a table, got integer"}},
 	)
 	runParseCases(t, cases)
@@ -427,7 +430,20 @@ b = { type = "secret" }
 c = { type = "select" }
 d = { type = "array" }`)},
 		{name: "dotted table form", toml: env("[env.k]\ntype = \"text\"\ndefault = \"v\""), check: defaults(map[string]string{"k": "v"})},
-		{name: "bad type", toml: env(`k = { type = "number" }`), wantErr: []string{`[env] k type: "number": want text, secret, select or array`}},
+		{name: "undocumented types are text fields", toml: env(`k = { type = "string", default = "v" }
+n = { type = "integer", default = 3 }
+x = { type = "" }`), wantWarn: []string{
+			`[env] k type: "string" is not a type Astrid documents (text, secret, select, array): it is a text field, as in Astrid`,
+			`[env] n type: "integer" is not a type Astrid documents`,
+			`[env] x type: "" is not a type Astrid documents`,
+		}, check: func(t *testing.T, m *Manifest) {
+			if m.Env["k"].Type != "string" || m.Env["n"].Type != "integer" {
+				t.Errorf("Env = %+v", m.Env)
+			}
+			if got := m.Config(); !reflect.DeepEqual(got, map[string]string{"k": "v", "n": "3"}) {
+				t.Errorf("Config = %v", got)
+			}
+		}},
 		{name: "type not a string", toml: env(`k = { type = 1 }`), wantErr: []string{`[env] k type: want a string, got integer`}},
 		{name: "not a table", toml: env(`k = "v"`), wantErr: []string{`[env] k: want a table`}},
 		{name: "datetime default", toml: env(`k = { default = 1979-05-27 }`), wantErr: []string{`[env] k default: datetime values are not supported`}},
@@ -441,7 +457,7 @@ ok = { default = "y" }`), wantWarn: []string{`[env] ASTRID_SOCKET_PATH: reserved
 		{name: "reserved key of any type ignored", toml: env(`ASTRID_SOCKET_PATH = "x"`), wantWarn: []string{`[env] ASTRID_SOCKET_PATH: reserved key`},
 			check: defaults(map[string]string{})},
 		{name: "unknown entry key", toml: env(`k = { scope = "agent" }`), wantWarn: []string{`[env] k scope: unknown key ignored`}},
-		{name: "quoted key in messages", toml: env(`"a b" = { type = "bad" }`), wantErr: []string{`[env] "a b" type`}},
+		{name: "quoted key in messages", toml: env(`"a b" = { type = 1 }`), wantErr: []string{`[env] "a b" type: want a string`}},
 	})
 }
 
@@ -607,8 +623,9 @@ id = "x"
 
 [weird.nested.table]
 k = 1
-`, wantWarn: []string{`top: unknown key ignored`, `[[tool]]: unknown table ignored`, `[[interceptor]]: unknown table ignored`,
-			`[mcp_server]: unknown table ignored`, `[weird]: unknown table ignored`}},
+`, wantWarn: []string{`top: unknown key ignored`, `[[tool]]: unknown table ignored`,
+			`[mcp_server]: unknown table ignored`, `[weird]: unknown table ignored`,
+			`[[interceptor]] #1: legacy Astrid 0.3-0.5 key, ignored as by Astrid 0.8; it has no event and action strings and binds nothing`}},
 		{name: "quoted unknown key", toml: "\"a b\" = 1\n" + head, wantWarn: []string{`"a b": unknown key ignored`}},
 		{name: "case variant table is an error", toml: head + "\n[Limits]\nmemory_pages = 1\n", wantErr: []string{`Limits: unknown key (keys are case-sensitive: did you mean "limits"?)`}},
 		{name: "case variant array table is an error", toml: head + "\n[[COMPONENT]]\nid = \"b\"\nfile = \"b.wasm\"\n", wantErr: []string{`COMPONENT: unknown key (keys are case-sensitive: did you mean "component"?)`}},
@@ -667,4 +684,69 @@ func TestErrorFormat(t *testing.T) {
 	if got := (&Error{Path: "/p", Problem: "x"}).Error(); got != "/p: x" {
 		t.Errorf("keyless error = %q", got)
 	}
+}
+
+// TestParseLegacyKeys: the legacy Astrid 0.3-0.5 keys are ignored as by Astrid 0.8, and each
+// warning says exactly what the capsule is therefore denied and how to declare it in 0.8.
+func TestParseLegacyKeys(t *testing.T) {
+	const prefix = "legacy Astrid 0.3-0.5 key, ignored as by Astrid 0.8"
+	runParseCases(t, []parseCase{
+		{name: "ipc_publish denied topics", toml: head + `
+[publish]
+"a.*" = "opaque"
+[capabilities]
+ipc_publish = ["a.b", "a.b.c", "x.y", "z.*"]
+`, wantWarn: []string{`[capabilities] ipc_publish: ` + prefix +
+			`: the capsule will be denied publishing to "x.y", "z.*" (not allowed by [publish]); list them under [publish] to allow them`},
+			check: func(t *testing.T, m *Manifest) {
+				if got := m.PublishACL(); !slices.Equal(got, []string{"a.*"}) {
+					t.Errorf("PublishACL = %v: the legacy key must grant nothing", got)
+				}
+			}},
+		{name: "ipc_subscribe without [subscribe]", toml: head + "[capabilities]\nipc_subscribe = [\"events.*\"]\n",
+			wantWarn: []string{`[capabilities] ipc_subscribe: ` + prefix +
+				`: the capsule will be denied subscribing to "events.*" (not allowed by [subscribe]); list them under [subscribe] to allow them`},
+			check: func(t *testing.T, m *Manifest) {
+				if len(m.SubscribeACL()) != 0 {
+					t.Errorf("SubscribeACL = %v", m.SubscribeACL())
+				}
+			}},
+		{name: "covered by the 0.8 tables", toml: head + `
+[publish]
+"a.b" = "opaque"
+[subscribe]
+"c.*" = "opaque"
+[capabilities]
+ipc_publish = ["a.b"]
+ipc_subscribe = ["c.d"]
+`, wantWarn: []string{`[capabilities] ipc_publish: ` + prefix + `; [publish] already allows every topic it lists`,
+			`[capabilities] ipc_subscribe: ` + prefix + `; [subscribe] already allows every topic it lists`}},
+		{name: "empty list", toml: head + "[capabilities]\nipc_publish = []\n", wantWarn: []string{`[capabilities] ipc_publish: ` + prefix + `; it lists no topic`}},
+		{name: "not a list is not an error", toml: head + "[capabilities]\nipc_publish = 3\n",
+			wantWarn: []string{`[capabilities] ipc_publish: ` + prefix + `; it is not an array of strings and grants nothing`}},
+		{name: "interceptors", toml: head + `
+[subscribe]
+"tool.done" = { handler = "on-done" }
+[[interceptor]]
+event = "tool.*.call"
+action = "on-call"
+priority = 5
+[[interceptor]]
+event = "tool.done"
+action = "on-done"
+[[interceptor]]
+event = "tool.other"
+action = "on-other"
+`, wantWarn: []string{
+			`[[interceptor]] #1: ` + prefix + `: action "on-call" will never be called for "tool.*.call"; declare [subscribe] "tool.*.call" = { handler = "on-call", priority = 5 }`,
+			`[[interceptor]] #2: ` + prefix + `; [subscribe] "tool.done" already binds handler "on-done"`,
+			`[[interceptor]] #3: ` + prefix + `: action "on-other" will never be called for "tool.other"; declare [subscribe] "tool.other" = { handler = "on-other", priority = 100 }`,
+		}, check: func(t *testing.T, m *Manifest) {
+			if got := m.Interceptors(); len(got) != 1 || got[0].Action != "on-done" {
+				t.Errorf("Interceptors = %+v: the legacy table must bind nothing", got)
+			}
+		}},
+		{name: "interceptor not a table array", toml: "interceptor = 1\n" + head,
+			wantWarn: []string{`interceptor: ` + prefix + `; it is not an array of tables and binds nothing`}},
+	})
 }

@@ -27,7 +27,7 @@ func TestLoadValidFull(t *testing.T) {
 
 	p := m.Package
 	if p.Name != "full-example" || p.Version != "1.2.3-rc.1+build.5" || p.SemVer.Prerelease() != "rc.1" ||
-		p.Description != "Exercises every manifest table" || p.AstridVersion != "^1.0" || p.AstridConstraint == nil {
+		p.Description != "Exercises every manifest table" || p.AstridVersion != "^0.8" || p.AstridConstraint == nil {
 		t.Errorf("Package = %+v", p)
 	}
 	wantComp := []Component{{ID: "main", File: "full.wasm", Hash: "sha256:93a44bbb96c751218e4c00d479e4c14358122a389acca16205b1e4d0dc5f9476"}}
@@ -131,7 +131,7 @@ func TestLoadInvalid(t *testing.T) {
 		"missing-version":                    {"[package] version: missing"},
 		"bad-version":                        {`[package] version: "1.0" is not a semantic version`},
 		"bad-astrid-version":                 {`[package] astrid-version: invalid requirement "not a requirement"`},
-		"unsatisfied-astrid-version":         {`[package] astrid-version: requirement ">=2.0.0" is not satisfied by this runtime (ABI version 1.0.0)`},
+		"unsatisfied-astrid-version":         {`[package] astrid-version: requirement ">=2.0.0" is not satisfied by this runtime (compatible with Astrid 0.8.0)`},
 		"case-variant-table":                 {`Limits: unknown key (keys are case-sensitive: did you mean "limits"?)`},
 		"no-component":                       {"[[component]]: no [[component]] declared"},
 		"component-not-array":                {"[[component]]: want an array of tables"},
@@ -155,7 +155,7 @@ func TestLoadInvalid(t *testing.T) {
 		"capabilities-bad-type":              {"[capabilities] uplink: want a boolean, got string"},
 		"capabilities-bad-list":              {"[capabilities] net: element 0: want a string, got integer"},
 		"env-not-table":                      {"[env] key: want a table"},
-		"env-bad-type":                       {`[env] key type: "number": want text, secret, select or array`},
+		"env-bad-type":                       {`[env] key type: want a string, got integer`},
 		"env-datetime-default":               {"[env] key default: datetime values are not supported"},
 		"imports-bad-namespace":              {`[imports] "Astrid:session": invalid namespace "Astrid"`},
 		"imports-bad-name":                   {`[imports.astrid] 1session: invalid interface name "1session"`},

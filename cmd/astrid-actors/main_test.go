@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/astrid-actors/astrid-actors/manifest"
 )
 
 // raceEnabled is set by race_test.go when the tests run with -race; the binary under test is
@@ -289,7 +291,7 @@ func oneStderrLine(t *testing.T, res result, want string) {
 func TestVersionAndHelp(t *testing.T) {
 	t.Parallel()
 	res := cli(t, "version")
-	if res.code != 0 || !strings.Contains(res.stdout, "capsule ABI 1.0.0") {
+	if res.code != 0 || !strings.Contains(res.stdout, "capsule ABI 1.0.0") || !strings.Contains(res.stdout, "Astrid "+manifest.AstridRelease+" manifests") {
 		t.Errorf("version: %v", res)
 	}
 	res = cli(t, "help")

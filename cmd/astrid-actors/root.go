@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/manifest"
 )
 
 // usageError marks errors caused by the command line itself (exit code 2).
@@ -53,11 +54,11 @@ func version() string {
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version, the capsule ABI version and the Go version",
+		Short: "Print the version, the capsule ABI version, the Astrid release it is compatible with and the Go version",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "astrid-actors %s (capsule ABI %s, %s %s/%s)\n",
-				version(), abi.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "astrid-actors %s (capsule ABI %s, Astrid %s manifests, %s %s/%s)\n",
+				version(), abi.Version, manifest.AstridRelease, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return err
 		},
 	}

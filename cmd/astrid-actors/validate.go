@@ -156,11 +156,7 @@ func (o *validateOptions) run(cmd *cobra.Command, dirs []string) error {
 		v.warning(w)
 	}
 	for _, m := range ms {
-		_, wasmErr := m.WasmPath()
 		for _, w := range m.Warnings {
-			if wasmErr != nil && strings.Contains(w, "[[component]] #1 file: ") {
-				continue // the component's problem is reported as an error below
-			}
 			v.warning(w)
 		}
 	}

@@ -19,10 +19,20 @@ func TestValidateBrokenManifest(t *testing.T) {
 	if !strings.Contains(res.stdout, broken+`: [publish] "a..b": empty topic segment`) {
 		t.Errorf("stdout must name the file and the key:\n%s", res.stdout)
 	}
-	if !strings.Contains(res.stdout, "4 manifest(s) checked: 1 error(s), 0 warning(s)") {
+	// A missing component file is an error, as in the runtime's Load, naming the file.
+	if want := broken + `: [[component]] #1 file: "x.wasm" does not exist (no file ` + filepath.Join(dir, "broken", "x.wasm") + ")"; !strings.Contains(res.stdout, want) {
+		t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
+	}
+	if !strings.Contains(res.stdout, "4 manifest(s) checked: 2 error(s), 0 warning(s)") {
 		t.Errorf("summary:\n%s", res.stdout)
 	}
-	oneStderrLine(t, res, "validate: 1 error(s) found")
+	oneStderrLine(t, res, "validate: 2 error(s) found")
+
+	res = cli(t, "validate", dir, filepath.Join(dir, "nope"))
+	if res.code != exitFailure {
+		t.Fatalf("missing directory: want exit code 1: %v", res)
+	}
+	oneStderrLine(t, res, filepath.Join(dir, "nope")+": no such directory")
 }
 
 func TestValidateComponentProblems(t *testing.T) {

@@ -257,9 +257,15 @@ type Supervision struct {
 	// WatchdogWindows consecutive windows of WatchdogWindow is stopped (defaults 5s and 3).
 	WatchdogWindow  time.Duration
 	WatchdogWindows int
-	// ReadyTimeout is how long the runtime waits for signal-ready (default 2s).
+	// ReadyTimeout is how long the runtime waits for signal-ready (default 2s, at most
+	// MaxReadyTimeout).
 	ReadyTimeout time.Duration
 }
+
+// MaxReadyTimeout is the longest [supervision] ready_timeout: Load starts capsules one after
+// another and waits for each one's readiness up to its ready_timeout, so this bounds how long
+// one capsule that never becomes ready delays the others.
+const MaxReadyTimeout = time.Minute
 
 // The values of Supervision.Restart and Supervision.OnFailure (the manifest spellings, as
 // parsed by supervision.ParseRestart and supervision.ParseOnFailure).

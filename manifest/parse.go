@@ -873,6 +873,10 @@ func (p *parser) parseSupervision(v any) Supervision {
 			}
 		}
 	}
+	if s.ReadyTimeout > MaxReadyTimeout {
+		p.errf(sec+"ready_timeout", "%v is longer than %v: capsules are loaded one after another, so a longer wait "+
+			"would delay every capsule after this one", s.ReadyTimeout, MaxReadyTimeout)
+	}
 	if s.BackoffMax < s.BackoffInitial {
 		p.errf(sec+"backoff_max", "%v is less than backoff_initial %v", s.BackoffMax, s.BackoffInitial)
 	}

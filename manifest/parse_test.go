@@ -581,8 +581,8 @@ on_failure = "escalate"
 group = "g-1"
 watchdog_window = "250ms"
 watchdog_windows = 1
-ready_timeout = "1m30s"`), check: is(Supervision{Restart: "temporary", MaxRestarts: 0, Within: time.Hour, OnFailure: "escalate",
-			Group: "g-1", WatchdogWindow: 250 * time.Millisecond, WatchdogWindows: 1, ReadyTimeout: 90 * time.Second})},
+ready_timeout = "45s"`), check: is(Supervision{Restart: "temporary", MaxRestarts: 0, Within: time.Hour, OnFailure: "escalate",
+			Group: "g-1", WatchdogWindow: 250 * time.Millisecond, WatchdogWindows: 1, ReadyTimeout: 45 * time.Second})},
 		{name: "transient", toml: sup(`restart = "transient"`), check: is(with(func(s *Supervision) { s.Restart = "transient" }))},
 		{name: "backoff equal", toml: sup(`backoff_initial = "2s"
 backoff_max = "2s"`), check: is(with(func(s *Supervision) { s.BackoffInitial, s.BackoffMax = 2*time.Second, 2*time.Second }))},
@@ -688,6 +688,18 @@ func TestErrorFormat(t *testing.T) {
 
 // TestParseLegacyKeys: the legacy Astrid 0.3-0.5 keys are ignored as by Astrid 0.8, and each
 // warning says exactly what the capsule is therefore denied and how to declare it in 0.8.
+func TestParseReadyTimeoutBounded(t *testing.T) {
+	runParseCases(t, []parseCase{
+		{name: "at the limit", toml: head + "[supervision]\nready_timeout = \"1m\"\n", check: func(t *testing.T, m *Manifest) {
+			if m.Supervision.ReadyTimeout != MaxReadyTimeout {
+				t.Errorf("ReadyTimeout = %v", m.Supervision.ReadyTimeout)
+			}
+		}},
+		{name: "over the limit", toml: head + "[supervision]\nready_timeout = \"8760h\"\n",
+			wantErr: []string{"[supervision] ready_timeout: 8760h0m0s is longer than 1m0s: capsules are loaded one after another"}},
+	})
+}
+
 func TestParseLegacyKeys(t *testing.T) {
 	const prefix = "legacy Astrid 0.3-0.5 key, ignored as by Astrid 0.8"
 	runParseCases(t, []parseCase{

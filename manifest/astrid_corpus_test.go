@@ -50,7 +50,7 @@ func TestAstridCorpus(t *testing.T) {
 		}, config: map[string]string{"provider": "openai", "fallback_model": "small-1", "region": "eu", "max_retries": "3",
 			"blocked_models": `["legacy-1","legacy-2"]`}},
 		"memory-store": {warnings: []string{
-			"[[tool]]: unknown table ignored", "[[context_file]]: unknown table ignored", "[[skill]]: unknown table ignored",
+			"[[context_file]]: unknown table ignored", "[[skill]]: unknown table ignored", "[[tool]]: unknown table ignored",
 		}, config: map[string]string{"retention_days": "30"}},
 		"github-mcp-only": {refused: []string{"[[component]]: no [[component]] declared: this runtime runs WebAssembly components only, " +
 			"so a capsule without one (e.g. an MCP-only capsule) has nothing to run here"}},

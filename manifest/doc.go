@@ -7,20 +7,25 @@
 // every key, default and rule):
 //
 //	[package]          name (capsule id, [a-z0-9-]+), version (semver), description,
-//	                   astrid-version (semver requirement checked against abi.Version)
+//	                   astrid-version (semver requirement checked against AstridRelease)
 //	[[component]]      id, file (alias entrypoint, relative to the capsule directory),
 //	                   hash ("sha256:<64 hex>"); only the first component is used
 //	[publish]          keys are the publish ACL; value "<schema>" or { wit = "...", ... }
 //	[subscribe]        keys are the subscribe ACL; a table value with handler = "<action>"
 //	                   (and priority, default 100) is an interceptor binding
 //	[capabilities]     uplink; the other Astrid capabilities are parsed but grant nothing
-//	[env]              config entries; Manifest.Config returns their defaults
+//	[env]              config entries (any type string; all but secret and array are text);
+//	                   Manifest.Config returns their defaults
 //	[imports]          "ns:name" = "<semver requirement>" or [imports.ns] name = "..."
 //	[exports]          "ns:name" = "<version>" or [exports.ns] name = "..."
-//	[limits]           memory_pages, ipc_throughput_bytes_per_sec, max_subscriptions
+//	[limits]           memory_pages, ipc_throughput_bytes_per_sec, max_subscriptions,
+//	                   module_bytes
 //	[supervision]      restart policy, restart intensity, backoff, watchdog, ready timeout
 //
-// Unknown tables and keys are ignored with a warning ([Manifest.Warnings]). Every validation
+// A linear pre-scan refuses documents over MaxDepth, MaxKeys or MaxArrayElements before the
+// TOML parser runs. Unknown tables and keys, and the legacy Astrid 0.3-0.5 keys
+// ([capabilities] ipc_publish/ipc_subscribe, [[interceptor]]), are ignored with a warning
+// ([Manifest.Warnings]); a legacy key's warning says what the capsule is denied. Every validation
 // error names the file, the key and the problem, for example
 //
 //	/caps/x/Capsule.toml: [subscribe] "a..b": empty topic segment

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
+	"github.com/pelletier/go-toml/v2"
 	"github.com/Masterminds/semver/v3"
 
 	"github.com/astrid-actors/astrid-actors/topics"
@@ -23,24 +23,6 @@ var (
 	depNameRe   = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 	hashRe      = regexp.MustCompile(`^sha256:[0-9a-fA-F]{64}$`)
 )
-
-// rawDoc receives the known top-level tables. Every field is `any` so that each key is
-// type-checked here with a precise message, and so that md.Undecoded() lists exactly the
-// unknown top-level keys (plus nested keys of known tables, which are checked by hand).
-type rawDoc struct {
-	Package      any `toml:"package"`
-	Component    any `toml:"component"`
-	Publish      any `toml:"publish"`
-	Subscribe    any `toml:"subscribe"`
-	Capabilities any `toml:"capabilities"`
-	Env          any `toml:"env"`
-	Imports      any `toml:"imports"`
-	Exports      any `toml:"exports"`
-	Limits       any `toml:"limits"`
-	Supervision  any `toml:"supervision"`
-	// Interceptor is the legacy Astrid 0.3-0.5 [[interceptor]] table (see legacy.go).
-	Interceptor any `toml:"interceptor"`
-}
 
 var topLevel = []string{"package", "component", "publish", "subscribe", "capabilities", "env",
 	"imports", "exports", "limits", "supervision", "interceptor"}
@@ -69,68 +51,64 @@ func parse(data []byte, path string) (*Manifest, []error) {
 	if err := prescan(data); err != nil {
 		return nil, []error{&Error{Path: path, Problem: err.Error()}}
 	}
-	var doc rawDoc
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&doc)
-	if err != nil {
-		return nil, []error{fmt.Errorf("%s: %w", path, err)}
+	var doc map[string]any
+	if err := toml.Unmarshal(data, &doc); err != nil {
+		return nil, []error{syntaxError(path, err)}
 	}
-	p.topLevelKeys(md)
+	p.topLevelKeys(doc)
 
 	m := &Manifest{Path: path, Dir: filepath.Dir(path)}
-	m.Package = p.parsePackage(doc.Package)
-	m.Components = p.parseComponents(doc.Component, &m.Capabilities)
-	m.Publish = p.parsePublish(doc.Publish)
-	m.Subscribe = p.parseSubscribe(doc.Subscribe)
-	p.parseCapabilities("[capabilities]", doc.Capabilities, &m.Capabilities, nil)
+	m.Package = p.parsePackage(doc["package"])
+	m.Components = p.parseComponents(doc["component"], &m.Capabilities)
+	m.Publish = p.parsePublish(doc["publish"])
+	m.Subscribe = p.parseSubscribe(doc["subscribe"])
+	p.parseCapabilities("[capabilities]", doc["capabilities"], &m.Capabilities, nil)
 	p.warnUnsupported(m.Capabilities)
 	p.warnLegacyACL(m)
-	p.warnLegacyInterceptors(doc.Interceptor, m)
-	m.Env = p.parseEnv(doc.Env)
-	m.Imports = p.parseImports(doc.Imports)
-	m.Exports = p.parseExports(doc.Exports)
+	p.warnLegacyInterceptors(doc["interceptor"], m)
+	m.Env = p.parseEnv(doc["env"])
+	m.Imports = p.parseImports(doc["imports"])
+	m.Exports = p.parseExports(doc["exports"])
 	if m.Capabilities.Uplink && len(m.Imports) > 0 {
 		p.errf("[imports]", "an uplink capsule ([capabilities] uplink = true) may not import interfaces")
 	}
-	m.Limits = p.parseLimits(doc.Limits)
-	m.Supervision = p.parseSupervision(doc.Supervision)
+	m.Limits = p.parseLimits(doc["limits"])
+	m.Supervision = p.parseSupervision(doc["supervision"])
 	m.Warnings = p.warns
 	return m, p.errs
 }
 
-// topLevelKeys warns about unknown top-level keys (md.Undecoded) and rejects known table
-// names spelled with other letter cases, which the TOML decoder would otherwise match
-// case-insensitively.
-func (p *parser) topLevelKeys(md toml.MetaData) {
-	undecoded := map[string]bool{}
-	for _, k := range md.Undecoded() {
-		undecoded[k[0]] = true
+// syntaxError formats a TOML decoding error as "<path>: toml: line L, column C: <problem>".
+func syntaxError(path string, err error) error {
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, col := de.Position()
+		return fmt.Errorf("%s: toml: line %d, column %d: %s", path, row, col, strings.TrimPrefix(de.Error(), "toml: "))
 	}
-	keys := md.Keys()
-	hasChildren := map[string]bool{}
-	for _, k := range keys {
-		if len(k) > 1 {
-			hasChildren[k[0]] = true
-		}
-	}
-	seen := map[string]bool{}
-	for _, k := range keys {
-		name := k[0]
-		if seen[name] || slices.Contains(topLevel, name) {
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+// topLevelKeys warns about unknown top-level keys, in sorted order, and rejects known table
+// names spelled with other letter cases (keys are case-sensitive; a near miss is more likely
+// a mistake than an unknown table).
+func (p *parser) topLevelKeys(doc map[string]any) {
+	for _, name := range sortedKeys(doc) {
+		if slices.Contains(topLevel, name) {
 			continue
 		}
-		seen[name] = true
 		if i := slices.IndexFunc(topLevel, func(t string) bool { return strings.EqualFold(t, name) }); i >= 0 {
 			p.errf(quoteKey(name), "unknown key (keys are case-sensitive: did you mean %q?)", topLevel[i])
 			continue
 		}
-		if !undecoded[name] {
-			continue
-		}
-		switch t := md.Type(name); {
-		case t == "ArrayHash":
-			p.warnf("[["+quoteKey(name)+"]]", "unknown table ignored")
-		case t == "Hash" || hasChildren[name]:
+		switch v := doc[name].(type) {
+		case map[string]any:
 			p.warnf("["+quoteKey(name)+"]", "unknown table ignored")
+		case []any:
+			if len(v) > 0 && !slices.ContainsFunc(v, func(e any) bool { _, ok := e.(map[string]any); return !ok }) {
+				p.warnf("[["+quoteKey(name)+"]]", "unknown table ignored")
+			} else {
+				p.warnf(quoteKey(name), "unknown key ignored")
+			}
 		default:
 			p.warnf(quoteKey(name), "unknown key ignored")
 		}
@@ -156,7 +134,7 @@ func typeName(v any) string {
 		return "float"
 	case bool:
 		return "boolean"
-	case time.Time:
+	case time.Time, toml.LocalDateTime, toml.LocalDate, toml.LocalTime:
 		return "datetime"
 	case []any, []map[string]any:
 		return "array"
@@ -641,7 +619,7 @@ func renderDefault(v any) (string, error) {
 
 func hasDatetime(v any) bool {
 	switch x := v.(type) {
-	case time.Time:
+	case time.Time, toml.LocalDateTime, toml.LocalDate, toml.LocalTime:
 		return true
 	case []any:
 		return slices.ContainsFunc(x, hasDatetime)

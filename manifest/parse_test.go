@@ -623,13 +623,15 @@ id = "x"
 
 [weird.nested.table]
 k = 1
-`, wantWarn: []string{`top: unknown key ignored`, `[[tool]]: unknown table ignored`,
-			`[mcp_server]: unknown table ignored`, `[weird]: unknown table ignored`,
+`, wantWarn: []string{`[mcp_server]: unknown table ignored`, `[[tool]]: unknown table ignored`,
+			`top: unknown key ignored`, `[weird]: unknown table ignored`,
 			`[[interceptor]] #1: legacy Astrid 0.3-0.5 key, ignored as by Astrid 0.8; it has no event and action strings and binds nothing`}},
 		{name: "quoted unknown key", toml: "\"a b\" = 1\n" + head, wantWarn: []string{`"a b": unknown key ignored`}},
 		{name: "case variant table is an error", toml: head + "\n[Limits]\nmemory_pages = 1\n", wantErr: []string{`Limits: unknown key (keys are case-sensitive: did you mean "limits"?)`}},
 		{name: "case variant array table is an error", toml: head + "\n[[COMPONENT]]\nid = \"b\"\nfile = \"b.wasm\"\n", wantErr: []string{`COMPONENT: unknown key (keys are case-sensitive: did you mean "component"?)`}},
-		{name: "syntax error", toml: "[package\n", wantErr: []string{"toml: line 2"}},
+		{name: "syntax error", toml: "[package\n", wantErr: []string{"toml: line 1, column 9: expected ']' to close table name"}},
+		{name: "key defined twice", toml: head + "\n[limits]\nmemory_pages = 1\nmemory_pages = 2\n", wantErr: []string{"toml: line 12, column 1: key memory_pages is already defined"}},
+		{name: "table defined twice", toml: head + "\n[limits]\n[limits]\n", wantErr: []string{"toml: line 11, column 2: table limits already exists"}},
 		{name: "duplicate key is a syntax error", toml: head + "\n[limits]\nmemory_pages = 1\nmemory_pages = 2\n", wantErr: []string{"toml:"}},
 		{name: "many errors collected", toml: `[package]
 name = "Bad!"

@@ -123,7 +123,7 @@ func TestLoadValidMinimal(t *testing.T) {
 // exactly the listed errors, and every case directory must be listed.
 func TestLoadInvalid(t *testing.T) {
 	cases := map[string][]string{
-		"toml-syntax":                        {"toml: line 3: expected '.' or ']' to end table name"},
+		"toml-syntax":                        {"toml: line 2, column 9: expected ']' to close table name"},
 		"missing-package":                    {"[package]: missing table"},
 		"missing-name":                       {"[package] name: missing"},
 		"bad-name":                           {`[package] name: invalid capsule id "My_Capsule"`},

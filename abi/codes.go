@@ -14,8 +14,8 @@ const (
 	ModuleIPC = "astrid:ipc@1.0.0"
 	// ModuleSys is the import module of logging, clocks, readiness, randomness and config.
 	ModuleSys = "astrid:sys@1.0.0"
-	// Version is the ABI version the host implements. A manifest's astrid-version requirement is
-	// checked against it.
+	// Version is the ABI version the host implements. (A manifest's astrid-version requirement
+	// is checked against manifest.AstridRelease, not against this.)
 	Version = "1.0.0"
 )
 

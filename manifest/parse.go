@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pelletier/go-toml/v2"
 	"github.com/Masterminds/semver/v3"
+	"github.com/pelletier/go-toml/v2"
 
 	"github.com/astrid-actors/astrid-actors/topics"
 )

@@ -28,7 +28,8 @@ load it, without instantiating anything:
 
   - the manifest: TOML syntax, every key and value, ACL topics and patterns, supervision
     settings, the component path (inside the capsule directory);
-  - the component: it exists, matches its sha256 hash, and compiles as a capsule module
+  - the component: it exists, is no larger than [limits] module_bytes (default 64 MiB, checked
+    before it is read), matches its sha256 hash, and compiles as a capsule module
     (valid wasm, only imports the ABI provides with the ABI's signatures, an exported memory);
   - the combination: [subscribe] handlers need astrid-hook-trigger and cabi_realloc and no run
     loop; the module's initial memory fits [limits] memory_pages.

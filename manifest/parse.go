@@ -96,7 +96,7 @@ func (p *parser) topLevelKeys(doc map[string]any) {
 		if slices.Contains(topLevel, name) {
 			continue
 		}
-		if i := slices.IndexFunc(topLevel, func(t string) bool { return strings.EqualFold(t, name) }); i >= 0 {
+		if i := slices.IndexFunc(topLevel, func(t string) bool { return t != "interceptor" && strings.EqualFold(t, name) }); i >= 0 {
 			p.errf(quoteKey(name), "unknown key (keys are case-sensitive: did you mean %q?)", topLevel[i])
 			continue
 		}

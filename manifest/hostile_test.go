@@ -16,15 +16,16 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, leakcheck.Options()...)
 }
 
-// raceEnabled is set by race_test.go: the race detector slows the parser down several
-// times, so the time bound is scaled (the memory bound is not).
+// raceEnabled is set by race_test.go: the race detector slows the parser's inner loops down
+// 30 to 40 times (measured), so the time bound is scaled (the memory bound is not). The bound of the issue
+// is asserted by the ordinary test run.
 var raceEnabled bool
 
 // Bounds every manifest up to MaxManifestBytes must be parsed or refused within.
 const (
 	parseTimeBound  = 100 * time.Millisecond
 	parseAllocBound = 64 << 20
-	raceTimeFactor  = 10
+	raceTimeFactor  = 20
 )
 
 // hostileManifests are manifests built to make a TOML parser slow or hungry, each no larger
@@ -62,8 +63,8 @@ func hostileManifests() []struct {
 		{"[limits.a.a...] with 40000 parts (issue 11: 25.8 s)", pkg + "[limits" + fill(".a", 40000) + "]\n", "nest deeper than 10 levels"},
 		{"dotted key with 400000 parts", pkg + "[limits]\n" + fill("a.", 400000) + "a = 1\n", "nest deeper than 10 levels"},
 		{"quoted header parts", pkg + "[limits" + fill(`."a"`, 200000) + "]\n", "nest deeper than 10 levels"},
-		{"keys up to 1 MiB", fitting("[env]\n", "k = {}\n", ""), "more than 2048 keys"},
-		{"tables up to 1 MiB", fitting("", "[t]\n", ""), "more than 2048 keys"},
+		{"keys up to 1 MiB", fitting("[env]\n", "k = {}\n", ""), "more than 1024 keys"},
+		{"tables up to 1 MiB", fitting("", "[t]\n", ""), "more than 1024 keys"},
 		{"array elements up to 1 MiB", fitting("[env.x]\ndefault = [", "1,", "]\n"), "more than 16384 array elements"},
 		{"inline tables in an array up to 1 MiB", fitting("[env.x]\ndefault = [", "{},", "]\n"), "more than 16384 array elements"},
 		{"a 1 MiB comment", fitting("", "#", "\n"), ""},
@@ -170,8 +171,8 @@ func TestPrescan(t *testing.T) {
 		{"inline table keys", "x = { a.b.c.d.e.f.g.h.i = 1 }\n", ""},
 		{"inline table keys over", "x = { a.b.c.d.e.f.g.h.i.j = 1 }\n", "nest deeper"},
 		{"keys at the limit", strings.Repeat("k = 1\n", MaxKeys), ""},
-		{"keys over the limit", strings.Repeat("k = 1\n", MaxKeys+1), "line 2049: more than 2048 keys"},
-		{"inline keys count", "x = {" + strings.Repeat("a = 1,", MaxKeys) + "}\n", "more than 2048 keys"},
+		{"keys over the limit", strings.Repeat("k = 1\n", MaxKeys+1), "line 1025: more than 1024 keys"},
+		{"inline keys count", "x = {" + strings.Repeat("a = 1,", MaxKeys) + "}\n", "more than 1024 keys"},
 		{"array elements at the limit", "x = [" + strings.Repeat("1,", MaxArrayElements) + "]\n", ""},
 		{"array elements over the limit", "x = [" + strings.Repeat("1,", MaxArrayElements+1) + "]\n", "more than 16384 array elements"},
 		{"floats and dates are values", "x = [1.5, 1979-05-27T07:32:00.999Z, 07:32:00.5, -1e10]\n", ""},

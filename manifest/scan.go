@@ -13,7 +13,7 @@ const (
 	MaxDepth = 10
 	// MaxKeys is the most keys a manifest may define: every key of a key/value pair
 	// (inline tables included) and every table header counts once.
-	MaxKeys = 2048
+	MaxKeys = 1024
 	// MaxArrayElements is the most array elements a manifest may hold, over all arrays.
 	MaxArrayElements = 16384
 )

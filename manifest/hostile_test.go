@@ -201,3 +201,21 @@ func TestPrescanAcceptsEveryTestManifest(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPrescan: the pre-scan terminates without panicking on any input, and Parse never
+// accepts what the pre-scan refused. The seeds are every manifest of the repository and the
+// tricky cases of TestPrescan (go test runs them; go test -fuzz explores further).
+func FuzzPrescan(f *testing.F) {
+	for _, path := range append(globManifests(f, "testdata"), globManifests(f, "../testdata")...) {
+		f.Add(readFile(f, path))
+	}
+	for _, s := range []string{"x = \"\"\"\n\"\"\"\"\"", "x = '''a''''", "[\"a.b\".'c']\n", "x = [[{a=[{}]}]]", "\"\\", "'''", "[[[[", "a.\"b"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		scanErr := prescan(data)
+		if _, err := Parse(data, testPath); scanErr != nil && err == nil {
+			t.Fatalf("Parse accepted what the pre-scan refused: %v", scanErr)
+		}
+	})
+}

@@ -14,6 +14,8 @@ const (
 	ModuleIPC = "astrid:ipc@1.0.0"
 	// ModuleSys is the import module of logging, clocks, readiness, randomness and config.
 	ModuleSys = "astrid:sys@1.0.0"
+	// ModuleKV is the import module of the durable key-value state (docs/kv.md).
+	ModuleKV = "astrid:kv@1.0.0"
 	// Version is the ABI version the host implements. (A manifest's astrid-version requirement
 	// is checked against manifest.AstridRelease, not against this.)
 	Version = "1.0.0"
@@ -39,6 +41,7 @@ const (
 	TooLarge         Code = 10 // an argument is over a documented size limit
 	Cancelled        Code = 11 // a blocking call was cut short because the capsule is stopping
 	NotFound         Code = 12 // no such key or config entry
+	CASMismatch      Code = 13 // kv-cas: the current value is not the expected one
 )
 
 var codeNames = [...]string{
@@ -55,6 +58,7 @@ var codeNames = [...]string{
 	TooLarge:         "too-large",
 	Cancelled:        "cancelled",
 	NotFound:         "not-found",
+	CASMismatch:      "cas-mismatch",
 }
 
 // String returns the code's ABI name, e.g. "capability-denied", or "code(N)" for a value outside

@@ -157,7 +157,7 @@ func (m *Module) HasInterceptorExports() bool { return m.hasHook && m.hasRealloc
 
 // Compile validates and compiles wasm. It fails with ErrInvalidModule when the bytes are not a
 // core module, when an import is not provided by this runtime (astrid:ipc@1.0.0,
-// astrid:sys@1.0.0, wasi_snapshot_preview1) or has the wrong signature, when the module does
+// astrid:sys@1.0.0, astrid:kv@1.0.0, wasi_snapshot_preview1) or has the wrong signature, when the module does
 // not export its memory as "memory", or when it needs more than MaxMemoryPages at start.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	sum := sha256.Sum256(wasm)
@@ -187,7 +187,7 @@ func (m *Module) validate(wasi map[string]api.FunctionDefinition) error {
 				return fmt.Errorf("%w: import %s.%s has signature %s, WASI defines %s", ErrInvalidModule, mod, name,
 					signature(f.ParamTypes(), f.ResultTypes()), signature(w.ParamTypes(), w.ResultTypes()))
 			}
-		case abi.ModuleIPC, abi.ModuleSys:
+		case abi.ModuleIPC, abi.ModuleSys, abi.ModuleKV:
 			hf, ok := hostfuncs.Lookup(mod, name)
 			if !ok {
 				return fmt.Errorf("%w: imports %s.%s, which ABI %s does not provide", ErrInvalidModule, mod, name, abi.Version)

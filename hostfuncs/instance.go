@@ -11,6 +11,7 @@ import (
 
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/bus"
+	"github.com/astrid-actors/astrid-actors/kv"
 )
 
 // Grants are what a capsule's manifest allows it on the bus.
@@ -81,6 +82,10 @@ type Config struct {
 	// Observe, when set, is called after every host call with the function's name
 	// ("publish", "subscription-recv", ...) and how long it took (for metrics).
 	Observe func(fn string, d time.Duration)
+	// KV is the durable store behind astrid:kv@1.0.0; nil makes every kv call unknown.
+	KV kv.Store
+	// KVQuotaBytes caps each of the capsule's namespaces (0: kv.DefaultQuotaBytes).
+	KVQuotaBytes int64
 }
 
 // DefaultOwner is the principal capsules run as unless configured otherwise.

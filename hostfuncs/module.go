@@ -1,6 +1,7 @@
 // Package hostfuncs implements the host side of the capsule ABI (docs/abi.md) on wazero: the
 // modules "astrid:ipc@1.0.0" (publish, subscribe, poll, recv, wait, drop, bindings) and
-// "astrid:sys@1.0.0" (log, readiness, caller, clocks, sleep, randomness, config).
+// "astrid:sys@1.0.0" (log, readiness, caller, clocks, sleep, randomness, config) and
+// "astrid:kv@1.0.0" (durable key-value state, kv.go).
 //
 // The host modules are instantiated once per wazero.Runtime (Register); each guest call finds
 // its capsule instance's state in the call's context (WithInstance). Every pointer and length a
@@ -138,7 +139,7 @@ func Register(ctx context.Context, r wazero.Runtime) error {
 			WithName(f.Name).
 			Export(f.Name)
 	}
-	for _, name := range []string{abi.ModuleIPC, abi.ModuleSys} {
+	for _, name := range []string{abi.ModuleIPC, abi.ModuleSys, abi.ModuleKV} {
 		if _, err := builders[name].Instantiate(ctx); err != nil {
 			return fmt.Errorf("hostfuncs: instantiate %s: %w", name, err)
 		}

@@ -140,6 +140,7 @@ func (a *capsuleActor) start() {
 		Epoch:      a.rt.engine.Epoch(),
 		OnReady:    func() { root.Send(self, &readySignal{id: id}) },
 		Observe:    a.observer(),
+		KV:         a.rt.kvOpened(), KVQuotaBytes: a.spec.Limits.KVBytes,
 	})
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	previous := a.handle.newInstance(id)

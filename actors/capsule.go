@@ -23,6 +23,9 @@ type Limits struct {
 	MemoryPages uint32
 	// IPC are the bus limits (subscriptions, throughput, mailbox sizes).
 	IPC hostfuncs.Limits
+	// KVBytes caps each of the capsule's astrid:kv namespaces, keys plus values (default
+	// kv.DefaultQuotaBytes, 64 MiB).
+	KVBytes int64
 }
 
 // withDefaults fills l's zero fields from d.
@@ -38,6 +41,9 @@ func (l Limits) withDefaults(d Limits) Limits {
 	}
 	if l.IPC.Mailbox.Bytes == 0 {
 		l.IPC.Mailbox.Bytes = d.IPC.Mailbox.Bytes
+	}
+	if l.KVBytes == 0 {
+		l.KVBytes = d.KVBytes
 	}
 	if l.IPC.Mailbox.PerPrincipal == 0 {
 		l.IPC.Mailbox.PerPrincipal = d.IPC.Mailbox.PerPrincipal

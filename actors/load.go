@@ -169,6 +169,7 @@ func SpecFromManifest(m *manifest.Manifest, mod *Module) (CapsuleSpec, error) {
 				MaxSubscriptions:      m.Limits.MaxSubscriptions,
 				ThroughputBytesPerSec: int(m.Limits.IPCThroughputBytesPerSec),
 			},
+			KVBytes: m.Limits.KVBytes,
 		},
 		Config:   m.Config(),
 		Bindings: bindings,

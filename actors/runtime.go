@@ -13,6 +13,7 @@ import (
 
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/internal/actorsys"
+	"github.com/astrid-actors/astrid-actors/kv"
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
@@ -38,6 +39,12 @@ type Options struct {
 	// ObserveHostCall, when set, is called after every host call a capsule makes, with the
 	// capsule id, the function name and the call's duration (for latency metrics).
 	ObserveHostCall func(capsuleID, fn string, d time.Duration)
+	// DataDir holds the node's durable state (the astrid:kv store, DataDir/kv.db); empty
+	// means DefaultDataDir(). It is opened when the first capsule importing astrid:kv starts.
+	DataDir string
+	// KV, when set, is the store of astrid:kv instead of the one in DataDir (e.g. a
+	// replicated store); the runtime does not close it.
+	KV kv.Store
 }
 
 // Runtime runs capsules: one protoactor-go actor per capsule, under a supervisor actor, all
@@ -52,6 +59,7 @@ type Runtime struct {
 	engine   *Engine
 	parent   *actor.PID
 	dispatch *dispatcher
+	kv       kvState
 
 	mu       sync.Mutex
 	capsules map[string]*Capsule
@@ -135,6 +143,9 @@ func (r *Runtime) Start(ctx context.Context, spec CapsuleSpec) (*Capsule, error)
 	spec.Limits = spec.Limits.withDefaults(r.opts.Limits)
 	if err := spec.validate(); err != nil {
 		return nil, err
+	}
+	if _, err := r.kvFor(spec.Module); err != nil {
+		return nil, fmt.Errorf("capsule %s: %w", spec.ID, err)
 	}
 	r.mu.Lock()
 	if r.closed {
@@ -239,7 +250,8 @@ func (r *Runtime) stopOrder() []*Capsule {
 	return caps
 }
 
-// Close stops every capsule in reverse start order, then the bus, the actors and the engine.
+// Close stops every capsule in reverse start order, then the bus, the actors, the engine and
+// the kv store it opened.
 // Nothing of the runtime keeps running afterwards.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Lock()
@@ -268,6 +280,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 	}
 	if err := r.engine.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close engine: %w", err))
+	}
+	if err := r.closeKV(); err != nil {
+		errs = append(errs, err)
 	}
 	r.system.Shutdown()
 	return errors.Join(errs...)

@@ -19,7 +19,7 @@
 //	[imports]          "ns:name" = "<semver requirement>" or [imports.ns] name = "..."
 //	[exports]          "ns:name" = "<version>" or [exports.ns] name = "..."
 //	[limits]           memory_pages, ipc_throughput_bytes_per_sec, max_subscriptions,
-//	                   module_bytes
+//	                   module_bytes, kv_bytes
 //	[supervision]      restart policy, restart intensity, backoff, watchdog, ready timeout
 //
 // A linear pre-scan refuses documents over MaxDepth, MaxKeys or MaxArrayElements before the

@@ -229,6 +229,9 @@ type Limits struct {
 	// ModuleBytes caps the size of the component file (1..MaxModuleBytes; 0 means
 	// DefaultModuleBytes). See Manifest.ModuleLimit.
 	ModuleBytes int64
+	// KVBytes caps each astrid:kv namespace of the capsule, keys plus values, in bytes (> 0;
+	// runtime default 64 MiB).
+	KVBytes int64
 }
 
 // Bounds of the [limits] keys.

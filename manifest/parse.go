@@ -790,7 +790,12 @@ func (p *parser) parseLimits(v any) Limits {
 			l.ModuleBytes = n
 		}
 	}
-	p.unknownKeys("[limits]", t, "memory_pages", "ipc_throughput_bytes_per_sec", "max_subscriptions", "module_bytes")
+	if x, ok := t["kv_bytes"]; ok {
+		if n, ok := p.integer("[limits] kv_bytes", x, 1, math.MaxInt64); ok {
+			l.KVBytes = n
+		}
+	}
+	p.unknownKeys("[limits]", t, "memory_pages", "ipc_throughput_bytes_per_sec", "max_subscriptions", "module_bytes", "kv_bytes")
 	return l
 }
 

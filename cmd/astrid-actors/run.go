@@ -29,6 +29,7 @@ type runOptions struct {
 	exitOn    []string
 	exitAfter time.Duration
 	metrics   string
+	dataDir   string
 
 	parsed []publishSpec
 }
@@ -72,6 +73,7 @@ capsule could be started; 2 for a bad command line.`,
 	f.StringArrayVar(&o.exitOn, "exit-on", nil, "exit 0 after the first message matching `PATTERN` (printed first if tailed; repeatable)")
 	f.DurationVar(&o.exitAfter, "exit-after", 0, "exit 0 this long after the capsules are loaded (0: never)")
 	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus /metrics and JSON /capsules on `ADDR` (host:port)")
+	f.StringVar(&o.dataDir, "data-dir", actors.DefaultDataDir(), "keep the node's durable capsule state (astrid:kv, `DIR`/kv.db) here")
 	return cmd
 }
 
@@ -182,7 +184,7 @@ func (o *runOptions) run(cmd *cobra.Command, dirs []string) (err error) {
 
 	var ln net.Listener
 	var m *metrics
-	opts := actors.Options{Logger: log}
+	opts := actors.Options{Logger: log, DataDir: o.dataDir}
 	if o.metrics != "" {
 		ln, err = net.Listen("tcp", o.metrics)
 		if err != nil {

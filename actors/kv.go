@@ -1,0 +1,110 @@
+package actors
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/internal/kvstore"
+	"github.com/astrid-actors/astrid-actors/kv"
+)
+
+// DefaultDataDir is where a runtime keeps its durable state when Options.DataDir is empty:
+// $XDG_DATA_HOME/astrid-actors, else ~/.local/share/astrid-actors ("" when neither is known).
+func DefaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "astrid-actors")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".local", "share", "astrid-actors")
+}
+
+// ImportsKV reports whether the module imports astrid:kv@1.0.0.
+func (m *Module) ImportsKV() bool {
+	for _, imp := range m.imports {
+		if strings.HasPrefix(imp, abi.ModuleKV+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// kvState is the runtime's store: Options.KV, or the bbolt store in the data directory,
+// opened when the first capsule importing astrid:kv starts (a runtime whose capsules keep no
+// state never touches the disk).
+type kvState struct {
+	mu     sync.Mutex
+	store  kv.Store
+	owned  bool // opened by the runtime, closed by Close
+	closed bool
+}
+
+// kvFor returns the store for a capsule of module m: nil when m does not import kv.
+func (r *Runtime) kvFor(m *Module) (kv.Store, error) {
+	if !m.ImportsKV() {
+		return nil, nil
+	}
+	return r.KV()
+}
+
+// KV returns the runtime's durable store, opening it in Options.DataDir (DefaultDataDir when
+// empty) on first use, or Options.KV when set.
+func (r *Runtime) KV() (kv.Store, error) {
+	s := &r.kv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrRuntimeClosed
+	}
+	if s.store != nil {
+		return s.store, nil
+	}
+	if r.opts.KV != nil {
+		s.store = r.opts.KV
+		return s.store, nil
+	}
+	dir := r.opts.DataDir
+	if dir == "" {
+		dir = DefaultDataDir()
+	}
+	if dir == "" {
+		return nil, fmt.Errorf("kv store: no data directory (set Options.DataDir or --data-dir)")
+	}
+	st, err := kvstore.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.store, s.owned = st, true
+	return st, nil
+}
+
+// kvOpened returns the store if it is open, else nil.
+func (r *Runtime) kvOpened() kv.Store {
+	r.kv.mu.Lock()
+	defer r.kv.mu.Unlock()
+	return r.kv.store
+}
+
+// closeKV closes the store the runtime opened (a store given in Options.KV stays open: it is
+// the embedder's).
+func (r *Runtime) closeKV() error {
+	s := &r.kv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.store == nil || !s.owned {
+		return nil
+	}
+	err := s.store.Close()
+	s.store = nil
+	if err != nil {
+		return fmt.Errorf("close kv store: %w", err)
+	}
+	return nil
+}

@@ -79,7 +79,7 @@ func TestKVProbe(t *testing.T) {
 	if res := run(`{"op":"selftest"}`, systemPrincipal); len(res.Failures) != 0 || res.Error != "" {
 		t.Fatalf("selftest: %q %s", res.Failures, res.Error)
 	}
-	// Each principal has its own namespace; systemPrincipal messages use the owner's.
+	// Each principal has its own namespace; system messages use the owner's.
 	if res := run(`{"op":"set","key":"who","value":"owner"}`, systemPrincipal); res.Error != "" {
 		t.Fatal(res.Error)
 	}

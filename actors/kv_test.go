@@ -4,18 +4,24 @@ package actors
 // (testdata/guests/kvprobe) drives guest.KV, the store lives in a temp DataDir.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/internal/kvstore"
+	"github.com/astrid-actors/astrid-actors/internal/testguests"
 	"github.com/astrid-actors/astrid-actors/kv"
 )
 
@@ -175,5 +181,142 @@ func TestKVBadDataDir(t *testing.T) {
 	c := startCapsule(t, r, CapsuleSpec{ID: "echo", Module: compile(t, r, "testdata/wat/echo.wasm"), Grants: grants([]string{"echo.out"}, []string{"echo.in"})})
 	if err := c.Stop(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
+	}
+}
+
+var counterGrants = grants([]string{"counter.value"}, []string{"counter.tick"})
+
+// counter starts examples/counter (wasm) on r and returns a function that ticks it and
+// returns the value it published.
+func counter(t testing.TB, r *Runtime, wasm []byte) func(tick string) int {
+	t.Helper()
+	mod, err := r.Compile(context.Background(), wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startCapsule(t, r, CapsuleSpec{ID: "counter", Module: mod, Grants: counterGrants, Policy: policy(5),
+		Limits: Limits{KVBytes: 4096}})
+	waitReady(t, c)
+	values := hostSubscribe(t, r, "counter.value")
+	return func(tick string) int {
+		t.Helper()
+		publishAsHost(t, r, "counter.tick", tick, systemPrincipal)
+		var v struct{ N int }
+		if err := json.Unmarshal(receive(t, values, 1, 30*time.Second)[0].Payload, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v.N
+	}
+}
+
+// TestCounterExample: the counter keeps counting when its capsule crashes and the supervisor
+// restarts it, and when the whole runtime is closed and started again on the same DataDir.
+func TestCounterExample(t *testing.T) {
+	dir := t.TempDir()
+	wasm := testguests.Build(t, "examples/counter")
+	r := newKVRuntime(t, Options{DataDir: dir})
+	tick := counter(t, r, wasm)
+	for want := 1; want <= 3; want++ {
+		if n := tick(`{}`); n != want {
+			t.Fatalf("tick %d: counter says %d", want, n)
+		}
+	}
+	c := r.Capsule("counter")
+	restarts := c.Status().Restarts
+	publishAsHost(t, r, "counter.tick", `{"crash":true}`, systemPrincipal)
+	checkFor(t, 20*time.Second, "the counter's restart", func() bool {
+		st := c.Status()
+		return st.Restarts > restarts && st.State == StateReady
+	})
+	if n := tick(`{}`); n != 4 {
+		t.Fatalf("after a crash and restart the counter says %d, want 4", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tick = counter(t, newKVRuntime(t, Options{DataDir: dir}), wasm)
+	if n := tick(`{}`); n != 5 {
+		t.Fatalf("after a runtime restart the counter says %d, want 5", n)
+	}
+}
+
+// Environment of the child process of TestCounterSurvivesSIGKILL.
+const (
+	counterChildDir  = "ASTRID_KV_COUNTER_DIR"
+	counterChildWasm = "ASTRID_KV_COUNTER_WASM"
+)
+
+// TestCounterSurvivesSIGKILL runs the counter in a child process (this test binary, running
+// TestCounterChild), which ticks it in a loop and acknowledges every value the capsule
+// published on a pipe; the child is killed with SIGKILL mid-run. A new runtime on the same
+// DataDir continues from the last acknowledged value (or one past it: a tick committed before
+// the kill but not yet acknowledged).
+func TestCounterSurvivesSIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	wasm := filepath.Join(t.TempDir(), "counter.wasm")
+	if err := os.WriteFile(wasm, testguests.Build(t, "examples/counter"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCounterChild$")
+	cmd.Env = append(os.Environ(), counterChildDir+"="+dir, counterChildWasm+"="+wasm)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	last := 0
+	sc := bufio.NewScanner(out)
+	for last < 25 && sc.Scan() {
+		n, err := strconv.Atoi(sc.Text())
+		if err != nil || n != last+1 {
+			t.Fatalf("child acknowledged %q after %d", sc.Text(), last)
+		}
+		last = n
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		if n, err := strconv.Atoi(sc.Text()); err == nil && n == last+1 {
+			last = n
+		}
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("child ended with %v, want killed by SIGKILL", err)
+	}
+	if last < 25 {
+		t.Fatalf("the child acknowledged only %d ticks", last)
+	}
+	wasmBytes, err := os.ReadFile(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := counter(t, newKVRuntime(t, Options{DataDir: dir}), wasmBytes)(`{}`)
+	if n != last+1 && n != last+2 {
+		t.Fatalf("after SIGKILL at %d acknowledged ticks the counter says %d, want %d or %d", last, n, last+1, last+2)
+	}
+	t.Logf("killed after %d acknowledged ticks; the restarted counter says %d", last, n)
+}
+
+// TestCounterChild is the child of TestCounterSurvivesSIGKILL; it does nothing in a normal run.
+func TestCounterChild(t *testing.T) {
+	dir := os.Getenv(counterChildDir)
+	if dir == "" {
+		t.Skip("the child of TestCounterSurvivesSIGKILL")
+	}
+	wasm, err := os.ReadFile(os.Getenv(counterChildWasm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := counter(t, newKVRuntime(t, Options{DataDir: dir}), wasm)
+	for { // until killed
+		fmt.Println(tick(`{}`))
 	}
 }

@@ -1,0 +1,86 @@
+//go:build wasip1
+
+// Command counter is an example capsule whose state survives it: every counter.tick adds one
+// to a counter kept in the capsule's astrid:kv namespace and publishes the new value on
+// counter.value. Killing the capsule (a tick with {"crash":true} traps it) or the whole host
+// process loses nothing that was published: the next instance continues from the stored
+// value. See README.md.
+package main
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/astrid-actors/astrid-actors/guest"
+)
+
+func main() {}
+
+const key = "count"
+
+type tick struct {
+	Crash bool `json:"crash"`
+}
+
+type value struct {
+	N int `json:"n"`
+}
+
+//go:wasmexport run
+func run() {
+	ticks, err := guest.Subscribe("counter.tick")
+	if err != nil {
+		guest.Errorf("counter: subscribe: %v", err)
+		return
+	}
+	if err := guest.SignalReady(); err != nil {
+		return
+	}
+	for {
+		batch, err := ticks.Recv(60 * time.Second)
+		if errors.Is(err, guest.ErrCancelled) || errors.Is(err, guest.ErrClosed) {
+			return
+		}
+		if err != nil {
+			guest.Errorf("counter: recv: %v", err)
+			return
+		}
+		for _, m := range batch.Messages {
+			var t tick
+			_ = m.Decode(&t) // an empty or non-object payload is a plain tick
+			if t.Crash {
+				panic("counter: crash requested") // a trap: the supervisor restarts the capsule
+			}
+			n, err := increment()
+			if err != nil {
+				guest.Errorf("counter: %v", err)
+				continue
+			}
+			if err := guest.PublishJSON("counter.value", value{N: n}); err != nil {
+				guest.Errorf("counter: publish: %v", err)
+			}
+		}
+	}
+}
+
+// increment adds one to the stored counter with compare-and-set, so two instances of the
+// capsule (a restart racing its predecessor, or two nodes) never lose an increment.
+func increment() (int, error) {
+	for {
+		old, err := guest.KV.Get(key)
+		present := err == nil
+		if err != nil && !errors.Is(err, guest.ErrNotFound) {
+			return 0, err
+		}
+		n, _ := strconv.Atoi(string(old))
+		n++
+		err = guest.KV.CAS(key, old, present, []byte(strconv.Itoa(n)))
+		if err == nil {
+			return n, nil
+		}
+		if !errors.Is(err, guest.ErrCASMismatch) {
+			return 0, err
+		}
+	}
+}

@@ -16,6 +16,8 @@
 //   - coldstart: load (compile from a warm cache) + instantiate + ready of 1, 100 and 10 000
 //     idle capsules; time and RSS per capsule.
 //   - restart: trap → new instance ready with zero backoff; p50 and p99.
+//   - kv: durable kv-set calls/s and p99 from 1 and 16 capsules, kv-get calls/s (kv.go),
+//     against the store used directly from Go.
 //
 // Throughput runs are calibrated with short warm-up runs and then sized to last about
 // Config.Duration; each baseline is sized the same way. Every capsule result reports the
@@ -44,6 +46,7 @@ const (
 	ScenarioWake      = "wake"
 	ScenarioColdStart = "coldstart"
 	ScenarioRestart   = "restart"
+	ScenarioKV        = "kv"
 )
 
 // Defaults of Config.
@@ -111,7 +114,7 @@ type Result struct {
 
 // Scenarios returns the scenario names, in the order Run runs them.
 func Scenarios() []string {
-	return []string{ScenarioPubSub, ScenarioFanout, ScenarioRTT, ScenarioWake, ScenarioColdStart, ScenarioRestart}
+	return []string{ScenarioPubSub, ScenarioFanout, ScenarioRTT, ScenarioWake, ScenarioColdStart, ScenarioRestart, ScenarioKV}
 }
 
 // withDefaults fills the zero fields and checks the rest.
@@ -176,6 +179,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		ScenarioWake:      runWake,
 		ScenarioColdStart: runColdStart,
 		ScenarioRestart:   runRestart,
+		ScenarioKV:        runKV,
 	}
 	e := &env{cfg: cfg}
 	var results []Result

@@ -25,9 +25,14 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/astrid-actors/astrid-actors/kv"
 )
+
+// ErrInUse is returned (wrapped) by Open when another store — in this process or another —
+// has the directory open.
+var ErrInUse = errors.New("in use by another process or runtime")
 
 // FileName is the store's file inside the data directory.
 const FileName = "kv.db"
@@ -60,14 +65,17 @@ type request struct {
 	err   chan error
 }
 
-// Open opens (creating it if needed) the store in dir/kv.db. Only one process may have it
-// open; another Open of the same directory fails after a second.
+// Open opens (creating it if needed) the store in dir/kv.db. Only one store may have it open
+// at a time; another Open of the same directory fails with ErrInUse after a second.
 func Open(dir string) (*Bolt, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("kv store: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("kv store %s: %w (one data directory per node)", path, ErrInUse)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kv store %s: %w", path, err)
 	}

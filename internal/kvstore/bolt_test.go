@@ -388,6 +388,17 @@ func TestCASRace(t *testing.T) {
 	t.Logf("%d increments, %d mismatches retried", workers*each, mismatches)
 }
 
+func TestInUse(t *testing.T) {
+	dir := t.TempDir()
+	open(t, dir)
+	if s, err := Open(dir); !errors.Is(err, ErrInUse) {
+		if s != nil {
+			_ = s.Close()
+		}
+		t.Fatalf("second open of %s: %v, want ErrInUse", dir, err)
+	}
+}
+
 func TestClosed(t *testing.T) {
 	s, err := Open(t.TempDir())
 	if err != nil {

@@ -541,7 +541,11 @@ func (p *parser) parseCapabilities(sec string, v any, c *Capabilities, only []st
 
 func (p *parser) warnUnsupported(c Capabilities) {
 	for _, f := range c.fields() {
-		if f.held && f.name != "uplink" {
+		switch {
+		case !f.held || f.name == "uplink":
+		case f.name == "kv": // as in Astrid: accepted, no effect (docs/kv.md)
+			p.warnf("[capabilities] kv", "capability kv is not needed and grants nothing: every capsule has its own astrid:kv namespace")
+		default:
 			p.warnf("[capabilities] "+f.name, "capability %s is not supported by this runtime and grants nothing", f.name)
 		}
 	}

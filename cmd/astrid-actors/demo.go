@@ -40,15 +40,18 @@ func newDemoCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the capsules bundled in this binary: request/reply, then a crash and its restart",
-		Long: `Run three small capsules embedded in this binary (WAT sources included):
+		Long: `Run four small capsules embedded in this binary (WAT sources included):
 
   pong    answers every demo.ping on demo.pong with the same payload
   ping    on demo.start, sends 3 requests on demo.ping one at a time, waits for each
           reply, then reports {"pings":N} on demo.done
   crashy  traps on demo.crash; its supervisor restarts it after a 10ms backoff
+  counter counts demo.tick messages in astrid:kv (durable state) and reports on
+          demo.count; it traps on the tick "crash" and its new instance counts on
 
 The demo extracts them into a temporary directory, loads them, prints the request/reply
-exchange, makes crashy crash and shows its restart, prints the final status and exits 0. It
+exchange, makes crashy crash and shows its restart, shows counter counting on across its own
+crash (its state is in astrid:kv, in a temporary data directory), prints the final status and exits 0. It
 exits 1 if a step does not happen within 10 s.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
@@ -112,7 +115,8 @@ func (o *demoOptions) run(cmd *cobra.Command) (err error) {
 		return fmt.Errorf("demo: extract the capsules: %w", err)
 	}
 
-	r, err := newRuntime(ctx, actors.Options{Logger: log}, &o.cache, stderr)
+	defer os.RemoveAll(dir + "-data")
+	r, err := newRuntime(ctx, actors.Options{Logger: log, DataDir: dir + "-data"}, &o.cache, stderr)
 	if err != nil {
 		return err
 	}
@@ -148,7 +152,7 @@ func (o *demoOptions) run(cmd *cobra.Command) (err error) {
 		return err
 	}
 
-	for _, step := range []func(context.Context) error{d.requestReply, d.crashRestart} {
+	for _, step := range []func(context.Context) error{d.requestReply, d.crashRestart, d.durableCounter} {
 		if err := step(ctx); err != nil {
 			if ctx.Err() != nil {
 				return errors.New("demo: interrupted")
@@ -157,7 +161,7 @@ func (o *demoOptions) run(cmd *cobra.Command) (err error) {
 		}
 	}
 
-	fmt.Fprintf(out, "\n3. Final status (crashy: 1 restart, a new instance; its old instance's traffic is kept):\n\n")
+	fmt.Fprintf(out, "\n4. Final status (crashy and counter: 1 restart each, a new instance; the old instances' traffic is kept):\n\n")
 	if err := writeStatusTable(out, r.Capsules(), "   "); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/astrid-actors/astrid-actors/internal/testguests"
@@ -33,5 +34,23 @@ func TestRunDataDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(data, "kv.db")); err != nil {
 		t.Fatalf("no store in --data-dir: %v", err)
+	}
+}
+
+// TestDemoCounter checks the demo's durable-state step: the counter counts on after its crash.
+func TestDemoCounter(t *testing.T) {
+	t.Parallel()
+	res := cli(t, "demo")
+	if res.code != 0 {
+		t.Fatalf("demo failed: %v", res)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`counter\s+demo\.count\s+\{"n":1\}[\s\S]*counter\s+demo\.count\s+\{"n":2\}[\s\S]*` +
+			`crashed\s+counter\s+instance \S+\s+wasm error: unreachable[\s\S]*restarted\s+counter[\s\S]*counter\s+demo\.count\s+\{"n":3\}`),
+		regexp.MustCompile(`(?m)^\s+counter\s+ready\s+\S+\s+1\s+`),
+	} {
+		if !want.MatchString(res.stdout) {
+			t.Errorf("demo output lacks %v:\n%s", want, res.stdout)
+		}
 	}
 }

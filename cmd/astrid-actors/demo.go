@@ -51,8 +51,8 @@ func newDemoCommand() *cobra.Command {
 
 The demo extracts them into a temporary directory, loads them, prints the request/reply
 exchange, makes crashy crash and shows its restart, shows counter counting on across its own
-crash (its state is in astrid:kv, in a temporary data directory), prints the final status and exits 0. It
-exits 1 if a step does not happen within 10 s.`,
+crash (its state is in astrid:kv, in a temporary data directory), prints the final status
+and exits 0. It exits 1 if a step does not happen within 10 s.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}

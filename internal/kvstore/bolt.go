@@ -37,8 +37,12 @@ var ErrInUse = errors.New("in use by another process or runtime")
 // FileName is the store's file inside the data directory.
 const FileName = "kv.db"
 
-// maxBatch bounds the writes of one group commit.
-const maxBatch = 1024
+// maxBatch and maxBatchBytes bound one group commit: at most 1024 writes and, past the
+// first write, 16 MiB of keys and values (a transaction holds its dirty pages in memory).
+const (
+	maxBatch      = 1024
+	maxBatchBytes = 16 << 20
+)
 
 var (
 	bucketNS    = []byte("ns")
@@ -62,6 +66,7 @@ var _ kv.Store = (*Bolt)(nil)
 // error, which aborts the transaction.
 type request struct {
 	apply func(tx *bolt.Tx) error
+	size  int // bytes of keys and values it writes (an estimate for clear-prefix: 0)
 	err   chan error
 }
 
@@ -120,8 +125,18 @@ func (s *Bolt) Close() error {
 func (s *Bolt) commit() {
 	defer close(s.done)
 	batch := make([]*request, 0, maxBatch)
-	for r := range s.reqs {
-		batch = append(batch[:0], r)
+	var next *request // a write that did not fit the previous batch
+	for {
+		if next == nil {
+			r, ok := <-s.reqs
+			if !ok {
+				return
+			}
+			next = r
+		}
+		batch = append(batch[:0], next)
+		size := next.size
+		next = nil
 	more:
 		for len(batch) < maxBatch {
 			select {
@@ -129,7 +144,12 @@ func (s *Bolt) commit() {
 				if !ok {
 					break more
 				}
+				if size+r.size > maxBatchBytes {
+					next = r
+					break more
+				}
 				batch = append(batch, r)
+				size += r.size
 			default:
 				break more
 			}
@@ -176,11 +196,11 @@ func isLogical(err error) bool {
 // write queues apply for the committer and waits until its transaction is durable. The wait
 // does not end early with ctx: a write that was queued commits or fails, and the caller learns
 // which.
-func (s *Bolt) write(ctx context.Context, apply func(tx *bolt.Tx) error) error {
+func (s *Bolt) write(ctx context.Context, size int, apply func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &request{apply: apply, err: make(chan error, 1)}
+	r := &request{apply: apply, size: size, err: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -281,7 +301,7 @@ func (s *Bolt) Set(ctx context.Context, ns kv.Namespace, key string, value []byt
 		return err
 	}
 	value = bytes.Clone(value) // the caller's buffer may change before the commit
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, len(key)+len(value), func(tx *bolt.Tx) error {
 		old, present := current(tx, ns.Name, key)
 		return put(tx, ns, key, old, present, value)
 	})
@@ -302,7 +322,7 @@ func (s *Bolt) Delete(ctx context.Context, ns kv.Namespace, key string) error {
 	if err := kv.ValidKey(key); err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, len(key), func(tx *bolt.Tx) error {
 		old, present := current(tx, ns.Name, key)
 		if !present {
 			return nil
@@ -320,7 +340,7 @@ func (s *Bolt) CAS(ctx context.Context, ns kv.Namespace, key string, expected []
 		return err
 	}
 	value, expected = bytes.Clone(value), bytes.Clone(expected)
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, len(key)+len(value), func(tx *bolt.Tx) error {
 		old, present := current(tx, ns.Name, key)
 		if present != expectPresent || (present && !bytes.Equal(old, expected)) {
 			return kv.ErrCASMismatch
@@ -371,7 +391,7 @@ func (s *Bolt) ClearPrefix(ctx context.Context, ns kv.Namespace, prefix string) 
 		return 0, err
 	}
 	var n uint64
-	err := s.write(ctx, func(tx *bolt.Tx) error {
+	err := s.write(ctx, len(prefix), func(tx *bolt.Tx) error {
 		n = 0
 		b := tx.Bucket(bucketNS).Bucket([]byte(ns.Name))
 		if b == nil {

@@ -388,6 +388,31 @@ func TestCASRace(t *testing.T) {
 	t.Logf("%d increments, %d mismatches retried", workers*each, mismatches)
 }
 
+// TestLargeBatches: concurrent 1 MiB sets exceed one group commit's byte budget and are
+// split over several transactions; every one is stored.
+func TestLargeBatches(t *testing.T) {
+	s := open(t, t.TempDir())
+	ns := kv.Namespace{Name: "default:capsule:big", QuotaBytes: 1 << 30}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			if err := s.Set(ctx, ns, fmt.Sprintf("k%02d", i), bytes.Repeat([]byte{byte(i)}, kv.MaxValueBytes)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range 40 {
+		v, err := s.Get(ctx, ns, fmt.Sprintf("k%02d", i))
+		if err != nil || len(v) != kv.MaxValueBytes || v[0] != byte(i) || v[len(v)-1] != byte(i) {
+			t.Fatalf("k%02d: %d bytes, %v", i, len(v), err)
+		}
+	}
+	if u, _ := s.Usage(ctx, ns); u != 40*(3+kv.MaxValueBytes) {
+		t.Fatalf("usage %d", u)
+	}
+}
+
 func TestInUse(t *testing.T) {
 	dir := t.TempDir()
 	open(t, dir)

@@ -447,3 +447,92 @@ func TestKVWithoutStore(t *testing.T) {
 		t.Fatal("no log line says why")
 	}
 }
+
+// TestKVHostilePointers calls every kv function with pointer/length pairs outside guest memory
+// or wrapping around 2^32: each returns invalid-input, nothing traps, nothing is written.
+func TestKVHostilePointers(t *testing.T) {
+	w := newKVWorld(t)
+	g := w.kvGuest("hostile", 0)
+	end := uint64(g.mod.Memory().Size())
+	kp, kl := g.put("key")
+	const (
+		wrap  = 0xFFFFFFFF
+		edge  = 0xFFFFFFFE
+		valid = 4096
+	)
+	tests := []struct {
+		name string
+		fn   string
+		args []uint64
+	}{
+		{"get key wraps", "call_kv_get", []uint64{wrap, 2, valid, 16, valid + 64}},
+		{"get key len huge", "call_kv_get", []uint64{kp, wrap, valid, 16, valid + 64}},
+		{"get buffer past end", "call_kv_get", []uint64{kp, kl, end - 4, 16, valid + 64}},
+		{"get len_out wraps", "call_kv_get", []uint64{kp, kl, valid, 16, edge}},
+		{"set key past end", "call_kv_set", []uint64{end, 1, valid, 1}},
+		{"set value wraps", "call_kv_set", []uint64{kp, kl, edge, 4}},
+		{"set value len huge", "call_kv_set", []uint64{kp, kl, valid, wrap}},
+		{"delete key wraps", "call_kv_delete", []uint64{wrap, 2}},
+		{"cas key wraps", "call_kv_cas", []uint64{wrap, 2, valid, 0, 0, valid, 1}},
+		{"cas expected wraps", "call_kv_cas", []uint64{kp, kl, edge, 8, 1, valid, 1}},
+		{"cas new len huge", "call_kv_cas", []uint64{kp, kl, valid, 0, 0, valid, wrap}},
+		{"list prefix wraps", "call_kv_list", []uint64{wrap, 2, valid, 0, 0, valid, 64, valid + 128}},
+		{"list cursor past end", "call_kv_list", []uint64{kp, kl, end, 1, 0, valid, 64, valid + 128}},
+		{"list buffer cap huge", "call_kv_list", []uint64{kp, kl, valid, 0, 0, valid, wrap, valid + 128}},
+		{"list len_out past end", "call_kv_list", []uint64{kp, kl, valid, 0, 0, valid, 64, end - 3}},
+		{"clear prefix wraps", "call_kv_clear", []uint64{edge, 4, valid}},
+		{"clear count_out wraps", "call_kv_clear", []uint64{kp, kl, wrap}},
+	}
+	for _, tt := range tests {
+		if got := g.call(tt.fn, tt.args...); got != abi.InvalidInput {
+			t.Errorf("%s = %v, want invalid-input", tt.name, got)
+		}
+	}
+	if u, err := w.store.Usage(context.Background(), g.in.kvNamespace()); err != nil || u != 0 {
+		t.Fatalf("usage after hostile calls: %d, %v", u, err)
+	}
+}
+
+// FuzzKVKeysStayInNamespace: whatever key bytes capsule a writes, capsule b (and a's other
+// principal) cannot read, list, change or delete it. The seed corpus runs as a normal test.
+func FuzzKVKeysStayInNamespace(f *testing.F) {
+	for _, k := range []string{"k", ":", "default:capsule:b", ":capsule:b", "b", "\x00", "../b", "é", strings.Repeat("x", 256)} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		w := newKVWorld(t)
+		a, b := w.kvGuest("a", 0), w.kvGuest("b", 0)
+		valid := kv.ValidKey(key) == nil
+		want := abi.InvalidInput
+		if valid {
+			want = abi.OK
+		}
+		if c := a.kvSet(key, "secret"); c != want {
+			t.Fatalf("set %q = %v, want %v", key, c, want)
+		}
+		if !valid {
+			return
+		}
+		if _, c, _ := b.kvGet(key, 64); c != abi.NotFound {
+			t.Fatalf("b reads a's %q: %v", key, c)
+		}
+		if p := b.kvList("", "", 0, 1024); p.code != abi.OK || len(p.keys) != 0 {
+			t.Fatalf("b lists %v (%v)", p.keys, p.code)
+		}
+		if c := b.kvCAS(key, "secret", true, "x"); c != abi.CASMismatch {
+			t.Fatalf("b's cas on a's %q = %v", key, c)
+		}
+		b.kvDelete(key)
+		if n, _ := b.kvClear(""); n != 0 {
+			t.Fatalf("b cleared %d keys", n)
+		}
+		a.in.SetCaller(&bus.Message{Principal: bus.Verified("mallory")})
+		if _, c, _ := a.kvGet(key, 64); c != abi.NotFound {
+			t.Fatalf("another principal of a reads %q: %v", key, c)
+		}
+		a.in.SetCaller(nil)
+		if v, c, _ := a.kvGet(key, 64); c != abi.OK || v != "secret" {
+			t.Fatalf("a's %q = %q, %v after b's attempts", key, v, c)
+		}
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -20,12 +21,17 @@ import (
 	"github.com/astrid-actors/astrid-actors/bus"
 )
 
-// demoFiles are the demo's capsules: demo/<name>/{Capsule.toml,<name>.wat,<name>.wasm}. The
-// .wasm files are compiled from the .wat sources with wat2wasm (TestDemoWasmUpToDate checks
-// that they match).
+// demoFiles are the demo's capsules: demo/<name>/{Capsule.toml,<name>.wat,<name>.wasm}, and
+// under demokv/ the ones that keep state in astrid:kv (apart, so the other commands' tests
+// can load demo/ without a data directory). The .wasm files are compiled from the .wat
+// sources with wat2wasm (TestDemoWasmUpToDate and TestDemoKVWasmUpToDate check that they
+// match).
 //
-//go:embed demo
+//go:embed demo demokv
 var demoFiles embed.FS
+
+// demoRoots are the directories of demoFiles.
+var demoRoots = []string{"demo", "demokv"}
 
 // demoStepTimeout bounds every step of the demo.
 const demoStepTimeout = 10 * time.Second
@@ -63,11 +69,20 @@ and exits 0. It exits 1 if a step does not happen within 10 s.`,
 
 // extractDemo writes the embedded capsules under dir.
 func extractDemo(dir string) error {
-	return fs.WalkDir(demoFiles, "demo", func(p string, d fs.DirEntry, err error) error {
+	for _, root := range demoRoots {
+		if err := extractDemoRoot(dir, root); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func extractDemoRoot(dir, root string) error {
+	return fs.WalkDir(demoFiles, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel("demo", filepath.FromSlash(p))
+		rel, _ := filepath.Rel(root, filepath.FromSlash(p))
 		target := filepath.Join(dir, rel)
 		if d.IsDir() {
 			return os.MkdirAll(target, 0o755)
@@ -82,13 +97,16 @@ func extractDemo(dir string) error {
 
 // demoNames lists the embedded capsules.
 func demoNames() []string {
-	entries, _ := demoFiles.ReadDir("demo")
 	var out []string
-	for _, e := range entries {
-		if e.IsDir() {
-			out = append(out, e.Name())
+	for _, root := range demoRoots {
+		entries, _ := demoFiles.ReadDir(root)
+		for _, e := range entries {
+			if e.IsDir() {
+				out = append(out, e.Name())
+			}
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 

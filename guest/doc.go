@@ -73,6 +73,12 @@
 // Subscription keeps one receive buffer (64 KiB at first) and grows it when the host answers
 // buffer-too-small, retrying at once: nothing is consumed by a call that did not fit.
 //
+// # Durable state
+//
+// KV (module "astrid:kv@1.0.0", docs/kv.md) is the capsule's key-value namespace, kept by the
+// runtime across restarts and crashes of the host: Get, Set, Delete, CAS, ListPage, Keys and
+// ClearPrefix. A restarted instance starts with empty memory but finds its keys there.
+//
 // # Errors
 //
 // Every failing host call returns an *Error that unwraps to its abi.Code, so

@@ -49,6 +49,9 @@ const (
 	BindingHeaderSize = 20
 	// BindingsHeaderSize is the u32 count that starts a bindings list.
 	BindingsHeaderSize = 4
+	// WaitHandleSize is the size of one ready handle subscription-wait writes (a u32):
+	// ready_cap and the length written are in bytes, this many per handle.
+	WaitHandleSize = 4
 )
 
 // ErrTruncated is returned when a record is shorter than its own lengths say.

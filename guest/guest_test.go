@@ -330,7 +330,7 @@ func TestWait(t *testing.T) {
 				if tt.code != abi.OK {
 					return tt.code
 				}
-				*n = uint32(copy(ready, tt.ready))
+				*n = uint32(copy(ready, tt.ready)) * abi.WaitHandleSize // bytes, as the ABI says
 				return abi.OK
 			}
 			useHost(t, h)

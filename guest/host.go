@@ -16,7 +16,7 @@ type hostCalls struct {
 	subscribe   func(pattern string, handleOut *uint32) abi.Code
 	poll        func(handle uint32, buf []byte, lenOut *uint32) abi.Code
 	recv        func(handle uint32, timeoutMs int64, buf []byte, lenOut *uint32) abi.Code
-	wait        func(handles []uint32, timeoutMs int64, ready []uint32, readyLenOut *uint32) abi.Code
+	wait        func(handles []uint32, timeoutMs int64, ready []uint32, readyLenOut *uint32) abi.Code // *readyLenOut: bytes
 	drop        func(handle uint32) abi.Code
 	bindings    func(buf []byte, lenOut *uint32) abi.Code
 	log         func(level abi.LogLevel, msg string) abi.Code
@@ -51,8 +51,9 @@ func realHost() hostCalls {
 			return abi.Code(ipcRecv(handle, timeoutMs, bytesPtr(buf), uint32(len(buf)), lenOut))
 		},
 		wait: func(handles []uint32, timeoutMs int64, ready []uint32, readyLenOut *uint32) abi.Code {
+			// ready_cap is in bytes, 4 per handle, like every cap (ABI §1).
 			return abi.Code(ipcWait(unsafe.Pointer(unsafe.SliceData(handles)), uint32(len(handles)), timeoutMs,
-				unsafe.Pointer(unsafe.SliceData(ready)), uint32(len(ready)), readyLenOut))
+				unsafe.Pointer(unsafe.SliceData(ready)), uint32(len(ready))*abi.WaitHandleSize, readyLenOut))
 		},
 		drop: func(handle uint32) abi.Code { return abi.Code(ipcDrop(handle)) },
 		bindings: func(buf []byte, lenOut *uint32) abi.Code {

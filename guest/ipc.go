@@ -12,11 +12,12 @@ import (
 // principal of the message being handled (see Caller), or the capsule owner's.
 //
 // The host checks, in this order: topic length (at most abi.MaxTopicBytes), the
-// per-(capsule, principal) rate limit (ErrRateLimited), topic syntax (no empty segment, at most
+// per-(capsule, principal) rate limit in bytes and messages (ErrRateLimited; the budget is the
+// capsule's and survives restarts), topic syntax (no empty segment, at most
 // abi.MaxTopicSegments segments), the manifest's [publish] ACL (ErrCapabilityDenied; an empty
-// ACL denies everything), payload size (at most abi.MaxPayloadBytes) and payload JSON validity.
-// A bad topic or payload is ErrInvalidInput (the host may report an oversize payload as
-// ErrTooLarge); ErrClosed while the capsule is stopping.
+// ACL denies everything), payload size (at most abi.MaxPayloadBytes) and payload validity:
+// RFC 8259 JSON text, so valid UTF-8 throughout. A bad topic or payload is ErrInvalidInput (the
+// host may report an oversize payload as ErrTooLarge); ErrClosed while the capsule is stopping.
 func Publish(topic string, payload []byte) error {
 	return callErr(fnPublish, topic, host.publish(topic, bytesString(payload)))
 }
@@ -169,7 +170,7 @@ func Wait(timeout time.Duration, subs ...*Subscription) ([]*Subscription, error)
 	if err := callErr(fnWait, "", host.wait(handles, ms, ready, &n)); err != nil {
 		return nil, err
 	}
-	n = min(n, uint32(len(ready)))
+	n = min(n/abi.WaitHandleSize, uint32(len(ready))) // the host writes the length in bytes
 	var out []*Subscription
 	for i, s := range subs {
 		if isReady(s.handle, ready[:n]) && !seen(s, subs[:i]) {

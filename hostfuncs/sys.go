@@ -15,7 +15,11 @@ import (
 const MaxLogBytes = 64 << 10
 
 // Log implements sys log: the message goes to the capsule's zap logger, trace mapped to debug.
+// Checks: the message range (ABI §1: range checks first), the level, the length.
 func (in *Instance) Log(mem guestMemory, level int32, msgPtr, msgLen uint32) abi.Code {
+	if !mem.inRange(msgPtr, msgLen) {
+		return abi.InvalidInput
+	}
 	var zl zapcore.Level
 	switch abi.LogLevel(level) {
 	case abi.LogTrace, abi.LogDebug:
@@ -32,10 +36,7 @@ func (in *Instance) Log(mem guestMemory, level int32, msgPtr, msgLen uint32) abi
 	if msgLen > MaxLogBytes {
 		return abi.TooLarge
 	}
-	msg, ok := mem.str(msgPtr, msgLen)
-	if !ok {
-		return abi.InvalidInput
-	}
+	msg, _ := mem.str(msgPtr, msgLen)
 	if ce := in.log.Check(zl, msg); ce != nil {
 		fields := []zap.Field{zap.Stringer("principal", in.effectivePrincipal())}
 		if abi.LogLevel(level) == abi.LogTrace {
@@ -115,11 +116,11 @@ func (in *Instance) Sleep(ctx context.Context, ns int64) abi.Code {
 
 // RandomBytes implements sys random-bytes from crypto/rand.
 func (in *Instance) RandomBytes(mem guestMemory, bufPtr, n uint32) abi.Code {
-	if n > abi.MaxRandomBytes {
-		return abi.TooLarge
-	}
 	if !mem.inRange(bufPtr, n) {
 		return abi.InvalidInput
+	}
+	if n > abi.MaxRandomBytes {
+		return abi.TooLarge
 	}
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails (crypto/rand panics rather than return an error)
@@ -128,19 +129,17 @@ func (in *Instance) RandomBytes(mem guestMemory, bufPtr, n uint32) abi.Code {
 }
 
 // GetConfig implements sys get-config: the [env] value of key, or not-found.
+// Checks: every range (ABI §1), the key length, the key.
 func (in *Instance) GetConfig(mem guestMemory, keyPtr, keyLen, bufPtr, bufCap, lenOut uint32) abi.Code {
+	if !mem.inRange(keyPtr, keyLen) || !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
+		return abi.InvalidInput
+	}
 	if keyLen > abi.MaxTopicBytes {
 		return abi.TooLarge
 	}
-	key, ok := mem.str(keyPtr, keyLen)
-	if !ok {
-		return abi.InvalidInput
-	}
+	key, _ := mem.str(keyPtr, keyLen)
 	v, found := in.cfg.Config[key]
 	if !found {
-		if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
-			return abi.InvalidInput
-		}
 		return abi.NotFound
 	}
 	return writeResult(mem, []byte(v), bufPtr, bufCap, lenOut)

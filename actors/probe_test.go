@@ -364,6 +364,7 @@ func TestProbe(t *testing.T) {
 		{"HostilePointers", probeHostilePointers},
 		{"Sys", probeSys},
 		{"SDKWaitCountsBytes", probeSDKWait},
+		{"PublishBatch", probePublishBatch},
 	} {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, ps) })
 	}
@@ -1264,5 +1265,27 @@ func probeSDKWait(t *testing.T, ps *probeSet) {
 	p.cmd(t, probeCmd{"op": "sdk_wait", "handles": []uint32{ha, hb, hc}, "timeout_ms": 1000}).decode(t, &got)
 	if got.Code != "ok" || !slices.Equal(got.Ready, []uint32{hb, hc}) {
 		t.Fatalf("guest.Wait = %+v, want ok with [%d %d]", got, hb, hc)
+	}
+}
+
+// probePublishBatch runs guest.PublishBatch (astrid:ipc@1.1.0) in a real Go guest: records are
+// published in order as the command's principal until the first failing one.
+func probePublishBatch(t *testing.T, ps *probeSet) {
+	sub := hostSubscribe(t, ps.r, "pb.*")
+	p := ps.start(t, CapsuleSpec{ID: "batcher", Grants: grants([]string{"pb.*"}, nil)})
+	type rec = map[string]string
+	got := p.cmd(t, probeCmd{"op": "publish_batch", "records": []rec{
+		{"topic": "pb.1", "payload": "1"}, {"topic": "pb.2", "payload": `{"k":2}`},
+		{"topic": "nope", "payload": "3"}, {"topic": "pb.3", "payload": "4"}}})
+	if got.code() != "capability-denied" || got.num(t, "accepted") != 2 {
+		t.Fatalf("publish_batch = %v, want capability-denied with 2 accepted", got)
+	}
+	msgs := receive(t, sub, 2, probeTimeout)
+	if len(msgs) != 2 || string(msgs[0].Payload) != "1" || msgs[1].Topic != "pb.2" ||
+		msgs[0].Principal != probeTester || msgs[0].Source != p.inst {
+		t.Fatalf("received %+v", msgs)
+	}
+	if n := sub.Mailbox().Len(); n != 0 {
+		t.Fatalf("%d more messages after the failing record", n)
 	}
 }

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -41,4 +42,17 @@ func TestRateBudgetSurvivesRestarts(t *testing.T) {
 	if len(st.Refused) != 1 || st.Refused[0] != want[0] {
 		t.Fatalf("refusals %+v, want %+v", st.Refused, want)
 	}
+}
+
+// The engine accepts imports from astrid:ipc@1.1.0 — publish-batch and the 1.0.0 functions
+// under the new module name — next to 1.0.0 ones (TestCompileRejectsBadModules checks that
+// publish-batch is refused from 1.0.0).
+func TestCompileAcceptsIPC11(t *testing.T) {
+	r := newRuntime(t)
+	m := compile(t, r, "testdata/wat/batch.wasm")
+	want := []string{"astrid:ipc@1.1.0.publish-batch", "astrid:ipc@1.1.0.subscribe", "astrid:ipc@1.1.0.subscription-poll"}
+	if got := m.Imports(); !slices.Equal(got, want) {
+		t.Fatalf("imports %v, want %v", got, want)
+	}
+	compile(t, r, "testdata/wat/hostcalls.wasm") // 1.0.0 only
 }

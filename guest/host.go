@@ -14,6 +14,7 @@ type hostCalls struct {
 	publish     func(topic, payload string) abi.Code
 	publishAs   func(topic, payload, principal string) abi.Code
 	subscribe   func(pattern string, handleOut *uint32) abi.Code
+	batch       func(records []byte, acceptedOut *uint32) abi.Code
 	poll        func(handle uint32, buf []byte, lenOut *uint32) abi.Code
 	recv        func(handle uint32, timeoutMs int64, buf []byte, lenOut *uint32) abi.Code
 	wait        func(handles []uint32, timeoutMs int64, ready []uint32, readyLenOut *uint32) abi.Code // *readyLenOut: bytes
@@ -43,6 +44,9 @@ func realHost() hostCalls {
 		},
 		subscribe: func(pattern string, handleOut *uint32) abi.Code {
 			return abi.Code(ipcSubscribe(pattern, handleOut))
+		},
+		batch: func(records []byte, acceptedOut *uint32) abi.Code {
+			return abi.Code(ipcPublishBatch(bytesPtr(records), uint32(len(records)), acceptedOut))
 		},
 		poll: func(handle uint32, buf []byte, lenOut *uint32) abi.Code {
 			return abi.Code(ipcPoll(handle, bytesPtr(buf), uint32(len(buf)), lenOut))

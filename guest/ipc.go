@@ -40,6 +40,47 @@ func PublishAs(topic string, payload []byte, principal string) error {
 	return callErr(fnPublishAs, topic, host.publishAs(topic, bytesString(payload), principal))
 }
 
+// Record is one message of PublishBatch: payload (JSON text) on topic.
+type Record struct {
+	Topic   string
+	Payload []byte
+}
+
+// PublishBatch publishes records in order with one host call (publish-batch of
+// astrid:ipc@1.1.0, ABI §6.1; a capsule that calls it needs a host serving 1.1). Each record
+// gets exactly the checks and effects of Publish, as the same principal; subscribers cannot
+// tell the batch from single publishes. The batch stops at the first record that fails: it
+// returns the number of records published and nil when all were, else that record's error
+// (naming its topic). More than abi.MaxBatchRecords records, or more than abi.MaxBatchBytes
+// of encoded records (8 bytes + topic + payload each), is ErrTooLarge with nothing published.
+func PublishBatch(records ...Record) (int, error) {
+	if len(records) > abi.MaxBatchRecords {
+		return 0, callErr(fnBatch, "", abi.TooLarge)
+	}
+	size := 0
+	for _, r := range records {
+		size += abi.BatchRecordHeaderSize + len(r.Topic) + len(r.Payload)
+		if size > abi.MaxBatchBytes {
+			return 0, callErr(fnBatch, "", abi.TooLarge)
+		}
+	}
+	buf := make([]byte, 0, size)
+	for _, r := range records {
+		buf = abi.AppendBatchRecord(buf, r.Topic, r.Payload)
+	}
+	var accepted uint32
+	code := host.batch(buf, &accepted)
+	n := int(min(accepted, uint32(len(records))))
+	if code == abi.OK {
+		return n, nil
+	}
+	topic := ""
+	if n < len(records) {
+		topic = records[n].Topic
+	}
+	return n, callErr(fnBatch, topic, code)
+}
+
 // Subscription is a live subscription to a topic pattern. Messages published on matching topics
 // after Subscribe returns queue up on the host until Poll or Recv fetches them.
 //

@@ -53,6 +53,10 @@ type command struct {
 	Ns        json.Number     `json:"ns"`
 	Level     json.Number     `json:"level"`
 	Msg       string          `json:"msg"`
+	Records   []struct {
+		Topic   string `json:"topic"`
+		Payload string `json:"payload"`
+	} `json:"records"`
 }
 
 // result is one reply on probe.result.
@@ -107,6 +111,13 @@ func dispatch(c *command, r result) error {
 	switch c.Op {
 	case "publish":
 		r["code"] = name(guest.Publish(c.Topic, c.payload()))
+	case "publish_batch":
+		records := make([]guest.Record, len(c.Records))
+		for i, rec := range c.Records {
+			records[i] = guest.Record{Topic: rec.Topic, Payload: []byte(rec.Payload)}
+		}
+		n, err := guest.PublishBatch(records...)
+		r["code"], r["accepted"] = name(err), n
 	case "publish_as":
 		r["code"] = name(guest.PublishAs(c.Topic, c.payload(), c.Principal))
 	case "subscribe":

@@ -42,6 +42,12 @@ func (l Limits) withDefaults(d Limits) Limits {
 	if l.IPC.RateWindow == 0 {
 		l.IPC.RateWindow = d.IPC.RateWindow
 	}
+	if l.IPC.LogLinesPerSec == 0 {
+		l.IPC.LogLinesPerSec = d.IPC.LogLinesPerSec
+	}
+	if l.IPC.LogBytesPerSec == 0 {
+		l.IPC.LogBytesPerSec = d.IPC.LogBytesPerSec
+	}
 	if l.IPC.Mailbox.Bytes == 0 {
 		l.IPC.Mailbox.Bytes = d.IPC.Mailbox.Bytes
 	}

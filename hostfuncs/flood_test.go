@@ -151,3 +151,34 @@ func TestRefusalAuditIntervals(t *testing.T) {
 		t.Fatalf("%d refusals counted, want 150", got)
 	}
 }
+
+// A capsule flooding sys log at info: the capsule's log budget (100 lines/s by default) bounds
+// what reaches the log, far under 1 MB/s, and every line over it is refused (rate-limited) and
+// counted exactly.
+func TestLogFloodIsBounded(t *testing.T) {
+	w := newWorld(t)
+	out := &countingWriter{}
+	g := w.guestOf(w.compile("flood.wasm"), Config{CapsuleID: "chatty", Logger: productionLogger(out)})
+	const n = 50_000
+	start := time.Now()
+	refused := uint64(g.call("logflood", n))
+	elapsed := time.Since(start)
+	g.in.FlushAudit()
+	logged := out.snapshot()
+	written := uint64(bytes.Count(logged, []byte(`"msg":"`+string(bytes.Repeat([]byte("x"), 100))+`"`)))
+	perSec := float64(len(logged)) / elapsed.Seconds()
+	t.Logf("%d log calls in %v: %d written, %d refused, %d bytes of log (%.0f B/s)", n, elapsed.Round(time.Millisecond), written, refused, len(logged), perSec)
+	windows := uint64(elapsed/time.Second) + 1
+	if written+refused != n || written > DefaultLogLinesPerSec*windows || written == 0 {
+		t.Fatalf("%d written + %d refused of %d calls in %d windows", written, refused, n, windows)
+	}
+	if perSec >= 1e6 {
+		t.Fatalf("log at %.0f bytes/s, want < 1 MB/s", perSec)
+	}
+	if got := refusedCount(g.in.shared, fnLog, abi.RateLimited); got != refused {
+		t.Fatalf("%d refused log calls counted, the guest saw %d", got, refused)
+	}
+	if got := refusalsLogged(t, logged, fnLog, abi.RateLimited); got != refused {
+		t.Fatalf("the audit log accounts for %d refused log calls, the guest saw %d", got, refused)
+	}
+}

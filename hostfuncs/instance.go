@@ -37,6 +37,11 @@ type Limits struct {
 	// the per-second budgets are scaled to it (a 2 s window allows twice the bytes and
 	// messages, and at least one message).
 	RateWindow time.Duration
+	// LogLinesPerSec and LogBytesPerSec bound what sys log writes per capsule and second
+	// (defaults DefaultLogLinesPerSec, DefaultLogBytesPerSec); lines over the budget are not
+	// written, and are counted and audited as refused (rate-limited) calls.
+	LogLinesPerSec int
+	LogBytesPerSec int
 	// Mailbox are the limits of the instance's subscription mailboxes (zero: the bus defaults).
 	Mailbox bus.MailboxLimits
 }
@@ -49,6 +54,10 @@ const (
 	DefaultThroughputMessagesPerSec = 10_000
 	// DefaultRateWindow is the rate limiter's window: one second, as in Astrid.
 	DefaultRateWindow = time.Second
+	// DefaultLogLinesPerSec is the sys log budget in lines per second per capsule.
+	DefaultLogLinesPerSec = 100
+	// DefaultLogBytesPerSec is the sys log budget in message bytes per second per capsule.
+	DefaultLogBytesPerSec = 64 << 10
 )
 
 func (l Limits) withDefaults() Limits {
@@ -63,6 +72,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.RateWindow <= 0 {
 		l.RateWindow = DefaultRateWindow
+	}
+	if l.LogLinesPerSec <= 0 {
+		l.LogLinesPerSec = DefaultLogLinesPerSec
+	}
+	if l.LogBytesPerSec <= 0 {
+		l.LogBytesPerSec = DefaultLogBytesPerSec
 	}
 	return l
 }

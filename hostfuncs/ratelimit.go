@@ -35,20 +35,33 @@ const (
 	pruneInterval  = time.Minute
 )
 
-// newRateLimiter returns a limiter with the budgets of l (defaults applied).
+// newRateLimiter returns the publish limiter for the budgets of l (defaults applied).
 func newRateLimiter(l Limits) *rateLimiter {
 	l = l.withDefaults()
+	return newWindowLimiter(l.ThroughputBytesPerSec, l.ThroughputMessagesPerSec, l.RateWindow)
+}
+
+// newLogLimiter returns the sys log limiter for the budgets of l (defaults applied): one
+// window of one second for the whole capsule.
+func newLogLimiter(l Limits) *rateLimiter {
+	l = l.withDefaults()
+	return newWindowLimiter(l.LogBytesPerSec, l.LogLinesPerSec, time.Second)
+}
+
+// newWindowLimiter returns a limiter of bytesPerSec and messagesPerSec, scaled to windows of
+// length.
+func newWindowLimiter(bytesPerSec, messagesPerSec int, length time.Duration) *rateLimiter {
 	scale := func(perSec int) int {
-		n := float64(perSec) * l.RateWindow.Seconds()
+		n := float64(perSec) * length.Seconds()
 		if n >= float64(maxInt) {
 			return maxInt
 		}
 		return max(int(n), 1)
 	}
 	return &rateLimiter{
-		bytes:    scale(l.ThroughputBytesPerSec),
-		messages: scale(l.ThroughputMessagesPerSec),
-		length:   l.RateWindow,
+		bytes:    scale(bytesPerSec),
+		messages: scale(messagesPerSec),
+		length:   length,
 		windows:  make(map[bus.Principal]*window),
 	}
 }

@@ -28,12 +28,13 @@ type SharedOptions struct {
 }
 
 // Shared is the host state that belongs to a capsule rather than to one of its instances: the
-// rate limiter's budget and the counters of refused calls. The actors layer makes one per
+// rate limiter's budget, the sys log budget and the counters of refused calls. The actors layer makes one per
 // capsule and hands it to every instance it starts (Config.Shared), so a crash-looping capsule
 // does not get a fresh budget with each restart and no refusal is forgotten. Instances of one
 // capsule may use it concurrently.
 type Shared struct {
 	limiter  *rateLimiter
+	logs     *rateLimiter // sys log budget (one window, keyed by the system principal)
 	now      func() time.Time
 	interval time.Duration
 
@@ -60,6 +61,7 @@ func NewShared(limits Limits, opts SharedOptions) *Shared {
 	}
 	return &Shared{
 		limiter:  newRateLimiter(limits),
+		logs:     newLogLimiter(limits),
 		now:      opts.Now,
 		interval: opts.AuditInterval,
 		refusals: make(map[refusalKey]*refusalStat),

@@ -9,10 +9,14 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/bus"
 )
 
 // MaxLogBytes is the longest message sys log accepts; longer ones get too-large.
 const MaxLogBytes = 64 << 10
+
+// fnLog is the audit name of sys log (audited only when refused for its budget).
+const fnLog = "astrid:sys/log"
 
 // Log implements sys log: the message goes to the capsule's zap logger, trace mapped to debug.
 // Checks: the message range (ABI §1: range checks first), the level, the length.
@@ -36,6 +40,18 @@ func (in *Instance) Log(mem guestMemory, level int32, msgPtr, msgLen uint32) abi
 	if msgLen > MaxLogBytes {
 		return abi.TooLarge
 	}
+	if !in.log.Core().Enabled(zl) {
+		return abi.OK // a disabled level costs nothing, not even budget
+	}
+	// The capsule's log budget (lines and bytes per second) bounds what a flooding guest can
+	// write; a line over it is not written, and is counted and audited like a refused call.
+	now := in.shared.rateNow(time.Now())
+	w, ok := in.shared.logs.reserve(bus.System(), int(msgLen), now)
+	if !ok {
+		in.auditRefusal(fnLog, in.effectivePrincipal(), "", abi.RateLimited)
+		return abi.RateLimited
+	}
+	in.shared.logs.charge(w, int(msgLen))
 	msg, _ := mem.str(msgPtr, msgLen)
 	if ce := in.log.Check(zl, msg); ce != nil {
 		fields := []zap.Field{zap.Stringer("principal", in.effectivePrincipal())}

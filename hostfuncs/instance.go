@@ -56,8 +56,9 @@ const (
 	DefaultRateWindow = time.Second
 	// DefaultLogLinesPerSec is the sys log budget in lines per second per capsule.
 	DefaultLogLinesPerSec = 100
-	// DefaultLogBytesPerSec is the sys log budget in message bytes per second per capsule.
-	DefaultLogBytesPerSec = 64 << 10
+	// DefaultLogBytesPerSec is the sys log budget in message bytes per second per capsule:
+	// four messages of the largest size (MaxLogBytes).
+	DefaultLogBytesPerSec = 256 << 10
 )
 
 func (l Limits) withDefaults() Limits {

@@ -51,6 +51,11 @@ func BenchmarkValidJSON(b *testing.B) {
 			validJSON(payload128)
 		}
 	})
+	b.Run("utf8-only", func(b *testing.B) { // the UTF-8 part of validJSON, for its share
+		for range b.N {
+			utf8.Valid(payload128)
+		}
+	})
 	b.Run("encoding-json", func(b *testing.B) {
 		for range b.N {
 			json.Valid(payload128)

@@ -12,6 +12,9 @@ package abi
 const (
 	// ModuleIPC is the import module of the publish/subscribe host functions.
 	ModuleIPC = "astrid:ipc@1.0.0"
+	// ModuleIPC11 is version 1.1 of the ipc module: every function of ModuleIPC plus
+	// publish-batch. The host serves both; a capsule imports from the version it needs.
+	ModuleIPC11 = "astrid:ipc@1.1.0"
 	// ModuleSys is the import module of logging, clocks, readiness, randomness and config.
 	ModuleSys = "astrid:sys@1.0.0"
 	// ModuleKV is the import module of the durable key-value state (docs/kv.md).
@@ -103,6 +106,10 @@ const (
 	MaxSleepNanos = 60_000_000_000
 	// MaxWaitHandles is the most handles one subscription-wait may list.
 	MaxWaitHandles = MaxSubscriptions
+	// MaxBatchBytes is the largest records_len publish-batch accepts (4 MiB).
+	MaxBatchBytes = 4 << 20
+	// MaxBatchRecords is the most records one publish-batch may carry.
+	MaxBatchRecords = 1024
 )
 
 // LogLevel is the level argument of sys log.

@@ -49,6 +49,12 @@ const (
 	BindingHeaderSize = 20
 	// BindingsHeaderSize is the u32 count that starts a bindings list.
 	BindingsHeaderSize = 4
+	// BatchRecordHeaderSize is the fixed part of one publish-batch record:
+	// u32 topic_len | u32 payload_len.
+	BatchRecordHeaderSize = 8
+	// WaitHandleSize is the size of one ready handle subscription-wait writes (a u32):
+	// ready_cap and the length written are in bytes, this many per handle.
+	WaitHandleSize = 4
 )
 
 // ErrTruncated is returned when a record is shorter than its own lengths say.
@@ -247,3 +253,12 @@ const (
 	// HookDeny stops the chain and rejects the message; the data is the reason.
 	HookDeny HookAction = 2
 )
+
+// AppendBatchRecord appends one publish-batch record (ABI §6.1): u32 topic_len | u32
+// payload_len | topic | payload, no padding.
+func AppendBatchRecord(dst []byte, topic string, payload []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(topic)))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
+	dst = append(dst, topic...)
+	return append(dst, payload...)
+}

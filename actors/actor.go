@@ -131,6 +131,7 @@ func (a *capsuleActor) start() {
 		Owner:      a.spec.Owner,
 		Grants:     a.spec.Grants,
 		Limits:     a.spec.Limits.IPC,
+		Shared:     a.handle.sharedHost(a.spec.Limits.IPC),
 		Config:     a.spec.Config,
 		Bindings:   a.spec.Bindings,
 		Bus:        a.rt.bus,

@@ -20,8 +20,9 @@ import (
 // benchLimits lift the per-capsule throughput limit and the mailbox caps so the benchmark
 // measures the message path, not the policies.
 var benchLimits = Limits{IPC: hostfuncs.Limits{
-	ThroughputBytesPerSec: 1 << 40,
-	Mailbox:               bus.MailboxLimits{Bytes: 256 << 20, PerPrincipal: 1 << 22},
+	ThroughputBytesPerSec:    1 << 40,
+	ThroughputMessagesPerSec: 1 << 40,
+	Mailbox:                  bus.MailboxLimits{Bytes: 256 << 20, PerPrincipal: 1 << 22},
 }}
 
 // BenchmarkWasmPubSub measures WASM → WASM messages: the benchpub capsule publishes b.N

@@ -39,6 +39,18 @@ func (l Limits) withDefaults(d Limits) Limits {
 	if l.IPC.ThroughputBytesPerSec == 0 {
 		l.IPC.ThroughputBytesPerSec = d.IPC.ThroughputBytesPerSec
 	}
+	if l.IPC.ThroughputMessagesPerSec == 0 {
+		l.IPC.ThroughputMessagesPerSec = d.IPC.ThroughputMessagesPerSec
+	}
+	if l.IPC.RateWindow == 0 {
+		l.IPC.RateWindow = d.IPC.RateWindow
+	}
+	if l.IPC.LogLinesPerSec == 0 {
+		l.IPC.LogLinesPerSec = d.IPC.LogLinesPerSec
+	}
+	if l.IPC.LogBytesPerSec == 0 {
+		l.IPC.LogBytesPerSec = d.IPC.LogBytesPerSec
+	}
 	if l.IPC.Mailbox.Bytes == 0 {
 		l.IPC.Mailbox.Bytes = d.IPC.Mailbox.Bytes
 	}
@@ -144,6 +156,9 @@ type Status struct {
 	LastError string
 	// Traffic is the capsule's message accounting over all its instances.
 	Traffic
+	// Refused are the exact counts of its refused host calls, by function and code, over all
+	// its instances.
+	Refused []hostfuncs.Refusal `json:"refused,omitempty"`
 }
 
 // Traffic is a capsule's message accounting, summed over all its instances and all their
@@ -206,6 +221,8 @@ type Capsule struct {
 
 	host  *hostfuncs.Instance // the current instance's host state
 	ended hostfuncs.Counters  // host-side counters of ended instances
+	// shared is the host state every instance shares: the rate budget, refusal counts.
+	shared *hostfuncs.Shared
 }
 
 // serveCalls publishes (or, with nil, withdraws) the current instance's call channel.
@@ -236,9 +253,24 @@ func (c *Capsule) Status() Status {
 	c.mu.Lock()
 	st := c.status
 	published := c.hostCountersLocked().Published
+	shared := c.shared
 	c.mu.Unlock()
 	st.Traffic = trafficOf(c.ledger.Stats(), published)
+	if shared != nil {
+		st.Refused = shared.Refused()
+	}
 	return st
+}
+
+// sharedHost returns the host state the capsule's instances share, made on first use: the
+// rate limiter's budget belongs to the capsule, so a restart does not refill it.
+func (c *Capsule) sharedHost(limits hostfuncs.Limits) *hostfuncs.Shared {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shared == nil {
+		c.shared = hostfuncs.NewShared(limits, hostfuncs.SharedOptions{})
+	}
+	return c.shared
 }
 
 // hostCountersLocked sums the host-side counters of every instance; c.mu is held. Delivered

@@ -110,6 +110,7 @@ func TestCompileRejectsBadModules(t *testing.T) {
 		{"empty", nil, "compile"},
 		{"unknown import", readWasm(t, "testdata/wat/badimport.wasm"), `imports env.whatever from module "env"`},
 		{"unknown WASI function", readWasm(t, "testdata/wat/badwasi.wasm"), `wasi_snapshot_preview1.no_such_call, which WASI preview 1 does not define`},
+		{"publish-batch from ipc 1.0.0", readWasm(t, "testdata/wat/badbatch.wasm"), `imports astrid:ipc@1.0.0.publish-batch`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -187,7 +187,7 @@ func (m *Module) validate(wasi map[string]api.FunctionDefinition) error {
 				return fmt.Errorf("%w: import %s.%s has signature %s, WASI defines %s", ErrInvalidModule, mod, name,
 					signature(f.ParamTypes(), f.ResultTypes()), signature(w.ParamTypes(), w.ResultTypes()))
 			}
-		case abi.ModuleIPC, abi.ModuleSys, abi.ModuleKV:
+		case abi.ModuleIPC, abi.ModuleIPC11, abi.ModuleSys, abi.ModuleKV:
 			hf, ok := hostfuncs.Lookup(mod, name)
 			if !ok {
 				return fmt.Errorf("%w: imports %s.%s, which ABI %s does not provide", ErrInvalidModule, mod, name, abi.Version)

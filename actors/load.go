@@ -166,8 +166,9 @@ func SpecFromManifest(m *manifest.Manifest, mod *Module) (CapsuleSpec, error) {
 		Limits: Limits{
 			MemoryPages: m.Limits.MemoryPages,
 			IPC: hostfuncs.Limits{
-				MaxSubscriptions:      m.Limits.MaxSubscriptions,
-				ThroughputBytesPerSec: int(m.Limits.IPCThroughputBytesPerSec),
+				MaxSubscriptions:         m.Limits.MaxSubscriptions,
+				ThroughputBytesPerSec:    int(m.Limits.IPCThroughputBytesPerSec),
+				ThroughputMessagesPerSec: int(m.Limits.IPCThroughputMessagesPerSec),
 			},
 			KVBytes: m.Limits.KVBytes,
 		},

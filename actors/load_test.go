@@ -116,6 +116,7 @@ mode = { type = "text", default = "fast" }
 [limits]
 memory_pages = 32
 ipc_throughput_bytes_per_sec = 1000
+ipc_throughput_messages_per_sec = 77
 max_subscriptions = 4
 [supervision]
 restart = "transient"
@@ -135,10 +136,10 @@ watchdog_windows = 4
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := fmt.Sprintf("%s %v %v %v %d %d %d %v %+v %+v %+v", spec.ID, spec.Grants.Publish, spec.Grants.Subscribe, spec.Grants.Uplink,
-		spec.Limits.MemoryPages, spec.Limits.IPC.ThroughputBytesPerSec, spec.Limits.IPC.MaxSubscriptions, spec.Config,
+	got := fmt.Sprintf("%s %v %v %v %d %d/%d %d %v %+v %+v %+v", spec.ID, spec.Grants.Publish, spec.Grants.Subscribe, spec.Grants.Uplink,
+		spec.Limits.MemoryPages, spec.Limits.IPC.ThroughputBytesPerSec, spec.Limits.IPC.ThroughputMessagesPerSec, spec.Limits.IPC.MaxSubscriptions, spec.Config,
 		spec.Bindings, *spec.Watchdog, *spec.Policy)
-	want := "full [out.*] [ev.* in.x] true 32 1000 4 map[mode:fast] [{HandleID:0 Priority:7 Action:on_ev Topic:ev.*}] " +
+	want := "full [out.*] [ev.* in.x] true 32 1000/77 4 map[mode:fast] [{HandleID:0 Priority:7 Action:on_ev Topic:ev.*}] " +
 		"{Window:1s Windows:4} {Restart:transient MaxRestarts:2 Within:10s BackoffInitial:5ms BackoffMax:50ms Jitter:0.2 OnFailure:escalate Group:g}"
 	if got != want {
 		t.Fatalf("spec\n got %s\nwant %s", got, want)

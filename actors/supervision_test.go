@@ -272,7 +272,7 @@ func TestHealthyCapsulesLoseNothingWhileOthersCrash(t *testing.T) {
 		t.Skip("long")
 	}
 	r := newRuntime(t)
-	roomy := Limits{IPC: hostfuncs.Limits{ThroughputBytesPerSec: 1 << 30, Mailbox: bus.MailboxLimits{PerPrincipal: 1 << 20}}}
+	roomy := Limits{IPC: hostfuncs.Limits{ThroughputBytesPerSec: 1 << 30, ThroughputMessagesPerSec: 1 << 30, Mailbox: bus.MailboxLimits{PerPrincipal: 1 << 20}}}
 	crashMod := compile(t, r, "testdata/wat/crashy.wasm")
 	const crashers, echoes, messages = 100, 4, 2000
 	crashPolicy := &supervision.Policy{Restart: supervision.Permanent, MaxRestarts: 1 << 20, Within: time.Minute}

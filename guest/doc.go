@@ -1,6 +1,7 @@
 // Package guest is the Go SDK for writing astrid-actors capsules: WebAssembly modules, built
 // with GOOS=wasip1 GOARCH=wasm, that talk to the runtime only through the host ABI of package
-// abi (modules "astrid:ipc@1.0.0" and "astrid:sys@1.0.0", see docs/abi.md).
+// abi (modules "astrid:ipc@1.0.0" and "astrid:sys@1.0.0", see docs/abi.md). PublishBatch uses
+// "astrid:ipc@1.1.0"; a capsule imports it only if it calls PublishBatch.
 //
 // # Building a capsule
 //

@@ -98,6 +98,7 @@ func CodeOf(err error) abi.Code {
 const (
 	fnPublish     = "publish"
 	fnPublishAs   = "publish-as"
+	fnBatch       = "publish-batch"
 	fnSubscribe   = "subscribe"
 	fnPoll        = "subscription-poll"
 	fnRecv        = "subscription-recv"

@@ -22,6 +22,7 @@ func unexpected(t *testing.T) hostCalls {
 		publish:     func(string, string) abi.Code { fail("publish"); return abi.Unknown },
 		publishAs:   func(string, string, string) abi.Code { fail("publish-as"); return abi.Unknown },
 		subscribe:   func(string, *uint32) abi.Code { fail("subscribe"); return abi.Unknown },
+		batch:       func([]byte, *uint32) abi.Code { fail("publish-batch"); return abi.Unknown },
 		poll:        func(uint32, []byte, *uint32) abi.Code { fail("poll"); return abi.Unknown },
 		recv:        func(uint32, int64, []byte, *uint32) abi.Code { fail("recv"); return abi.Unknown },
 		wait:        func([]uint32, int64, []uint32, *uint32) abi.Code { fail("wait"); return abi.Unknown },

@@ -104,6 +104,71 @@ func TestPublishVariants(t *testing.T) {
 	}
 }
 
+func TestPublishBatch(t *testing.T) {
+	// decode reads records as the host does (ABI §6.1).
+	decode := func(b []byte) (out []string) {
+		for len(b) >= abi.BatchRecordHeaderSize {
+			tl, pl := int(leU32(b)), int(leU32(b[4:]))
+			b = b[abi.BatchRecordHeaderSize:]
+			out = append(out, string(b[:tl])+" "+string(b[tl:tl+pl]))
+			b = b[tl+pl:]
+		}
+		if len(b) != 0 {
+			out = append(out, "trailing bytes")
+		}
+		return out
+	}
+	records := []Record{{"a.1", []byte(`1`)}, {"a.2", []byte(`{"k":2}`)}, {"denied", []byte(`3`)}, {"a.4", nil}}
+	tests := []struct {
+		name     string
+		records  []Record
+		code     abi.Code
+		accepted uint32
+		wantN    int
+		wantErr  abi.Code
+		wantMsg  string
+		calls    int
+	}{
+		{name: "all published", records: records[:2], accepted: 2, wantN: 2, calls: 1},
+		{name: "none", records: nil, accepted: 0, wantN: 0, calls: 1},
+		{name: "stops at a denied record", records: records, code: abi.CapabilityDenied, accepted: 2, wantN: 2,
+			wantErr: abi.CapabilityDenied, wantMsg: "denied", calls: 1},
+		{name: "host over-reports", records: records[:1], accepted: 7, wantN: 1, calls: 1},
+		{name: "too many records", records: make([]Record, abi.MaxBatchRecords+1), wantErr: abi.TooLarge},
+		{name: "too many bytes", records: []Record{{"a", make([]byte, abi.MaxBatchBytes)}}, wantErr: abi.TooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := unexpected(t)
+			calls := 0
+			h.batch = func(b []byte, accepted *uint32) abi.Code {
+				calls++
+				var want []string
+				for _, r := range tt.records {
+					want = append(want, r.Topic+" "+string(r.Payload))
+				}
+				if got := decode(b); strings.Join(got, "|") != strings.Join(want, "|") {
+					t.Errorf("host got records %q, want %q", got, want)
+				}
+				*accepted = tt.accepted
+				return tt.code
+			}
+			useHost(t, h)
+			n, err := PublishBatch(tt.records...)
+			if n != tt.wantN || CodeOf(err) != tt.wantErr || calls != tt.calls {
+				t.Fatalf("PublishBatch = %d, %v (%d host calls); want %d, %v (%d)", n, err, calls, tt.wantN, tt.wantErr, tt.calls)
+			}
+			if tt.wantMsg != "" && !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("error %q does not name the failing record's topic %q", err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func leU32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
 func TestSubscribe(t *testing.T) {
 	h := unexpected(t)
 	h.subscribe = func(pattern string, out *uint32) abi.Code {
@@ -330,7 +395,7 @@ func TestWait(t *testing.T) {
 				if tt.code != abi.OK {
 					return tt.code
 				}
-				*n = uint32(copy(ready, tt.ready))
+				*n = uint32(copy(ready, tt.ready)) * abi.WaitHandleSize // bytes, as the ABI says
 				return abi.OK
 			}
 			useHost(t, h)

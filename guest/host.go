@@ -14,9 +14,10 @@ type hostCalls struct {
 	publish     func(topic, payload string) abi.Code
 	publishAs   func(topic, payload, principal string) abi.Code
 	subscribe   func(pattern string, handleOut *uint32) abi.Code
+	batch       func(records []byte, acceptedOut *uint32) abi.Code
 	poll        func(handle uint32, buf []byte, lenOut *uint32) abi.Code
 	recv        func(handle uint32, timeoutMs int64, buf []byte, lenOut *uint32) abi.Code
-	wait        func(handles []uint32, timeoutMs int64, ready []uint32, readyLenOut *uint32) abi.Code
+	wait        func(handles []uint32, timeoutMs int64, ready []uint32, readyLenOut *uint32) abi.Code // *readyLenOut: bytes
 	drop        func(handle uint32) abi.Code
 	bindings    func(buf []byte, lenOut *uint32) abi.Code
 	log         func(level abi.LogLevel, msg string) abi.Code
@@ -44,6 +45,9 @@ func realHost() hostCalls {
 		subscribe: func(pattern string, handleOut *uint32) abi.Code {
 			return abi.Code(ipcSubscribe(pattern, handleOut))
 		},
+		batch: func(records []byte, acceptedOut *uint32) abi.Code {
+			return abi.Code(ipcPublishBatch(bytesPtr(records), uint32(len(records)), acceptedOut))
+		},
 		poll: func(handle uint32, buf []byte, lenOut *uint32) abi.Code {
 			return abi.Code(ipcPoll(handle, bytesPtr(buf), uint32(len(buf)), lenOut))
 		},
@@ -51,8 +55,9 @@ func realHost() hostCalls {
 			return abi.Code(ipcRecv(handle, timeoutMs, bytesPtr(buf), uint32(len(buf)), lenOut))
 		},
 		wait: func(handles []uint32, timeoutMs int64, ready []uint32, readyLenOut *uint32) abi.Code {
+			// ready_cap is in bytes, 4 per handle, like every cap (ABI §1).
 			return abi.Code(ipcWait(unsafe.Pointer(unsafe.SliceData(handles)), uint32(len(handles)), timeoutMs,
-				unsafe.Pointer(unsafe.SliceData(ready)), uint32(len(ready)), readyLenOut))
+				unsafe.Pointer(unsafe.SliceData(ready)), uint32(len(ready))*abi.WaitHandleSize, readyLenOut))
 		},
 		drop: func(handle uint32) abi.Code { return abi.Code(ipcDrop(handle)) },
 		bindings: func(buf []byte, lenOut *uint32) abi.Code {

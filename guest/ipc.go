@@ -12,11 +12,12 @@ import (
 // principal of the message being handled (see Caller), or the capsule owner's.
 //
 // The host checks, in this order: topic length (at most abi.MaxTopicBytes), the
-// per-(capsule, principal) rate limit (ErrRateLimited), topic syntax (no empty segment, at most
+// per-(capsule, principal) rate limit in bytes and messages (ErrRateLimited; the budget is the
+// capsule's and survives restarts), topic syntax (no empty segment, at most
 // abi.MaxTopicSegments segments), the manifest's [publish] ACL (ErrCapabilityDenied; an empty
-// ACL denies everything), payload size (at most abi.MaxPayloadBytes) and payload JSON validity.
-// A bad topic or payload is ErrInvalidInput (the host may report an oversize payload as
-// ErrTooLarge); ErrClosed while the capsule is stopping.
+// ACL denies everything), payload size (at most abi.MaxPayloadBytes) and payload validity:
+// RFC 8259 JSON text, so valid UTF-8 throughout. A bad topic or payload is ErrInvalidInput (the
+// host may report an oversize payload as ErrTooLarge); ErrClosed while the capsule is stopping.
 func Publish(topic string, payload []byte) error {
 	return callErr(fnPublish, topic, host.publish(topic, bytesString(payload)))
 }
@@ -37,6 +38,47 @@ func PublishJSON(topic string, v any) error {
 // bad principal is ErrInvalidInput. Otherwise it behaves like Publish.
 func PublishAs(topic string, payload []byte, principal string) error {
 	return callErr(fnPublishAs, topic, host.publishAs(topic, bytesString(payload), principal))
+}
+
+// Record is one message of PublishBatch: payload (JSON text) on topic.
+type Record struct {
+	Topic   string
+	Payload []byte
+}
+
+// PublishBatch publishes records in order with one host call (publish-batch of
+// astrid:ipc@1.1.0, ABI §6.1; a capsule that calls it needs a host serving 1.1). Each record
+// gets exactly the checks and effects of Publish, as the same principal; subscribers cannot
+// tell the batch from single publishes. The batch stops at the first record that fails: it
+// returns the number of records published and nil when all were, else that record's error
+// (naming its topic). More than abi.MaxBatchRecords records, or more than abi.MaxBatchBytes
+// of encoded records (8 bytes + topic + payload each), is ErrTooLarge with nothing published.
+func PublishBatch(records ...Record) (int, error) {
+	if len(records) > abi.MaxBatchRecords {
+		return 0, callErr(fnBatch, "", abi.TooLarge)
+	}
+	size := 0
+	for _, r := range records {
+		size += abi.BatchRecordHeaderSize + len(r.Topic) + len(r.Payload)
+		if size > abi.MaxBatchBytes {
+			return 0, callErr(fnBatch, "", abi.TooLarge)
+		}
+	}
+	buf := make([]byte, 0, size)
+	for _, r := range records {
+		buf = abi.AppendBatchRecord(buf, r.Topic, r.Payload)
+	}
+	var accepted uint32
+	code := host.batch(buf, &accepted)
+	n := int(min(accepted, uint32(len(records))))
+	if code == abi.OK {
+		return n, nil
+	}
+	topic := ""
+	if n < len(records) {
+		topic = records[n].Topic
+	}
+	return n, callErr(fnBatch, topic, code)
 }
 
 // Subscription is a live subscription to a topic pattern. Messages published on matching topics
@@ -169,7 +211,7 @@ func Wait(timeout time.Duration, subs ...*Subscription) ([]*Subscription, error)
 	if err := callErr(fnWait, "", host.wait(handles, ms, ready, &n)); err != nil {
 		return nil, err
 	}
-	n = min(n, uint32(len(ready)))
+	n = min(n/abi.WaitHandleSize, uint32(len(ready))) // the host writes the length in bytes
 	var out []*Subscription
 	for i, s := range subs {
 		if isReady(s.handle, ready[:n]) && !seen(s, subs[:i]) {

@@ -14,9 +14,12 @@ import (
 
 const notWasm = int32(abi.Unknown)
 
-func ipcPublish(topic, payload string) int32                                         { return notWasm }
-func ipcPublishAs(topic, payload, principal string) int32                            { return notWasm }
-func ipcSubscribe(pattern string, handleOut *uint32) int32                           { return notWasm }
+func ipcPublish(topic, payload string) int32               { return notWasm }
+func ipcPublishAs(topic, payload, principal string) int32  { return notWasm }
+func ipcSubscribe(pattern string, handleOut *uint32) int32 { return notWasm }
+func ipcPublishBatch(records unsafe.Pointer, recordsLen uint32, acceptedOut *uint32) int32 {
+	return notWasm
+}
 func ipcPoll(handle uint32, buf unsafe.Pointer, bufCap uint32, lenOut *uint32) int32 { return notWasm }
 func ipcRecv(handle uint32, timeoutMs int64, buf unsafe.Pointer, bufCap uint32, lenOut *uint32) int32 {
 	return notWasm

@@ -15,6 +15,12 @@ func ipcPublish(topic, payload string) int32
 //go:wasmimport astrid:ipc@1.0.0 publish-as
 func ipcPublishAs(topic, payload, principal string) int32
 
+// publish-batch is new in astrid:ipc@1.1.0 (ABI §6). A Go wasm binary imports it only when it
+// calls PublishBatch, so other capsules keep running on 1.0-only hosts.
+//
+//go:wasmimport astrid:ipc@1.1.0 publish-batch
+func ipcPublishBatch(records unsafe.Pointer, recordsLen uint32, acceptedOut *uint32) int32
+
 //go:wasmimport astrid:ipc@1.0.0 subscribe
 func ipcSubscribe(pattern string, handleOut *uint32) int32
 

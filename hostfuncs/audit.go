@@ -14,26 +14,19 @@ func securityEvent(c abi.Code) bool {
 	return c == abi.CapabilityDenied || c == abi.RateLimited || c == abi.Quota
 }
 
-// auditCall writes one line on the "astrid.audit.ipc" logger for an ipc host call: the
-// function, the principal in effect, the topic or pattern, and either the size (bytes for
-// publishes, message count for deliveries) or the error. Disabled levels cost no allocation.
+// auditCall audits an ipc host call on the "astrid.audit.ipc" logger. A successful call gets
+// one debug line: the function, the principal in effect, the topic or pattern, and the size
+// (bytes for publishes, message count for deliveries). A refused call is counted exactly and
+// audited aggregated per (function, code) and interval (auditRefusal), so a flood of refusals
+// cannot flood the log. Disabled levels cost no allocation.
 func (in *Instance) auditCall(fn string, p bus.Principal, topic string, sizeKey string, size int, code abi.Code) {
-	level := zapcore.DebugLevel
-	if securityEvent(code) {
-		level = zapcore.InfoLevel
+	if code != abi.OK {
+		in.auditRefusal(fn, p, topic, code)
+		return
 	}
-	ce := in.audit.Check(level, "audit")
+	ce := in.audit.Check(zapcore.DebugLevel, "audit")
 	if ce == nil {
 		return
 	}
-	fields := []zap.Field{zap.String("fn", fn), zap.Stringer("principal", p), zap.String("topic", topic)}
-	if code == abi.OK {
-		fields = append(fields, zap.Int(sizeKey, size))
-	} else {
-		fields = append(fields, zap.Stringer("error", code))
-		if securityEvent(code) {
-			fields = append(fields, zap.Bool("security_event", true))
-		}
-	}
-	ce.Write(fields...)
+	ce.Write(zap.String("fn", fn), zap.Stringer("principal", p), zap.String("topic", topic), zap.Int(sizeKey, size))
 }

@@ -104,6 +104,26 @@ type guest struct {
 
 func (w *world) guest(cfg Config) *guest {
 	w.t.Helper()
+	return w.guestOf(w.compiled, cfg)
+}
+
+// compile compiles another fixture of testdata/wat for guestOf.
+func (w *world) compile(path string) wazero.CompiledModule {
+	w.t.Helper()
+	wasm, err := os.ReadFile("../testdata/wat/" + path)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	compiled, err := w.rt.CompileModule(context.Background(), wasm)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return compiled
+}
+
+// guestOf instantiates compiled with host state cfg (defaults as for guest).
+func (w *world) guestOf(compiled wazero.CompiledModule, cfg Config) *guest {
+	w.t.Helper()
 	if cfg.InstanceID == uuid.Nil {
 		cfg.InstanceID = uuid.New()
 	}
@@ -111,10 +131,12 @@ func (w *world) guest(cfg Config) *guest {
 		cfg.CapsuleID = "test"
 	}
 	cfg.Bus = w.bus
-	cfg.Logger = w.logger
+	if cfg.Logger == nil {
+		cfg.Logger = w.logger
+	}
 	in := NewInstance(cfg)
 	ctx, cancel := context.WithCancel(WithInstance(context.Background(), in))
-	mod, err := w.rt.InstantiateModule(ctx, w.compiled, wazero.NewModuleConfig().WithName(""))
+	mod, err := w.rt.InstantiateModule(ctx, compiled, wazero.NewModuleConfig().WithName(""))
 	if err != nil {
 		w.t.Fatal(err)
 	}

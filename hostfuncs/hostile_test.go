@@ -36,8 +36,8 @@ func TestHostilePointers(t *testing.T) {
 		{"publish topic len huge", "call_publish", []uint64{tp, wrap, pp, pl}, abi.InvalidInput},
 		{"publish payload past end", "call_publish", []uint64{tp, tl, end - 1, 2}, abi.InvalidInput},
 		{"publish payload wraps", "call_publish", []uint64{tp, tl, edge, 4}, abi.InvalidInput},
-		{"publish payload len huge", "call_publish", []uint64{tp, tl, pp, wrap}, abi.RateLimited},                  // the seed's order: the rate limit sees the length first
-		{"publish-as principal wraps", "call_publish_as", []uint64{tp, tl, pp, pl, wrap, 3}, abi.CapabilityDenied}, // no uplink: checked first
+		{"publish payload len huge", "call_publish", []uint64{tp, tl, pp, wrap}, abi.InvalidInput},             // range checks first (ABI §1), not rate-limited
+		{"publish-as principal wraps", "call_publish_as", []uint64{tp, tl, pp, pl, wrap, 3}, abi.InvalidInput}, // before the uplink check
 		{"subscribe pattern wraps", "call_subscribe", []uint64{wrap, 2, valid}, abi.InvalidInput},
 		{"subscribe handle out past end", "call_subscribe", []uint64{tp, 1, end - 2}, abi.InvalidInput},
 		{"subscribe handle out wraps", "call_subscribe", []uint64{tp, 1, wrap}, abi.InvalidInput},
@@ -46,7 +46,8 @@ func TestHostilePointers(t *testing.T) {
 		{"poll len out wraps", "call_poll", []uint64{uint64(h), valid, 100, wrap}, abi.InvalidInput},
 		{"recv buffer cap huge", "call_recv", []uint64{uint64(h), 0, valid, wrap, valid + 512}, abi.InvalidInput},
 		{"wait handles wrap", "call_wait", []uint64{wrap, 2, 0, valid, 1, valid + 8}, abi.InvalidInput},
-		{"wait handles count huge", "call_wait", []uint64{valid, wrap, 0, valid, 1, valid + 8}, abi.TooLarge},
+		{"wait handles count huge", "call_wait", []uint64{valid, wrap, 0, valid, 1, valid + 8}, abi.InvalidInput},
+		{"wait handles count over the limit", "call_wait", []uint64{valid, abi.MaxWaitHandles + 1, 0, valid, 4, valid + 8}, abi.TooLarge},
 		{"wait ready cap huge", "call_wait", []uint64{valid, 1, 0, valid, wrap, valid + 8}, abi.InvalidInput},
 		{"bindings buffer past end", "call_bindings", []uint64{end, 4, valid}, abi.InvalidInput},
 		{"log message wraps", "call_log", []uint64{2, wrap, 10}, abi.InvalidInput},

@@ -28,16 +28,39 @@ type Grants struct {
 type Limits struct {
 	// MaxSubscriptions is the number of live subscriptions (default abi.MaxSubscriptions).
 	MaxSubscriptions int
-	// ThroughputBytesPerSec is the publish budget per (instance, principal) and 1-second
-	// window (default DefaultThroughputBytesPerSec).
+	// ThroughputBytesPerSec is the publish budget in payload bytes per second per (capsule,
+	// principal) (default DefaultThroughputBytesPerSec).
 	ThroughputBytesPerSec int
+	// ThroughputMessagesPerSec is the publish budget in messages per second per (capsule,
+	// principal) (default DefaultThroughputMessagesPerSec).
+	ThroughputMessagesPerSec int
+	// RateWindow is the length of the rate limiter's fixed window (default DefaultRateWindow);
+	// the per-second budgets are scaled to it (a 2 s window allows twice the bytes and
+	// messages, and at least one message).
+	RateWindow time.Duration
+	// LogLinesPerSec and LogBytesPerSec bound what sys log writes per capsule and second
+	// (defaults DefaultLogLinesPerSec, DefaultLogBytesPerSec); lines over the budget are not
+	// written, and are counted and audited as refused (rate-limited) calls.
+	LogLinesPerSec int
+	LogBytesPerSec int
 	// Mailbox are the limits of the instance's subscription mailboxes (zero: the bus defaults).
 	Mailbox bus.MailboxLimits
 }
 
-// DefaultThroughputBytesPerSec is the default publish budget: 10 MiB per second per
-// (instance, principal).
-const DefaultThroughputBytesPerSec = 10 << 20
+// Default publish budgets per (capsule, principal).
+const (
+	// DefaultThroughputBytesPerSec is 10 MiB of payload per second.
+	DefaultThroughputBytesPerSec = 10 << 20
+	// DefaultThroughputMessagesPerSec is 10 000 messages per second.
+	DefaultThroughputMessagesPerSec = 10_000
+	// DefaultRateWindow is the rate limiter's window: one second, as in Astrid.
+	DefaultRateWindow = time.Second
+	// DefaultLogLinesPerSec is the sys log budget in lines per second per capsule.
+	DefaultLogLinesPerSec = 100
+	// DefaultLogBytesPerSec is the sys log budget in message bytes per second per capsule:
+	// four messages of the largest size (MaxLogBytes).
+	DefaultLogBytesPerSec = 256 << 10
+)
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxSubscriptions <= 0 {
@@ -45,6 +68,18 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.ThroughputBytesPerSec <= 0 {
 		l.ThroughputBytesPerSec = DefaultThroughputBytesPerSec
+	}
+	if l.ThroughputMessagesPerSec <= 0 {
+		l.ThroughputMessagesPerSec = DefaultThroughputMessagesPerSec
+	}
+	if l.RateWindow <= 0 {
+		l.RateWindow = DefaultRateWindow
+	}
+	if l.LogLinesPerSec <= 0 {
+		l.LogLinesPerSec = DefaultLogLinesPerSec
+	}
+	if l.LogBytesPerSec <= 0 {
+		l.LogBytesPerSec = DefaultLogBytesPerSec
 	}
 	return l
 }
@@ -61,6 +96,10 @@ type Config struct {
 	// Grants and Limits come from the manifest.
 	Grants Grants
 	Limits Limits
+	// Shared is the state the capsule's instances share, one after another: the rate
+	// limiter's budget and the refused-call counters (NewShared). Nil gives the instance a
+	// private one made from Limits.
+	Shared *Shared
 	// Config are the [env] values served by get-config.
 	Config map[string]string
 	// Bindings are the capsule's interceptor bindings, served by get-interceptor-bindings.
@@ -98,6 +137,7 @@ type Instance struct {
 	cfg     Config
 	log     *zap.Logger
 	audit   *zap.Logger
+	shared  *Shared
 	limiter *rateLimiter
 
 	mu       sync.Mutex
@@ -113,7 +153,8 @@ type Instance struct {
 
 	// state of the guest's call goroutine (guest calls into one instance are sequential)
 	drainBuf  []*bus.Message
-	lastTopic string // the last published topic that passed validation and the ACL
+	carried   map[*bus.Subscription]uint64 // dropped counts a too-small buffer could not report
+	lastTopic string                       // the last published topic that passed validation and the ACL
 }
 
 // NewInstance returns the host state of one capsule instance.
@@ -132,11 +173,15 @@ func NewInstance(cfg Config) *Instance {
 		cfg.Audit = cfg.Logger.Named("astrid.audit.ipc")
 	}
 	fields := []zap.Field{zap.String("capsule_id", cfg.CapsuleID), zap.Stringer("instance_id", cfg.InstanceID)}
+	if cfg.Shared == nil {
+		cfg.Shared = NewShared(cfg.Limits, SharedOptions{})
+	}
 	in := &Instance{
 		cfg:     cfg,
 		log:     cfg.Logger.With(fields...),
 		audit:   cfg.Audit.With(fields...),
-		limiter: newRateLimiter(cfg.Limits.ThroughputBytesPerSec),
+		shared:  cfg.Shared,
+		limiter: cfg.Shared.limiter,
 		handles: make(map[uint32]*bus.Subscription),
 	}
 	in.lastYield.Store(time.Now().UnixNano())
@@ -246,6 +291,7 @@ func (in *Instance) Release(ctx context.Context) ReleaseStats {
 		st.Subscriptions++
 		st.Discarded += uint64(discarded)
 	}
+	in.FlushAudit()
 	return st
 }
 

@@ -54,6 +54,10 @@ func (in *Instance) PublishAs(mem guestMemory, topicPtr, topicLen, payloadPtr, p
 
 func (in *Instance) publishAs(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen, prPtr, prLen uint32) (bus.Principal, string, abi.Code) {
 	caller := in.effectivePrincipal()
+	// Range checks come before every other check (ABI §1).
+	if !mem.inRange(topicPtr, topicLen) || !mem.inRange(payloadPtr, payloadLen) || !mem.inRange(prPtr, prLen) {
+		return caller, "", abi.InvalidInput
+	}
 	if !in.cfg.Grants.Uplink {
 		return caller, "", abi.CapabilityDenied
 	}
@@ -69,15 +73,22 @@ func (in *Instance) publishAs(mem guestMemory, topicPtr, topicLen, payloadPtr, p
 	return claimed, topic, code
 }
 
-// publish is the shared publish path, with the checks in the seed's order: topic length, rate
-// limit, empty segments, segment count, publish ACL, payload size, payload JSON. The rate
-// limiter is charged only once the message was accepted.
+// publish is the shared publish path. The range checks of both (ptr, len) pairs come first
+// (ABI §1: a bogus length is invalid-input, never rate-limited), then the seed's order: topic
+// length, rate limit, empty segments, segment count, publish ACL, payload size, payload JSON
+// (RFC 8259, so UTF-8). The rate limiter is charged only once the message was accepted.
 func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen uint32, p bus.Principal) (string, abi.Code) {
-	if topicLen > abi.MaxTopicBytes {
-		return "", abi.InvalidInput
-	}
 	view, ok := mem.view(topicPtr, topicLen)
 	if !ok {
+		return "", abi.InvalidInput
+	}
+	// The payload is validated where it lies in guest memory (the guest does not run during
+	// the call) and copied once, by the bus, only if accepted.
+	payload, ok := mem.view(payloadPtr, payloadLen)
+	if !ok {
+		return "", abi.InvalidInput
+	}
+	if topicLen > abi.MaxTopicBytes {
 		return "", abi.InvalidInput
 	}
 	// A run loop usually publishes on the same topic again and again: the last topic that
@@ -88,7 +99,7 @@ func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, pay
 		topic = string(view)
 	}
 	now := in.cfg.Bus.Now() // one clock read for the rate limiter and the message
-	window, ok := in.limiter.reserve(p, int(payloadLen), now)
+	window, ok := in.limiter.reserve(p, int(payloadLen), in.shared.rateNow(now))
 	if !ok {
 		return topic, abi.RateLimited
 	}
@@ -102,12 +113,6 @@ func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, pay
 		in.lastTopic = topic
 	}
 	if payloadLen > abi.MaxPayloadBytes {
-		return topic, abi.InvalidInput
-	}
-	// The payload is validated where it lies in guest memory (the guest does not run during
-	// the call) and copied once, by the bus, only if accepted.
-	payload, ok := mem.view(payloadPtr, payloadLen)
-	if !ok {
 		return topic, abi.InvalidInput
 	}
 	if _, err := in.cfg.Bus.PublishCopyAt(topic, payload, in.cfg.InstanceID, p, now); err != nil {
@@ -151,13 +156,13 @@ func (in *Instance) Subscribe(ctx context.Context, mem guestMemory, patPtr, patL
 }
 
 func (in *Instance) subscribe(ctx context.Context, mem guestMemory, patPtr, patLen, handleOut uint32) (string, uint32, abi.Code) {
+	if !mem.inRange(patPtr, patLen) || !mem.inRange(handleOut, 4) {
+		return "", 0, abi.InvalidInput
+	}
 	if patLen > abi.MaxTopicBytes {
 		return "", 0, abi.InvalidInput
 	}
-	pattern, ok := mem.str(patPtr, patLen)
-	if !ok || !mem.inRange(handleOut, 4) {
-		return pattern, 0, abi.InvalidInput
-	}
+	pattern, _ := mem.str(patPtr, patLen)
 	if topics.ValidateSubscribePattern(pattern, topics.GuestLimits) != nil {
 		return pattern, 0, abi.InvalidInput
 	}
@@ -203,6 +208,10 @@ func (in *Instance) lookup(handle uint32) *bus.Subscription {
 // Poll implements subscription-poll: a non-blocking drain into the guest buffer.
 func (in *Instance) Poll(mem guestMemory, handle, bufPtr, bufCap, lenOut uint32) abi.Code {
 	in.yielded()
+	if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
+		in.auditCall(fnPoll, in.effectivePrincipal(), "", "count", 0, abi.InvalidInput)
+		return abi.InvalidInput
+	}
 	sub := in.lookup(handle)
 	if sub == nil {
 		in.auditCall(fnPoll, in.effectivePrincipal(), "", "count", 0, abi.Closed)
@@ -224,14 +233,14 @@ func clampTimeout(ms int64) time.Duration {
 func (in *Instance) Recv(ctx context.Context, mem guestMemory, handle uint32, timeoutMs int64, bufPtr, bufCap, lenOut uint32) abi.Code {
 	in.BeginYield()
 	defer in.EndYield()
+	if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
+		in.auditCall(fnRecv, in.effectivePrincipal(), "", "count", 0, abi.InvalidInput)
+		return abi.InvalidInput
+	}
 	sub := in.lookup(handle)
 	if sub == nil {
 		in.auditCall(fnRecv, in.effectivePrincipal(), "", "count", 0, abi.Closed)
 		return abi.Closed
-	}
-	if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
-		in.auditCall(fnRecv, in.effectivePrincipal(), sub.Pattern(), "count", 0, abi.InvalidInput)
-		return abi.InvalidInput
 	}
 	if _, err := sub.Mailbox().Wait(ctx, clampTimeout(timeoutMs)); err != nil {
 		code := abi.Cancelled
@@ -247,21 +256,18 @@ func (in *Instance) Recv(ctx context.Context, mem guestMemory, handle uint32, ti
 }
 
 // deliver drains sub into the guest buffer as an envelope (ABI §3.1). Whole messages only; if
-// not even the first fits, nothing is consumed and the needed size goes to lenOut with
-// buffer-too-small. A non-empty batch installs its first message as the caller.
+// not even the first fits, nothing is consumed and the size needed — the header plus the first
+// message — goes to lenOut with buffer-too-small (ABI §1). A non-empty batch installs its first
+// message as the caller. The 1 MiB envelope budget counts payload bytes only.
 func (in *Instance) deliver(mem guestMemory, sub *bus.Subscription, bufPtr, bufCap, lenOut uint32) (int, abi.Code) {
 	if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
 		return 0, abi.InvalidInput
-	}
-	if bufCap < abi.EnvelopeHeaderSize {
-		mem.putU32(lenOut, abi.EnvelopeHeaderSize)
-		return 0, abi.BufferTooSmall
 	}
 	// The mailbox lock is held while take runs, so take only sizes the records; they are
 	// encoded after Drain returned, without blocking publishers.
 	size := uint64(abi.EnvelopeHeaderSize)
 	payloadBytes := 0
-	batch := sub.Mailbox().Drain(in.drainBuf, abi.MaxEnvelopePayloadBytes, func(m *bus.Message) bool {
+	batch := sub.Mailbox().Drain(in.drainBuf, drainBudget(bufCap), func(m *bus.Message) bool {
 		n := uint64(abi.MessageSize(len(m.Topic), len(m.Payload), len(m.Principal.ID)))
 		if size+n > uint64(bufCap) || (payloadBytes > 0 && payloadBytes+len(m.Payload) > abi.MaxEnvelopePayloadBytes) {
 			return false
@@ -276,6 +282,22 @@ func (in *Instance) deliver(mem guestMemory, sub *bus.Subscription, bufPtr, bufC
 		mem.putU32(lenOut, uint32(need))
 		return 0, abi.BufferTooSmall
 	}
+	// Drain reset the mailbox's dropped count; whatever cannot be reported now is carried to
+	// the subscription's next envelope.
+	dropped := batch.Dropped + in.carried[sub]
+	if bufCap < abi.EnvelopeHeaderSize {
+		// Nothing queued (else Drain refused its first message above): the smallest result is
+		// an empty envelope.
+		if dropped > 0 {
+			if in.carried == nil {
+				in.carried = map[*bus.Subscription]uint64{}
+			}
+			in.carried[sub] = dropped
+		}
+		mem.putU32(lenOut, abi.EnvelopeHeaderSize)
+		return 0, abi.BufferTooSmall
+	}
+	delete(in.carried, sub)
 	// Encode straight into guest memory: the size is exact and was range-checked (it is at
 	// most bufCap).
 	out, _ := mem.view(bufPtr, uint32(size))
@@ -284,15 +306,28 @@ func (in *Instance) deliver(mem guestMemory, sub *bus.Subscription, bufPtr, bufC
 		enc = abi.AppendMessage(enc, m.Topic, m.Payload, m.Principal.Kind, m.Principal.ID,
 			m.Source, m.Seq, m.Time.UnixNano())
 	}
-	abi.PutEnvelopeHeader(enc, uint32(len(batch.Messages)), batch.Dropped, 0)
+	abi.PutEnvelopeHeader(enc, uint32(len(batch.Messages)), dropped, 0)
 	mem.putU32(lenOut, uint32(len(enc)))
 	if len(batch.Messages) > 0 {
 		in.SetCaller(batch.Messages[0])
 	}
 	in.counters.delivered.Add(uint64(len(batch.Messages)))
-	in.counters.dropped.Add(batch.Dropped)
+	in.counters.dropped.Add(dropped)
 	clear(batch.Messages)
 	return len(batch.Messages), abi.OK
+}
+
+// maxDrainBudget bounds the budget deliver passes to Drain (see drainBudget).
+const maxDrainBudget = abi.MaxEnvelopePayloadBytes + abi.MaxTopicBytes*bus.DefaultPerPrincipalMessages*16
+
+// drainBudget is the byte budget (payload + topic) deliver gives Drain for a buffer of bufCap
+// bytes. The envelope's own limits — whole records up to bufCap, at most 1 MiB of payload — are
+// enforced by deliver's take function; the budget only has to be large enough never to stop a
+// batch before them: every record is larger than its payload + topic, so the records that fit
+// bufCap never exceed bufCap, and 1 MiB of payload with the topics of 4 096 messages stays under
+// maxDrainBudget. At least 1 MiB, so small buffers keep the mailbox's usual round-robin quantum.
+func drainBudget(bufCap uint32) int {
+	return int(min(max(uint64(bufCap), abi.MaxEnvelopePayloadBytes), maxDrainBudget))
 }
 
 // Wait implements subscription-wait: block until at least one of the listed subscriptions has
@@ -306,15 +341,13 @@ func (in *Instance) Wait(ctx context.Context, mem guestMemory, handlesPtr, count
 }
 
 func (in *Instance) wait(ctx context.Context, mem guestMemory, handlesPtr, count uint32, timeoutMs int64, readyPtr, readyCap, readyLenOut uint32) (int, abi.Code) {
+	// Range checks first (ABI §1); ready_cap is in bytes, like every cap.
+	handles, ok := mem.u32s(handlesPtr, count)
+	if !ok || !mem.inRange(readyPtr, readyCap) || !mem.inRange(readyLenOut, 4) {
+		return 0, abi.InvalidInput
+	}
 	if count > abi.MaxWaitHandles {
 		return 0, abi.TooLarge
-	}
-	if uint64(readyCap)*4 > uint64(^uint32(0)) || !mem.inRange(readyPtr, readyCap*4) || !mem.inRange(readyLenOut, 4) {
-		return 0, abi.InvalidInput
-	}
-	handles, ok := mem.u32s(handlesPtr, count)
-	if !ok {
-		return 0, abi.InvalidInput
 	}
 	boxes := make([]*bus.Mailbox, len(handles))
 	for i, h := range handles {
@@ -328,18 +361,20 @@ func (in *Instance) wait(ctx context.Context, mem guestMemory, handlesPtr, count
 	if err != nil {
 		return 0, abi.Cancelled
 	}
-	if len(ready) > 0 && readyCap == 0 {
-		mem.putU32(readyLenOut, uint32(len(ready)))
+	fit := int(readyCap / abi.WaitHandleSize)
+	if len(ready) > 0 && fit == 0 {
+		// The smallest result that succeeds is one handle.
+		mem.putU32(readyLenOut, abi.WaitHandleSize)
 		return 0, abi.BufferTooSmall
 	}
-	n := min(len(ready), int(readyCap))
-	out := make([]byte, 0, n*4)
+	n := min(len(ready), fit)
+	out := make([]byte, 0, n*abi.WaitHandleSize)
 	for _, idx := range ready[:n] {
 		h := handles[idx]
 		out = append(out, byte(h), byte(h>>8), byte(h>>16), byte(h>>24))
 	}
 	mem.write(readyPtr, out)
-	mem.putU32(readyLenOut, uint32(n))
+	mem.putU32(readyLenOut, uint32(len(out)))
 	return n, abi.OK
 }
 
@@ -351,6 +386,7 @@ func (in *Instance) Drop(ctx context.Context, handle uint32) abi.Code {
 		delete(in.handles, handle)
 	}
 	in.mu.Unlock()
+	delete(in.carried, sub)
 	code := abi.OK
 	pattern := ""
 	if sub == nil {

@@ -39,6 +39,11 @@ func TestPublishChecks(t *testing.T) {
 		{"payload not JSON", "a.b", `{`, abi.InvalidInput},
 		{"payload empty", "a.b", ``, abi.InvalidInput},
 		{"payload over 1 MiB", "a.b", `"` + mib + `x"`, abi.InvalidInput},
+		{"payload UTF-8", "a.b", `"é😀"`, abi.OK},
+		{"payload invalid UTF-8 in a string", "a.b", "\"\xff\"", abi.InvalidInput},
+		{"payload truncated UTF-8", "a.b", "[\"\xc3\"]", abi.InvalidInput},
+		{"payload UTF-8 surrogate", "a.b", "\"\xed\xa0\x80\"", abi.InvalidInput},
+		{"payload bare invalid byte", "a.b", "\xff", abi.InvalidInput},
 	}
 	sub, err := w.bus.Subscribe(context.Background(), "a.*", bus.SubscribeOptions{})
 	if err != nil {
@@ -281,8 +286,9 @@ func TestBufferTooSmallLosesNothing(t *testing.T) {
 	if r := g.poll(h, 100); r.code != abi.BufferTooSmall || r.n != uint32(first) {
 		t.Fatalf("small poll = %v need %d, want buffer-too-small need %d", r.code, r.n, first)
 	}
-	if r := g.poll(h, 10); r.code != abi.BufferTooSmall || r.n != abi.EnvelopeHeaderSize {
-		t.Fatalf("tiny poll = %v need %d", r.code, r.n)
+	// Smaller than the header: still the header plus the first record (ABI §1).
+	if r := g.poll(h, 10); r.code != abi.BufferTooSmall || r.n != uint32(first) {
+		t.Fatalf("tiny poll = %v need %d, want need %d", r.code, r.n, first)
 	}
 	// Exactly the first message fits: one message now, the rest next time.
 	r := g.poll(h, uint32(first))
@@ -377,18 +383,18 @@ func TestWait(t *testing.T) {
 	call := func(count, readyCap uint32, timeout time.Duration) abi.Code {
 		return g.call("call_wait", uint64(handles), uint64(count), uint64(timeout.Milliseconds()), uint64(ready), uint64(readyCap), uint64(readyOut))
 	}
-	if c := call(2, 2, 10*time.Millisecond); c != abi.OK || g.u32(readyOut) != 0 {
+	if c := call(2, 8, 10*time.Millisecond); c != abi.OK || g.u32(readyOut) != 0 {
 		t.Fatalf("wait timeout = %v ready %d", c, g.u32(readyOut))
 	}
 	g.whenYielding(func() { _, _ = w.bus.Publish("w.2", []byte(`1`), uuid.Nil, bus.System()) })
-	if c := call(2, 2, 10*time.Second); c != abi.OK || g.u32(readyOut) != 1 || g.u32(ready) != h2 {
-		t.Fatalf("wait = %v ready %d first %d", c, g.u32(readyOut), g.u32(ready))
+	if c := call(2, 8, 10*time.Second); c != abi.OK || g.u32(readyOut) != 4 || g.u32(ready) != h2 {
+		t.Fatalf("wait = %v ready bytes %d first %d", c, g.u32(readyOut), g.u32(ready))
 	}
-	if c := call(2, 0, time.Second); c != abi.BufferTooSmall || g.u32(readyOut) != 1 {
+	if c := call(2, 0, time.Second); c != abi.BufferTooSmall || g.u32(readyOut) != 4 {
 		t.Fatalf("wait with no room = %v need %d", c, g.u32(readyOut))
 	}
 	g.mod.Memory().Write(handles, le32(h1, 4242))
-	if c := call(2, 2, time.Second); c != abi.Closed {
+	if c := call(2, 8, time.Second); c != abi.Closed {
 		t.Fatalf("wait on unknown handle = %v", c)
 	}
 	if c := call(abi.MaxWaitHandles+1, 2, time.Second); c != abi.TooLarge {
@@ -398,7 +404,10 @@ func TestWait(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	w := newWorld(t)
-	g := w.guest(Config{Grants: Grants{Publish: []string{"r"}}, Limits: Limits{ThroughputBytesPerSec: 100}})
+	limits := Limits{ThroughputBytesPerSec: 100, ThroughputMessagesPerSec: 3}
+	clock := time.Unix(1e9, 0)
+	shared := NewShared(limits, SharedOptions{Now: func() time.Time { return clock }})
+	g := w.guest(Config{Grants: Grants{Publish: []string{"r"}}, Limits: limits, Shared: shared})
 	payload := `"` + strings.Repeat("x", 38) + `"` // 40 bytes
 	// Rejected publishes are not charged.
 	for range 10 {
@@ -410,29 +419,81 @@ func TestRateLimit(t *testing.T) {
 		}
 		g.next = 1024
 	}
-	if c := g.publish("r", payload); c != abi.OK {
-		t.Fatalf("first = %v", c)
+	for i, want := range []abi.Code{abi.OK, abi.OK, abi.RateLimited} { // bytes: 40 + 40 + 40 > 100
+		if c := g.publish("r", payload); c != want {
+			t.Fatalf("publish %d = %v, want %v", i, c, want)
+		}
 	}
-	if c := g.publish("r", payload); c != abi.OK {
-		t.Fatalf("second = %v", c)
+	// The message budget: a third small message fits the bytes (81 of 100) but not the count.
+	if c := g.publish("r", `1`); c != abi.OK {
+		t.Fatalf("small publish = %v", c)
 	}
-	if c := g.publish("r", payload); c != abi.RateLimited {
-		t.Fatalf("third = %v, want rate-limited", c)
+	if c := g.publish("r", `1`); c != abi.RateLimited {
+		t.Fatalf("fourth message = %v, want rate-limited", c)
 	}
 	// Another principal has its own budget.
 	g.in.SetCaller(&bus.Message{Principal: bus.Verified("other")})
 	if c := g.publish("r", payload); c != abi.OK {
 		t.Fatalf("other principal = %v", c)
 	}
-	// The window resets after a second (of the bus's clock, which the limiter reads).
-	w.clock.Advance(1100 * time.Millisecond)
+	// The window is fixed: just before its end the budget is still spent; at its end it resets.
 	g.in.SetCaller(nil)
+	clock = clock.Add(DefaultRateWindow - time.Nanosecond)
+	if c := g.publish("r", `1`); c != abi.RateLimited {
+		t.Fatalf("before the window ends = %v", c)
+	}
+	clock = clock.Add(time.Nanosecond)
 	if c := g.publish("r", payload); c != abi.OK {
 		t.Fatalf("after window = %v", c)
 	}
 	events := w.logs.FilterMessage("audit").FilterField(securityField).All()
 	if len(events) == 0 || events[len(events)-1].Level != zapcore.InfoLevel {
 		t.Fatalf("rate limit was not audited as a security event: %v", events)
+	}
+	if got := refusedCount(shared, fnPublish, abi.RateLimited); got != 3 {
+		t.Fatalf("%d rate-limited publishes counted, want 3", got)
+	}
+}
+
+// refusedCount returns the count of (fn, code) refusals of s.
+func refusedCount(s *Shared, fn string, code abi.Code) uint64 {
+	for _, r := range s.Refused() {
+		if r.Fn == fn && r.Code == code {
+			return r.Count
+		}
+	}
+	return 0
+}
+
+// The budget belongs to the capsule: an instance made with the same Shared (a restart)
+// continues where the previous one stopped; only a new Shared starts afresh.
+func TestRateBudgetSurvivesANewInstance(t *testing.T) {
+	w := newWorld(t)
+	limits := Limits{ThroughputMessagesPerSec: 2}
+	clock := time.Unix(1e9, 0)
+	shared := NewShared(limits, SharedOptions{Now: func() time.Time { return clock }})
+	cfg := Config{Grants: Grants{Publish: []string{"r"}}, Limits: limits, Shared: shared}
+	first := w.guest(cfg)
+	for i, want := range []abi.Code{abi.OK, abi.OK, abi.RateLimited} {
+		if c := first.publish("r", `1`); c != want {
+			t.Fatalf("first instance publish %d = %v, want %v", i, c, want)
+		}
+	}
+	first.in.Release(context.Background())
+	restarted := w.guest(cfg)
+	if c := restarted.publish("r", `1`); c != abi.RateLimited {
+		t.Fatalf("restarted instance = %v, want rate-limited (the capsule's budget is spent)", c)
+	}
+	fresh := w.guest(Config{Grants: cfg.Grants, Limits: limits})
+	if c := fresh.publish("r", `1`); c != abi.OK {
+		t.Fatalf("instance with its own Shared = %v", c)
+	}
+	clock = clock.Add(time.Second)
+	if c := restarted.publish("r", `1`); c != abi.OK {
+		t.Fatalf("restarted instance in the next window = %v", c)
+	}
+	if got := refusedCount(shared, fnPublish, abi.RateLimited); got != 2 {
+		t.Fatalf("%d refusals counted over both instances, want 2", got)
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package hostfuncs implements the host side of the capsule ABI (docs/abi.md) on wazero: the
-// modules "astrid:ipc@1.0.0" (publish, subscribe, poll, recv, wait, drop, bindings) and
-// "astrid:sys@1.0.0" (log, readiness, caller, clocks, sleep, randomness, config) and
-// "astrid:kv@1.0.0" (durable key-value state, kv.go).
+// modules "astrid:ipc@1.0.0" (publish, subscribe, poll, recv, wait, drop, bindings),
+// "astrid:ipc@1.1.0" (the same plus publish-batch), "astrid:sys@1.0.0" (log, readiness,
+// caller, clocks, sleep, randomness, config) and "astrid:kv@1.0.0" (durable key-value state, kv.go).
 //
 // The host modules are instantiated once per wazero.Runtime (Register); each guest call finds
 // its capsule instance's state in the call's context (WithInstance). Every pointer and length a
@@ -39,8 +39,29 @@ func u32(v uint64) uint32 { return api.DecodeU32(v) }
 
 func code(c abi.Code) uint64 { return api.EncodeI32(int32(c)) }
 
-// functions is the whole host ABI: one table used to register, validate and inspect.
-var functions = []Function{
+// functions is the whole host ABI: one table used to register, validate and inspect. It holds
+// astrid:ipc@1.0.0, astrid:sys@1.0.0 and astrid:ipc@1.1.0 (every 1.0.0 ipc function, plus
+// publish-batch).
+var functions = withIPC11(baseFunctions, Function{abi.ModuleIPC11, "publish-batch", []api.ValueType{i32, i32, i32}, []api.ValueType{i32},
+	func(_ context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
+		return code(in.PublishBatch(m, u32(s[0]), u32(s[1]), u32(s[2])))
+	}})
+
+// withIPC11 returns base plus, under abi.ModuleIPC11, a copy of every abi.ModuleIPC function
+// and the additions of version 1.1.
+func withIPC11(base []Function, additions ...Function) []Function {
+	out := append([]Function(nil), base...)
+	for _, f := range base {
+		if f.Module == abi.ModuleIPC {
+			f.Module = abi.ModuleIPC11
+			out = append(out, f)
+		}
+	}
+	return append(out, additions...)
+}
+
+// baseFunctions are the functions of the 1.0.0 modules.
+var baseFunctions = []Function{
 	{abi.ModuleIPC, "publish", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32},
 		func(_ context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
 			return code(in.Publish(m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3])))
@@ -139,7 +160,7 @@ func Register(ctx context.Context, r wazero.Runtime) error {
 			WithName(f.Name).
 			Export(f.Name)
 	}
-	for _, name := range []string{abi.ModuleIPC, abi.ModuleSys, abi.ModuleKV} {
+	for _, name := range []string{abi.ModuleIPC, abi.ModuleIPC11, abi.ModuleSys, abi.ModuleKV} {
 		if _, err := builders[name].Instantiate(ctx); err != nil {
 			return fmt.Errorf("hostfuncs: instantiate %s: %w", name, err)
 		}

@@ -9,13 +9,21 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/bus"
 )
 
 // MaxLogBytes is the longest message sys log accepts; longer ones get too-large.
 const MaxLogBytes = 64 << 10
 
+// fnLog is the audit name of sys log (audited only when refused for its budget).
+const fnLog = "astrid:sys/log"
+
 // Log implements sys log: the message goes to the capsule's zap logger, trace mapped to debug.
+// Checks: the message range (ABI §1: range checks first), the level, the length.
 func (in *Instance) Log(mem guestMemory, level int32, msgPtr, msgLen uint32) abi.Code {
+	if !mem.inRange(msgPtr, msgLen) {
+		return abi.InvalidInput
+	}
 	var zl zapcore.Level
 	switch abi.LogLevel(level) {
 	case abi.LogTrace, abi.LogDebug:
@@ -32,10 +40,19 @@ func (in *Instance) Log(mem guestMemory, level int32, msgPtr, msgLen uint32) abi
 	if msgLen > MaxLogBytes {
 		return abi.TooLarge
 	}
-	msg, ok := mem.str(msgPtr, msgLen)
-	if !ok {
-		return abi.InvalidInput
+	if !in.log.Core().Enabled(zl) {
+		return abi.OK // a disabled level costs nothing, not even budget
 	}
+	// The capsule's log budget (lines and bytes per second) bounds what a flooding guest can
+	// write; a line over it is not written, and is counted and audited like a refused call.
+	now := in.shared.rateNow(time.Now())
+	w, ok := in.shared.logs.reserve(bus.System(), int(msgLen), now)
+	if !ok {
+		in.auditRefusal(fnLog, in.effectivePrincipal(), "", abi.RateLimited)
+		return abi.RateLimited
+	}
+	in.shared.logs.charge(w, int(msgLen))
+	msg, _ := mem.str(msgPtr, msgLen)
 	if ce := in.log.Check(zl, msg); ce != nil {
 		fields := []zap.Field{zap.Stringer("principal", in.effectivePrincipal())}
 		if abi.LogLevel(level) == abi.LogTrace {
@@ -115,11 +132,11 @@ func (in *Instance) Sleep(ctx context.Context, ns int64) abi.Code {
 
 // RandomBytes implements sys random-bytes from crypto/rand.
 func (in *Instance) RandomBytes(mem guestMemory, bufPtr, n uint32) abi.Code {
-	if n > abi.MaxRandomBytes {
-		return abi.TooLarge
-	}
 	if !mem.inRange(bufPtr, n) {
 		return abi.InvalidInput
+	}
+	if n > abi.MaxRandomBytes {
+		return abi.TooLarge
 	}
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails (crypto/rand panics rather than return an error)
@@ -128,19 +145,17 @@ func (in *Instance) RandomBytes(mem guestMemory, bufPtr, n uint32) abi.Code {
 }
 
 // GetConfig implements sys get-config: the [env] value of key, or not-found.
+// Checks: every range (ABI §1), the key length, the key.
 func (in *Instance) GetConfig(mem guestMemory, keyPtr, keyLen, bufPtr, bufCap, lenOut uint32) abi.Code {
+	if !mem.inRange(keyPtr, keyLen) || !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
+		return abi.InvalidInput
+	}
 	if keyLen > abi.MaxTopicBytes {
 		return abi.TooLarge
 	}
-	key, ok := mem.str(keyPtr, keyLen)
-	if !ok {
-		return abi.InvalidInput
-	}
+	key, _ := mem.str(keyPtr, keyLen)
 	v, found := in.cfg.Config[key]
 	if !found {
-		if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
-			return abi.InvalidInput
-		}
 		return abi.NotFound
 	}
 	return writeResult(mem, []byte(v), bufPtr, bufCap, lenOut)

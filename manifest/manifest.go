@@ -224,6 +224,8 @@ type Limits struct {
 	MemoryPages uint32
 	// IPCThroughputBytesPerSec is the publish budget in bytes per second (> 0).
 	IPCThroughputBytesPerSec int64
+	// IPCThroughputMessagesPerSec is the publish budget in messages per second (> 0).
+	IPCThroughputMessagesPerSec int64
 	// MaxSubscriptions caps the live subscriptions of one instance (1..1024).
 	MaxSubscriptions int
 	// ModuleBytes caps the size of the component file (1..MaxModuleBytes; 0 means

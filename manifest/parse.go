@@ -784,6 +784,11 @@ func (p *parser) parseLimits(v any) Limits {
 			l.IPCThroughputBytesPerSec = n
 		}
 	}
+	if x, ok := t["ipc_throughput_messages_per_sec"]; ok {
+		if n, ok := p.integer("[limits] ipc_throughput_messages_per_sec", x, 1, math.MaxInt64); ok {
+			l.IPCThroughputMessagesPerSec = n
+		}
+	}
 	if x, ok := t["max_subscriptions"]; ok {
 		if n, ok := p.integer("[limits] max_subscriptions", x, 1, MaxMaxSubscriptions); ok {
 			l.MaxSubscriptions = int(n)
@@ -799,7 +804,7 @@ func (p *parser) parseLimits(v any) Limits {
 			l.KVBytes = n
 		}
 	}
-	p.unknownKeys("[limits]", t, "memory_pages", "ipc_throughput_bytes_per_sec", "max_subscriptions", "module_bytes", "kv_bytes")
+	p.unknownKeys("[limits]", t, "memory_pages", "ipc_throughput_bytes_per_sec", "ipc_throughput_messages_per_sec", "max_subscriptions", "module_bytes", "kv_bytes")
 	return l
 }
 

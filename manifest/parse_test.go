@@ -558,6 +558,12 @@ func TestParseLimits(t *testing.T) {
 			}
 		}},
 		{name: "kv_bytes 0", toml: lim("kv_bytes = 0"), wantErr: []string{"[limits] kv_bytes: 0 is out of range: want at least 1"}},
+		{name: "message rate", toml: lim("ipc_throughput_messages_per_sec = 500"), check: func(t *testing.T, m *Manifest) {
+			if m.Limits != (Limits{IPCThroughputMessagesPerSec: 500}) {
+				t.Errorf("Limits = %+v", m.Limits)
+			}
+		}},
+		{name: "message rate 0", toml: lim("ipc_throughput_messages_per_sec = 0"), wantErr: []string{"[limits] ipc_throughput_messages_per_sec: 0 is out of range: want at least 1"}},
 		{name: "max_subscriptions 0", toml: lim("max_subscriptions = 0"), wantErr: []string{"[limits] max_subscriptions: 0 is out of range: want 1..1024"}},
 		{name: "max_subscriptions 1025", toml: lim("max_subscriptions = 1025"), wantErr: []string{"[limits] max_subscriptions: 1025 is out of range"}},
 		{name: "unknown key", toml: lim("cpu = 1"), wantWarn: []string{"[limits] cpu: unknown key ignored"}},

@@ -148,6 +148,9 @@ var (
 		"Messages still queued when a subscription of the capsule closed (its instance ended, or it dropped the subscription).", []string{"capsule"}, nil)
 	descQueued = prometheus.NewDesc("astrid_capsule_messages_queued",
 		"Messages waiting in the capsule's mailboxes.", []string{"capsule"}, nil)
+	descRefused = prometheus.NewDesc("astrid_host_calls_refused_total",
+		"Host calls refused, by capsule, host function and ABI error code, over all the capsule's instances (exact; the audit log aggregates them).",
+		[]string{"capsule", "fn", "code"}, nil)
 	descRestarts = prometheus.NewDesc("astrid_capsule_restarts_total",
 		"Restarts the supervisor decided for the capsule.", []string{"capsule"}, nil)
 	descState = prometheus.NewDesc("astrid_capsule_state",
@@ -168,7 +171,7 @@ var allStates = []actors.State{actors.StateStarting, actors.StateRunning, actors
 
 // Describe implements prometheus.Collector.
 func (c *runtimeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPublished, descMatched, descDelivered, descDropped, descDiscarded, descQueued, descRestarts,
+	for _, d := range []*prometheus.Desc{descPublished, descMatched, descDelivered, descDropped, descDiscarded, descQueued, descRefused, descRestarts,
 		descState, descLive, descChains, descChainsDropped, descHandlerErrors} {
 		ch <- d
 	}
@@ -192,6 +195,9 @@ func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDiscarded, float64(st.Discarded))
 		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(st.Queued), st.ID)
 		counter(descRestarts, float64(st.Restarts))
+		for _, rf := range st.Refused {
+			ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(rf.Count), st.ID, rf.Fn, rf.Code.String())
+		}
 		for _, s := range allStates {
 			v := 0.0
 			if s == st.State {

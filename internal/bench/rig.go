@@ -42,8 +42,9 @@ func fixture(name string) ([]byte, error) {
 // benchLimits lift the per-capsule throughput limit and the mailbox caps so the scenarios
 // measure the message path, not the policies (as actors/bench_test.go does).
 var benchLimits = actors.Limits{IPC: hostfuncs.Limits{
-	ThroughputBytesPerSec: 1 << 40,
-	Mailbox:               bus.MailboxLimits{Bytes: 256 << 20, PerPrincipal: 1 << 22},
+	ThroughputBytesPerSec:    1 << 40,
+	ThroughputMessagesPerSec: 1 << 40,
+	Mailbox:                  bus.MailboxLimits{Bytes: 256 << 20, PerPrincipal: 1 << 22},
 }}
 
 // hostMailbox are the limits of the host's own subscriptions (reports, samples, echoes).

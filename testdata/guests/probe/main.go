@@ -53,6 +53,10 @@ type command struct {
 	Ns        json.Number     `json:"ns"`
 	Level     json.Number     `json:"level"`
 	Msg       string          `json:"msg"`
+	Records   []struct {
+		Topic   string `json:"topic"`
+		Payload string `json:"payload"`
+	} `json:"records"`
 }
 
 // result is one reply on probe.result.
@@ -107,6 +111,13 @@ func dispatch(c *command, r result) error {
 	switch c.Op {
 	case "publish":
 		r["code"] = name(guest.Publish(c.Topic, c.payload()))
+	case "publish_batch":
+		records := make([]guest.Record, len(c.Records))
+		for i, rec := range c.Records {
+			records[i] = guest.Record{Topic: rec.Topic, Payload: []byte(rec.Payload)}
+		}
+		n, err := guest.PublishBatch(records...)
+		r["code"], r["accepted"] = name(err), n
 	case "publish_as":
 		r["code"] = name(guest.PublishAs(c.Topic, c.payload(), c.Principal))
 	case "subscribe":
@@ -114,6 +125,7 @@ func dispatch(c *command, r result) error {
 		r["code"] = name(err)
 		if err == nil {
 			r["handle"] = s.Handle()
+			sdkSubs[s.Handle()] = s
 		}
 	case "subscribe_n":
 		codes := map[string]int{}
@@ -130,6 +142,8 @@ func dispatch(c *command, r result) error {
 		receive(c, r)
 	case "wait":
 		wait(c, r)
+	case "sdk_wait":
+		sdkWait(c, r)
 	case "drop":
 		h, ok := u32Arg(c.Handle)
 		if !ok {
@@ -273,16 +287,45 @@ func wait(c *command, r result) {
 	}
 	ready := make([]uint32, capacity)
 	outU32 = 0
-	code := abi.Code(rawWait(addrU32s(handles), uint32(len(handles)), timeout, addrU32s(ready), uint32(capacity), outAddr()))
+	// ready_cap and ready_len_out are bytes, 4 per handle (ABI §3).
+	code := abi.Code(rawWait(addrU32s(handles), uint32(len(handles)), timeout, addrU32s(ready), uint32(capacity)*abi.WaitHandleSize, outAddr()))
 	runtime.KeepAlive(handles)
 	runtime.KeepAlive(ready)
 	n := outU32
 	r["code"], r["len"] = code.String(), n
 	if code == abi.OK {
-		r["ready"] = ready[:min(int(n), capacity)]
+		r["ready"] = ready[:min(int(n/abi.WaitHandleSize), capacity)]
 	} else {
 		r["ready"] = []uint32{}
 	}
+}
+
+// sdkSubs are the subscriptions made by the subscribe op, for sdk_wait.
+var sdkSubs = map[uint32]*guest.Subscription{}
+
+// sdkWait is guest.Wait on subscriptions of earlier subscribe ops.
+func sdkWait(c *command, r result) {
+	subs := make([]*guest.Subscription, len(c.Handles))
+	for i, h := range c.Handles {
+		v, ok := u32Arg(h)
+		if !ok || sdkSubs[v] == nil {
+			r["code"] = "invalid-arg"
+			return
+		}
+		subs[i] = sdkSubs[v]
+	}
+	timeout, ok := i64Arg(c.TimeoutMs)
+	if !ok {
+		r["code"] = "invalid-arg"
+		return
+	}
+	ready, err := guest.Wait(time.Duration(timeout)*time.Millisecond, subs...)
+	r["code"] = name(err)
+	handles := []uint32{}
+	for _, s := range ready {
+		handles = append(handles, s.Handle())
+	}
+	r["ready"] = handles
 }
 
 // raw calls the import c.Fn with c.Args exactly: each argument is truncated to 32 bits for an

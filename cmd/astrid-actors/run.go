@@ -238,7 +238,9 @@ func (o *runOptions) run(cmd *cobra.Command, dirs []string) (err error) {
 	}
 	defer func() { stop(nil); t.stop() }()
 
+	stopProgress := loadProgress(stderr, r, o.cache.dir)
 	rep, err := r.Load(ctx, dirs...)
+	stopProgress()
 	status.snapshot(r.Capsules()) // every capsule's ready line before the load summary
 	if rep != nil {
 		o.report(stderr, rep)

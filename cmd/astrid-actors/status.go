@@ -214,3 +214,37 @@ func writeStatusTable(w io.Writer, sts []actors.Status, indent string) error {
 	}
 	return tw.Flush()
 }
+
+// Load progress: a load that takes longer than loadNoteAfter is reported then, and every
+// loadNoteEvery after, with the capsules ready so far, so that compiling large modules on a
+// cold cache (seconds each for a Go guest) is not a silent wait.
+var (
+	loadNoteAfter = 2 * time.Second
+	loadNoteEvery = 5 * time.Second
+)
+
+// loadProgress prints progress notes until the returned function is called.
+func loadProgress(out *lineWriter, r *actors.Runtime, cacheDir string) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	start := time.Now()
+	wg.Go(func() {
+		t := time.NewTimer(loadNoteAfter)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			cache := "no compilation cache (--cache-dir \"\")"
+			if cacheDir != "" {
+				cache = "compiled code is cached in " + cacheDir + " for the next run"
+			}
+			out.notef("loading for %v: %d capsule(s) started so far; compiling a module takes seconds the first time (%s)",
+				time.Since(start).Round(time.Second), len(r.Capsules()), cache)
+			t.Reset(loadNoteEvery)
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/astrid-actors/astrid-actors/actors"
 )
 
 // crashLines are the status lines of crashy's crash and restart, in order, and the summary.
@@ -150,5 +156,50 @@ func TestRunQuiet(t *testing.T) {
 		if strings.Contains(res.stderr, unwanted) {
 			t.Errorf("--quiet printed %q:\n%s", unwanted, res.stderr)
 		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reading test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLoadProgressNotes checks that a long load is reported while it lasts, and not after.
+func TestLoadProgressNotes(t *testing.T) {
+	after, every := loadNoteAfter, loadNoteEvery
+	loadNoteAfter, loadNoteEvery = time.Millisecond, time.Millisecond
+	defer func() { loadNoteAfter, loadNoteEvery = after, every }()
+	ctx := context.Background()
+	r, err := actors.New(ctx, actors.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	var buf syncBuffer
+	stop := loadProgress(&lineWriter{w: &buf}, r, "/cache")
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(buf.String(), "\n") < 2 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	stop()
+	notes := buf.String()
+	if !strings.Contains(notes, "astrid-actors: loading for ") || !strings.Contains(notes, "0 capsule(s) started so far") || !strings.Contains(notes, "cached in /cache") {
+		t.Fatalf("progress notes:\n%s", notes)
+	}
+	if again := buf.String(); again != notes {
+		t.Errorf("a note after stop:\n%s", again)
 	}
 }

@@ -92,7 +92,8 @@ func Build(tb testing.TB, pkg string) []byte {
 // when the tests run with -race.
 func Precompile(tb testing.TB, dir string, wasm []byte) {
 	tb.Helper()
-	if err := precompile(dir, "module", wasm); err != nil {
+	sum := sha256.Sum256(wasm)
+	if err := precompile(dir, "module "+hex.EncodeToString(sum[:4]), wasm); err != nil {
 		tb.Fatalf("testguests: %v", err)
 	}
 }
@@ -169,7 +170,9 @@ var helper struct {
 // (a marker file named after the module's sha256 records that it was done).
 func precompile(dir, name string, wasm []byte) error {
 	sum := sha256.Sum256(wasm)
-	id := hex.EncodeToString(sum[:])
+	// wazero keeps the code of each version apart (and the version differs between test
+	// binaries: a main package's has module information, a library's reports "dev").
+	id := hex.EncodeToString(sum[:]) + "-" + WazeroVersion()
 	guests := filepath.Join(dir, "guests")
 	marker := filepath.Join(guests, id+".compiled")
 	if _, err := os.Stat(marker); err == nil {

@@ -18,10 +18,11 @@ import (
 	"github.com/astrid-actors/astrid-actors/internal/testguests"
 )
 
-// readmeCommands returns the command lines of the README's sh blocks, without comments.
-func readmeCommands(t *testing.T) []string {
+// readmeCommands returns the command lines of the sh blocks of a markdown file (relative to
+// the repository root), without comments.
+func readmeCommands(t *testing.T, file string) []string {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile(filepath.Join("..", "..", filepath.FromSlash(file)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +85,9 @@ func splitWords(t *testing.T, line string) []string {
 	return words
 }
 
-// TestREADMECommands runs every command of the README's sh blocks as written, from the
-// repository root, in order, and expects each to succeed. `go install ./cmd/astrid-actors`
+// TestREADMECommands runs every command of the sh blocks of README.md and
+// examples/README.md as written, from the repository root, in order, and expects each to
+// succeed. A go build line prefixed with environment variables runs with them. `go install ./cmd/astrid-actors`
 // is the binary TestMain built, `go test -race ./...` is this run; `go run ./examples/build`
 // really builds the examples into examples/*/*.wasm (ignored by git). The metrics command runs
 // until Ctrl-C: it is started, its /metrics scraped and then interrupted, on port 0 rather
@@ -95,13 +97,25 @@ func TestREADMECommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmds := readmeCommands(t)
+	cmds := readmeCommands(t, "README.md")
 	if len(cmds) < 5 {
 		t.Fatalf("found only %d commands in the README's sh blocks: %q", len(cmds), cmds)
 	}
+	cmds = append(cmds, readmeCommands(t, "examples/README.md")...)
 	for _, line := range cmds {
 		words := splitWords(t, line)
+		var env []string
+		for len(words) > 1 && regexp.MustCompile(`^[A-Z0-9_]+=`).MatchString(words[0]) {
+			env, words = append(env, words[0]), words[1:]
+		}
 		switch {
+		case len(words) > 2 && words[0] == "go" && words[1] == "build":
+			cmd := exec.Command(goTool(), words[1:]...)
+			cmd.Dir, cmd.Env = root, append(os.Environ(), env...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("README command %q: %v\n%s", line, err, out)
+			}
+			continue
 		case line == "go test -race ./..." || line == "go install ./cmd/astrid-actors":
 			continue
 		case strings.HasPrefix(line, "go run ./cmd/astrid-actors "):

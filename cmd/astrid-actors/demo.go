@@ -115,7 +115,7 @@ func (o *demoOptions) run(cmd *cobra.Command) (err error) {
 		return err
 	}
 	out := cmd.OutOrStdout()
-	stderr := &lineWriter{w: cmd.ErrOrStderr()}
+	stderr := &lineWriter{w: cmd.ErrOrStderr(), json: o.log.format == "json"}
 	log, err := o.log.logger(cmd.ErrOrStderr())
 	if err != nil {
 		return err

@@ -208,7 +208,7 @@ func precompile(dir, name string, wasm []byte) error {
 }
 
 // buildHelper builds ./precompile without the race detector into CacheDir()/bin (replaced
-// atomically, so concurrent test binaries each run a complete helper).
+// atomically, so concurrent test binaries each run a complete helper of their version).
 func buildHelper() (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
@@ -222,7 +222,8 @@ func buildHelper() (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	final := filepath.Join(dir, "precompile")
+	// One helper per wazero version: test binaries of one run may report different ones.
+	final := filepath.Join(dir, "precompile-"+WazeroVersion())
 	bin := fmt.Sprintf("%s.%d", final, os.Getpid())
 	defer progress("building the precompile helper without -race", "once per run")()
 	cmd := exec.Command(goBin, "build", "-race=false", "-ldflags="+WazeroVersionLDFlag(), "-o", bin, "./internal/testguests/precompile")

@@ -21,9 +21,9 @@ import (
 //	capsule crashy  restarted   instance 8d01b7a4…  restarts 1
 //	capsule crashy  ready       instance 8d01b7a4…  restarts 1
 //
-// Crashes, restarts, failures and watchdog stops come from the runtime's lifecycle events,
-// which the bus delivers in the order they were published. Readiness (and the end of a run
-// loop) has no event, so it is polled from Runtime.Capsules; a polled state is printed only
+// Crashes, normal exits, restarts, failures and watchdog stops come from the runtime's
+// lifecycle events, which the bus delivers in the order they were published. Readiness has
+// no event, so it is polled from Runtime.Capsules; a polled state is printed only
 // once the events before it have been printed: a capsule's new instance is shown ready only
 // after the restarted event that created it (Status.Restarts equals the restart_count of the
 // last restarted event printed), never before its crash.
@@ -116,11 +116,12 @@ func (p *statusPrinter) capsule(id string) *capsuleLines {
 	return c
 }
 
-// polledStates are the states the printer reports from polling; the others are either
-// transient (starting, restarting: the events say more) or reported by an event (failed).
+// polledState reports the states the printer reports from polling; the others are either
+// transient (starting, restarting: the events say more) or reported by an event (exited,
+// failed).
 func polledState(s actors.State) bool {
 	switch s {
-	case actors.StateRunning, actors.StateReady, actors.StateExited, actors.StateStopped:
+	case actors.StateRunning, actors.StateReady, actors.StateStopped:
 		return true
 	}
 	return false
@@ -176,6 +177,8 @@ func (p *statusPrinter) event(ev actors.Event) {
 	switch ev.Topic {
 	case actors.TopicCrashed:
 		what = "crashed"
+	case actors.TopicExited:
+		what = "exited"
 	case actors.TopicRestarted:
 		what = "restarted"
 	case actors.TopicFailed:

@@ -33,7 +33,7 @@ func TestRunStatusLinesInOrder(t *testing.T) {
 	dir := filepath.Join(demoCapsules(t), "crashy")
 	for range 3 {
 		p := start(t, "run", "--publish", "demo.crash={}", dir)
-		p.waitStderr("restarts 1\n", 30*time.Second) // the ready line of the new instance
+		p.waitStderrMatch(crashLines[len(crashLines)-1], 30*time.Second) // the new instance is ready
 		if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
@@ -201,5 +201,31 @@ func TestLoadProgressNotes(t *testing.T) {
 	}
 	if again := buf.String(); again != notes {
 		t.Errorf("a note after stop:\n%s", again)
+	}
+}
+
+// waitStderrMatch waits until a stderr line matches re.
+func (p *process) waitStderrMatch(re *regexp.Regexp, timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.After(timeout)
+	matches := func() bool {
+		for _, l := range strings.Split(p.stderrText(), "\n") {
+			if re.MatchString(l) {
+				return true
+			}
+		}
+		return false
+	}
+	for !matches() {
+		select {
+		case <-p.grew:
+		case <-p.done:
+			if !matches() {
+				p.t.Fatalf("the process ended without a line matching %s; stderr:\n%s", re, p.stderrText())
+			}
+			return
+		case <-deadline:
+			p.t.Fatalf("no line matching %s on stderr within %v; stderr:\n%s", re, timeout, p.stderrText())
+		}
 	}
 }

@@ -25,6 +25,11 @@ import (
 // the binary exit 66).
 var raceEnabled bool
 
+// binaryWazeroVersion is the wazero version the binary under test reports: "dev", as in the
+// test binaries of library packages, which have no module information (a main package's
+// test binary, this one, reports the module's version).
+const binaryWazeroVersion = "dev"
+
 var (
 	// binary is the astrid-actors command built once by TestMain.
 	binary string
@@ -46,9 +51,9 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 	binary = filepath.Join(tmp, "astrid-actors")
 	cacheDir = testguests.CacheDir()
-	// The binary reports the wazero version of the test binaries, so that it finds the Go
-	// guests testguests compiled into the shared cache.
-	args := []string{"build", "-ldflags=" + testguests.WazeroVersionLDFlag(), "-o", binary}
+	// The binary reports the wazero version of the library packages' test binaries, so that it
+	// finds the Go guests the actors tests compiled into the shared cache.
+	args := []string{"build", "-ldflags=" + testguests.VersionLDFlag(binaryWazeroVersion), "-o", binary}
 	if raceEnabled {
 		args = append(args, "-race")
 	}

@@ -178,7 +178,7 @@ func buildExamples(t *testing.T, root string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		testguests.Precompile(t, cacheDir, b)
+		testguests.PrecompileFor(t, cacheDir, binaryWazeroVersion, b)
 	}
 }
 

@@ -78,7 +78,7 @@ func Build(tb testing.TB, pkg string) []byte {
 	b.once.Do(func() {
 		b.wasm, b.err = buildLocked(clean)
 		if b.err == nil && raceEnabled {
-			b.err = precompile(CacheDir(), path.Base(clean), b.wasm)
+			b.err = precompile(CacheDir(), path.Base(clean), WazeroVersion(), b.wasm)
 		}
 	})
 	if b.err != nil {
@@ -88,12 +88,19 @@ func Build(tb testing.TB, pkg string) []byte {
 }
 
 // Precompile compiles wasm into the wazero compilation cache dir with the helper built
-// without -race, unless a marker in dir says it was done before. Build calls it for CacheDir
-// when the tests run with -race.
+// without -race, for this process's wazero version, unless a marker in dir says it was done
+// before. Build calls it for CacheDir when the tests run with -race.
 func Precompile(tb testing.TB, dir string, wasm []byte) {
 	tb.Helper()
+	PrecompileFor(tb, dir, WazeroVersion(), wasm)
+}
+
+// PrecompileFor is Precompile for a binary that reports wazero version (one built with
+// VersionLDFlag(version)).
+func PrecompileFor(tb testing.TB, dir, version string, wasm []byte) {
+	tb.Helper()
 	sum := sha256.Sum256(wasm)
-	if err := precompile(dir, "module "+hex.EncodeToString(sum[:4]), wasm); err != nil {
+	if err := precompile(dir, "module "+hex.EncodeToString(sum[:4]), version, wasm); err != nil {
 		tb.Fatalf("testguests: %v", err)
 	}
 }
@@ -154,25 +161,30 @@ func WazeroVersion() string {
 	return v
 }
 
-// WazeroVersionLDFlag is the -ldflags value that makes a binary built by the tests (the
-// precompile helper, the command under test) report WazeroVersion, so that every process of a
-// test run uses the same entries of the compilation cache.
-func WazeroVersionLDFlag() string { return "-X=" + wazeroVersionVar + "=" + WazeroVersion() }
+// VersionLDFlag is the -ldflags value that makes a binary built by the tests (the precompile
+// helper, the command under test) report wazero version, so that processes of a test run use
+// the same entries of the compilation cache.
+func VersionLDFlag(version string) string { return "-X=" + wazeroVersionVar + "=" + version }
 
-// helper is the precompile command, built once per process.
-var helper struct {
+// helper is a precompile command, built once per process and wazero version.
+type helper struct {
 	once sync.Once
 	path string
 	err  error
 }
 
+var (
+	helpersMu sync.Mutex
+	helpers   = map[string]*helper{}
+)
+
 // precompile runs the helper on wasm for cache dir, once per module and dir across processes
 // (a marker file named after the module's sha256 records that it was done).
-func precompile(dir, name string, wasm []byte) error {
+func precompile(dir, name, version string, wasm []byte) error {
 	sum := sha256.Sum256(wasm)
 	// wazero keeps the code of each version apart (and the version differs between test
 	// binaries: a main package's has module information, a library's reports "dev").
-	id := hex.EncodeToString(sum[:]) + "-" + WazeroVersion()
+	id := hex.EncodeToString(sum[:]) + "-" + version
 	guests := filepath.Join(dir, "guests")
 	marker := filepath.Join(guests, id+".compiled")
 	if _, err := os.Stat(marker); err == nil {
@@ -189,9 +201,16 @@ func precompile(dir, name string, wasm []byte) error {
 	if _, err := os.Stat(marker); err == nil {
 		return nil // another test binary did it while we waited
 	}
-	helper.once.Do(func() { helper.path, helper.err = buildHelper() })
-	if helper.err != nil {
-		return helper.err
+	helpersMu.Lock()
+	h := helpers[version]
+	if h == nil {
+		h = &helper{}
+		helpers[version] = h
+	}
+	helpersMu.Unlock()
+	h.once.Do(func() { h.path, h.err = buildHelper(version) })
+	if h.err != nil {
+		return h.err
 	}
 	file := filepath.Join(guests, id+".wasm")
 	if err := os.WriteFile(file, wasm, 0o644); err != nil {
@@ -199,7 +218,7 @@ func precompile(dir, name string, wasm []byte) error {
 	}
 	defer os.Remove(file)
 	done := progress("compiling "+name+" with wazero into "+dir, "once per module; the cache is kept across runs")
-	out, err := exec.Command(helper.path, dir, file).CombinedOutput()
+	out, err := exec.Command(h.path, dir, file).CombinedOutput()
 	done()
 	if err != nil {
 		return fmt.Errorf("precompile %s: %v\n%s", name, err, out)
@@ -209,7 +228,7 @@ func precompile(dir, name string, wasm []byte) error {
 
 // buildHelper builds ./precompile without the race detector into CacheDir()/bin (replaced
 // atomically, so concurrent test binaries each run a complete helper of their version).
-func buildHelper() (string, error) {
+func buildHelper(version string) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
@@ -223,10 +242,10 @@ func buildHelper() (string, error) {
 		return "", err
 	}
 	// One helper per wazero version: test binaries of one run may report different ones.
-	final := filepath.Join(dir, "precompile-"+WazeroVersion())
+	final := filepath.Join(dir, "precompile-"+version)
 	bin := fmt.Sprintf("%s.%d", final, os.Getpid())
 	defer progress("building the precompile helper without -race", "once per run")()
-	cmd := exec.Command(goBin, "build", "-race=false", "-ldflags="+WazeroVersionLDFlag(), "-o", bin, "./internal/testguests/precompile")
+	cmd := exec.Command(goBin, "build", "-race=false", "-ldflags="+VersionLDFlag(version), "-o", bin, "./internal/testguests/precompile")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=", "GOARCH=")
 	if out, err := cmd.CombinedOutput(); err != nil {

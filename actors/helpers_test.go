@@ -16,14 +16,16 @@ import (
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
 	"github.com/astrid-actors/astrid-actors/internal/leakcheck"
+	"github.com/astrid-actors/astrid-actors/internal/testguests"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, leakcheck.Options()...)
 }
 
-// testCacheDir is shared by every runtime of the test binary, so Go guests compile once.
-var testCacheDir = filepath.Join(os.TempDir(), "astrid-actors-test-cache")
+// testCacheDir is shared by every runtime of every test binary of the module (and, with -race,
+// filled by testguests' helper built without -race), so Go guests compile once.
+var testCacheDir = testguests.CacheDir()
 
 func newRuntime(t testing.TB) *Runtime {
 	t.Helper()

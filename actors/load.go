@@ -73,14 +73,22 @@ func (r *Runtime) Load(ctx context.Context, dirs ...string) (*LoadReport, error)
 			rep.NotReady = append(rep.NotReady, c.ID())
 		}
 	}
-	r.publishEvent(TopicCapsulesLoaded, loadedEvent{Status: "ready", Capsules: rep.Started, NotReady: rep.NotReady})
+	r.publishEvent(TopicCapsulesLoaded, loadedEvent{Status: "ready", Capsules: orEmpty(rep.Started), NotReady: orEmpty(rep.NotReady)})
 	return rep, nil
 }
 
 type loadedEvent struct {
 	Status   string   `json:"status"`
 	Capsules []string `json:"capsules"`
-	NotReady []string `json:"not_ready,omitempty"`
+	NotReady []string `json:"not_ready"`
+}
+
+// orEmpty makes a nil list an empty one, so that event fields are arrays, never null.
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // waitLoaded waits for a capsule's readiness up to timeout.

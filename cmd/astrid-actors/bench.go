@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/signal"
 	"slices"
@@ -20,6 +21,7 @@ type benchOptions struct {
 	subscribers int
 	counts      []int
 	json        bool
+	quiet       bool
 }
 
 func newBenchCommand() *cobra.Command {
@@ -49,6 +51,7 @@ to stdout. Machines are noisy: compare ratios, not absolute values.`,
 	f.IntVar(&o.subscribers, "subscribers", 100, "subscriber capsules of the fanout scenario")
 	f.IntSliceVar(&o.counts, "counts", bench.DefaultColdStartCounts(), "capsule counts of the coldstart scenario")
 	f.BoolVar(&o.json, "json", false, "print the results as JSON")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress lines on stderr, only the results")
 	o.cache.register(cmd)
 	return cmd
 }
@@ -83,6 +86,10 @@ func (o *benchOptions) run(cmd *cobra.Command) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	progress := cmd.ErrOrStderr()
+	if o.quiet {
+		progress = io.Discard
+	}
 	results, err := bench.Run(ctx, bench.Config{
 		Duration:        o.duration,
 		Scenarios:       o.scenarios,
@@ -90,7 +97,7 @@ func (o *benchOptions) run(cmd *cobra.Command) error {
 		Subscribers:     o.subscribers,
 		ColdStartCounts: o.counts,
 		CacheDir:        o.cache.dir,
-		Progress:        cmd.ErrOrStderr(),
+		Progress:        progress,
 	})
 	if err != nil {
 		return err

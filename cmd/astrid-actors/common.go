@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -47,15 +49,43 @@ func minArgs(n int, what string) cobra.PositionalArgs {
 }
 
 // lineWriter serialises whole-line writes of the command's own messages (status lines,
-// warnings) to one stream; every line is written with a single Write call, so lines never
-// interleave with the logger's.
+// notes, warnings) to one stream; every line is written with a single Write call, so lines
+// never interleave with the logger's. With json set (--log-format json) every line is a JSON
+// object with the logger's keys (level, ts, msg) plus its fields, so that the whole stream is
+// JSON lines. With quiet set (--quiet) only warnings and errors are written.
 type lineWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu    sync.Mutex
+	w     io.Writer
+	json  bool
+	quiet bool
 }
 
-func (l *lineWriter) printf(format string, args ...any) {
-	line := fmt.Sprintf(format, args...)
+// field is a key and value of a line written as JSON.
+type field struct {
+	key   string
+	value any
+}
+
+// write writes one message at level ("info", "warn", "error"): text as is on a console, or
+// a JSON object of msg and fields.
+func (l *lineWriter) write(level, text, msg string, fields ...field) {
+	if l.quiet && level == "info" {
+		return
+	}
+	line := text
+	if l.json {
+		var b strings.Builder
+		fmt.Fprintf(&b, `{"level":%s,"ts":%s,"msg":%s`, jsonString(level), jsonString(time.Now().UTC().Format("2006-01-02T15:04:05.000Z0700")), jsonString(msg))
+		for _, f := range fields {
+			v, err := json.Marshal(f.value)
+			if err != nil {
+				v, _ = json.Marshal(fmt.Sprint(f.value))
+			}
+			fmt.Fprintf(&b, `,%s:%s`, jsonString(f.key), v)
+		}
+		b.WriteString("}")
+		line = b.String()
+	}
 	if !strings.HasSuffix(line, "\n") {
 		line += "\n"
 	}
@@ -64,11 +94,33 @@ func (l *lineWriter) printf(format string, args ...any) {
 	_, _ = io.WriteString(l.w, line)
 }
 
-// notef writes "astrid-actors: <message>" lines: one per line of the message.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// printf writes a preformatted line (an info message).
+func (l *lineWriter) printf(format string, args ...any) {
+	line := strings.TrimRight(fmt.Sprintf(format, args...), "\n")
+	l.write("info", line, line)
+}
+
+// notef writes "astrid-actors: <message>" lines, one per line of the message; a message that
+// starts with "warning: " is a warning.
 func (l *lineWriter) notef(format string, args ...any) {
 	for _, line := range strings.Split(strings.TrimRight(fmt.Sprintf(format, args...), "\n"), "\n") {
-		l.printf("astrid-actors: %s", line)
+		level, msg := "info", line
+		if rest, ok := strings.CutPrefix(line, "warning: "); ok {
+			level, msg = "warn", rest
+		}
+		l.write(level, "astrid-actors: "+line, msg)
 	}
+}
+
+// errorf writes an "astrid-actors: <message>" line at error level.
+func (l *lineWriter) errorf(format string, args ...any) {
+	msg := strings.TrimRight(fmt.Sprintf(format, args...), "\n")
+	l.write("error", "astrid-actors: "+msg, msg)
 }
 
 // logFlags are the logger flags of the commands that run capsules.
@@ -119,6 +171,40 @@ func (f *logFlags) logger(w io.Writer) (*zap.Logger, error) {
 	// refuses (with a line on stderr) for a core that does not enable warn. So the core
 	// claims to enable warn and drops those entries itself.
 	return zap.New(&aboveWarnCore{Core: zapcore.NewCore(enc, out, zapcore.WarnLevel), level: level}, zap.ErrorOutput(out)), nil
+}
+
+// reportedMessages are the runtime's log messages that repeat what run prints itself: the
+// LoadReport's problems and the lifecycle events of the status lines.
+var reportedMessages = map[string]bool{
+	"capsule not loaded": true, "manifest": true, "capsule not ready": true,
+	"capsule crashed": true, "restarting capsule": true, "capsule failed": true,
+	"watchdog stops a runaway capsule": true,
+}
+
+// withoutReported drops the runtime's log entries that the command reports itself, so that
+// each problem is printed once, unless the level is debug (then everything is logged).
+func withoutReported(log *zap.Logger, level string) *zap.Logger {
+	if level == "debug" {
+		return log
+	}
+	return log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return &dropCore{Core: c, drop: reportedMessages} }))
+}
+
+// dropCore is a core that drops the entries with the given messages.
+type dropCore struct {
+	zapcore.Core
+	drop map[string]bool
+}
+
+func (c *dropCore) With(fields []zapcore.Field) zapcore.Core {
+	return &dropCore{Core: c.Core.With(fields), drop: c.drop}
+}
+
+func (c *dropCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.drop[ent.Message] {
+		return ce
+	}
+	return c.Core.Check(ent, ce)
 }
 
 // aboveWarnCore is a core for levels above warn that reports warn as enabled but writes only

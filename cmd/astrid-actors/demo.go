@@ -115,7 +115,7 @@ func (o *demoOptions) run(cmd *cobra.Command) (err error) {
 		return err
 	}
 	out := cmd.OutOrStdout()
-	stderr := &lineWriter{w: cmd.ErrOrStderr()}
+	stderr := &lineWriter{w: cmd.ErrOrStderr(), json: o.log.format == "json"}
 	log, err := o.log.logger(cmd.ErrOrStderr())
 	if err != nil {
 		return err
@@ -152,6 +152,11 @@ func (o *demoOptions) run(cmd *cobra.Command) (err error) {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	// The bus numbers every message; the first is the runtime's capsules_loaded event.
+	loaded, err := r.Subscribe(ctx, actors.TopicCapsulesLoaded)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	d := &demo{out: out, r: r, sub: sub, events: events, names: map[uuid.UUID]string{}}
 
 	fmt.Fprintf(out, "astrid-actors demo: capsules %v, embedded in this binary, extracted to %s\n\n", demoNames(), dir)
@@ -169,6 +174,15 @@ func (o *demoOptions) run(cmd *cobra.Command) (err error) {
 	if err := writeStatusTable(out, r.Capsules(), "   "); err != nil {
 		return err
 	}
+	lctx, lcancel := context.WithTimeout(ctx, demoStepTimeout)
+	batch, err := loaded.Recv(lctx, demoStepTimeout)
+	lcancel()
+	if err != nil || len(batch.Messages) == 0 {
+		return fmt.Errorf("demo: no %s event: %v", actors.TopicCapsulesLoaded, err)
+	}
+	m := batch.Messages[0]
+	fmt.Fprintf(out, "\nThe runtime announced it on the bus (a lifecycle event, see docs/events.md); the bus numbers\n"+
+		"every message, so the host's first publish below is #%d:\n\n   #%-4d %s %s\n", m.Seq+1, m.Seq, m.Topic, m.Payload)
 
 	for _, step := range []func(context.Context) error{d.requestReply, d.crashRestart, d.durableCounter} {
 		if err := step(ctx); err != nil {

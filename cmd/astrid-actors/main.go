@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 )
 
@@ -23,7 +22,13 @@ func run(args []string) int {
 	cmd := newRootCommand()
 	cmd.SetArgs(args)
 	if err := cmd.Execute(); err != nil {
-		fmt.Fprintf(os.Stderr, "astrid-actors: %v\n", err)
+		stderr := &lineWriter{w: os.Stderr}
+		if sub, _, ferr := cmd.Find(args); ferr == nil {
+			if f := sub.Flags().Lookup("log-format"); f != nil && f.Value.String() == "json" {
+				stderr.json = true // with --log-format json every stderr line is JSON
+			}
+		}
+		stderr.errorf("%v", err)
 		if isUsageError(err) {
 			return exitUsage
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astrid-actors/astrid-actors/internal/testguests"
 	"github.com/astrid-actors/astrid-actors/manifest"
 )
 
@@ -24,10 +25,16 @@ import (
 // the binary exit 66).
 var raceEnabled bool
 
+// binaryWazeroVersion is the wazero version the binary under test reports: "dev", as in the
+// test binaries of library packages, which have no module information (a main package's
+// test binary, this one, reports the module's version).
+const binaryWazeroVersion = "dev"
+
 var (
 	// binary is the astrid-actors command built once by TestMain.
 	binary string
-	// cacheDir is the compilation cache shared by every run of the binary.
+	// cacheDir is the compilation cache shared by every run of the binary and every test
+	// binary of the module (testguests.CacheDir).
 	cacheDir string
 )
 
@@ -43,8 +50,10 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	binary = filepath.Join(tmp, "astrid-actors")
-	cacheDir = filepath.Join(tmp, "cache")
-	args := []string{"build", "-o", binary}
+	cacheDir = testguests.CacheDir()
+	// The binary reports the wazero version of the library packages' test binaries, so that it
+	// finds the Go guests the actors tests compiled into the shared cache.
+	args := []string{"build", "-ldflags=" + testguests.VersionLDFlag(binaryWazeroVersion), "-o", binary}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
@@ -144,7 +153,14 @@ type process struct {
 // running.
 func start(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startIn(t, "", args...)
+}
+
+// startIn is start with the working directory dir ("" for the test's).
+func startIn(t *testing.T, dir string, args ...string) *process {
+	t.Helper()
 	p := &process{t: t, cmd: exec.Command(binary, withCache(args)...), grew: make(chan struct{}, 1), done: make(chan struct{})}
+	p.cmd.Dir = dir
 	p.cmd.Stdout = &p.stdout
 	errPipe, err := p.cmd.StderrPipe()
 	if err != nil {

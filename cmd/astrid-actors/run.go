@@ -30,6 +30,7 @@ type runOptions struct {
 	exitAfter time.Duration
 	metrics   string
 	dataDir   string
+	quiet     bool
 
 	parsed []publishSpec
 }
@@ -74,6 +75,7 @@ capsule could be started; 2 for a bad command line.`,
 	f.DurationVar(&o.exitAfter, "exit-after", 0, "exit 0 this long after the capsules are loaded (0: never)")
 	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus /metrics and JSON /capsules on `ADDR` (host:port)")
 	f.StringVar(&o.dataDir, "data-dir", actors.DefaultDataDir(), "keep the node's durable capsule state (astrid:kv, `DIR`/kv.db) here")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only warnings and errors on stderr (no status lines)")
 	return cmd
 }
 
@@ -151,11 +153,12 @@ func (o *runOptions) run(cmd *cobra.Command, dirs []string) (err error) {
 	if err := checkDirs(dirs); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	stderr := &lineWriter{w: cmd.ErrOrStderr()}
+	stderr := &lineWriter{w: cmd.ErrOrStderr(), json: o.log.format == "json", quiet: o.quiet}
 	log, err := o.log.logger(cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
+	log = withoutReported(log, o.log.level) // run prints the load report and the lifecycle events once
 	defer func() { _ = log.Sync() }()
 
 	// ctx ends the run: first signal, --exit-on, --exit-after.
@@ -235,7 +238,10 @@ func (o *runOptions) run(cmd *cobra.Command, dirs []string) (err error) {
 	}
 	defer func() { stop(nil); t.stop() }()
 
+	stopProgress := loadProgress(stderr, r, o.cache.dir)
 	rep, err := r.Load(ctx, dirs...)
+	stopProgress()
+	status.snapshot(r.Capsules()) // every capsule's ready line before the load summary
 	if rep != nil {
 		o.report(stderr, rep)
 	}
@@ -245,7 +251,6 @@ func (o *runOptions) run(cmd *cobra.Command, dirs []string) (err error) {
 		}
 		return fmt.Errorf("load: %w", err)
 	}
-	status.snapshot(r.Capsules())
 	if len(rep.Started) == 0 {
 		return fmt.Errorf("no capsule could be started from %s", strings.Join(dirs, ", "))
 	}
@@ -286,17 +291,22 @@ func (o *runOptions) finish(ctx context.Context, stderr *lineWriter, t *tailer, 
 	return nil
 }
 
-// report prints what Load did: the capsules not loaded (one line per problem), the warnings
-// (each once) and the capsules not ready.
+// report prints what Load did: the capsules not loaded (one line per problem, naming the
+// manifest), the warnings (each once, none about a manifest that was not loaded: its error
+// says it) and the capsules not ready.
 func (o *runOptions) report(stderr *lineWriter, rep *actors.LoadReport) {
+	var failed []string
 	for _, e := range rep.Errors {
 		for _, line := range strings.Split(e.Error(), "\n") {
-			stderr.notef("not loaded: %s", line)
+			stderr.errorf("not loaded: %s", line)
+			if path := manifestPath(line); path != "" {
+				failed = append(failed, path)
+			}
 		}
 	}
 	var seen []string
 	for _, w := range rep.Warnings {
-		if slices.Contains(seen, w) {
+		if slices.Contains(seen, w) || slices.Contains(failed, manifestPath(w)) {
 			continue // the report may repeat a manifest's warnings
 		}
 		seen = append(seen, w)
@@ -308,6 +318,18 @@ func (o *runOptions) report(stderr *lineWriter, rep *actors.LoadReport) {
 	if len(rep.NotReady) > 0 {
 		stderr.notef("warning: not ready within their ready_timeout (still running): %s", strings.Join(rep.NotReady, ", "))
 	}
+}
+
+// manifestPath returns the Capsule.toml path a load problem names ("<path>: <problem>" or
+// "capsule <name> (<path>): <problem>"), or "".
+func manifestPath(problem string) string {
+	const name = "Capsule.toml"
+	i := strings.Index(problem, name)
+	if i < 0 {
+		return ""
+	}
+	start := strings.LastIndexAny(problem[:i], " (") + 1
+	return problem[start : i+len(name)]
 }
 
 func signalName(s os.Signal) string {

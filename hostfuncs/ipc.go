@@ -284,7 +284,7 @@ func (in *Instance) deliver(mem guestMemory, sub *bus.Subscription, bufPtr, bufC
 		enc = abi.AppendMessage(enc, m.Topic, m.Payload, m.Principal.Kind, m.Principal.ID,
 			m.Source, m.Seq, m.Time.UnixNano())
 	}
-	abi.PutEnvelopeHeader(enc, uint32(len(batch.Messages)), batch.Dropped, 0)
+	abi.PutEnvelopeHeader(enc, uint32(len(batch.Messages)), batch.Dropped, batch.Lagged)
 	mem.putU32(lenOut, uint32(len(enc)))
 	if len(batch.Messages) > 0 {
 		in.SetCaller(batch.Messages[0])

@@ -119,13 +119,13 @@ type peer struct {
 // Node is one member of a cluster. Create it with Start, give it to bus.Options.Remote, Attach
 // the bus, and Close it after the bus.
 type Node struct {
-	opts    Options
-	log     *zap.Logger
-	ns      *server.Server
-	nc      *nats.Conn
-	addr    string
-	epoch   uint64
-	started time.Time
+	opts                       Options
+	log                        *zap.Logger
+	ns                         *server.Server
+	nc                         *nats.Conn
+	addr                       string
+	epoch                      uint64
+	started                    time.Time
 	subjData, subjAck, subjCtl string
 
 	bus   atomic.Pointer[bus.Bus]
@@ -138,7 +138,7 @@ type Node struct {
 	capsules []string
 	closed   bool
 
-	events   []event // published by flush, outside mu
+	events []event // published by flush, outside mu
 
 	ctx    context.Context // cancelled by Close: ends control requests
 	cancel context.CancelFunc

@@ -207,3 +207,64 @@ func TestInvalidOptions(t *testing.T) {
 		}
 	}
 }
+
+// drainAll consumes s until delivered+lagged reaches want or d passes; it returns both.
+func drainAll(t testing.TB, s *bus.Subscription, want uint64, d time.Duration) (delivered, lagged uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	for delivered+lagged < want {
+		if _, err := s.Mailbox().Wait(ctx, 100*time.Millisecond); err != nil {
+			break
+		}
+		b := s.Mailbox().Drain(nil, 1<<20, func(*bus.Message) bool { return true })
+		delivered += uint64(len(b.Messages))
+		lagged += b.Lagged
+		if b.Dropped != 0 {
+			t.Fatalf("mailbox dropped %d", b.Dropped)
+		}
+	}
+	return delivered, lagged
+}
+
+// TestLinkLossIsCounted floods a link whose queue holds a few messages: the link evicts the
+// oldest, and the remote subscription sees every evicted message in lagged, so delivered +
+// lagged equals published exactly; the link's counters balance.
+func TestLinkLossIsCounted(t *testing.T) {
+	nodes := startTrio(t, Options{Link: LinkLimits{QueueBytes: 2 << 10, WindowBytes: 1 << 10}})
+	ctx := t.Context()
+	sub, err := nodes[1].bus.Subscribe(ctx, "flood.*", bus.SubscribeOptions{Mailbox: bus.MailboxLimits{Bytes: 64 << 20, PerPrincipal: 1 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20000
+	payload := []byte(`"0123456789012345678901234567890123456789"`)
+	for i := range n {
+		if _, err := nodes[0].bus.Publish(fmt.Sprintf("flood.t%d", i%3), payload, uuid.Nil, bus.System()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nodes[0].bus.Publish("other.t", payload, uuid.Nil, bus.System()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delivered, lagged := drainAll(t, sub, n, 20*time.Second)
+	if delivered+lagged != n {
+		t.Fatalf("delivered %d + lagged %d != published %d", delivered, lagged, n)
+	}
+	if lagged == 0 {
+		t.Fatalf("the flood did not overflow a 2 KiB link queue (delivered %d)", delivered)
+	}
+	var l LinkStats
+	waitFor(t, 5*time.Second, "the last ack", func() bool {
+		for _, x := range nodes[0].node.Links() {
+			if x.Peer == "n2" {
+				l = x
+			}
+		}
+		return l.InFlight == 0
+	})
+	if l.Enqueued != n || l.Acked != delivered || l.Lost != lagged || l.Queued+l.InFlight != 0 {
+		t.Fatalf("link stats %+v (delivered %d lagged %d)", l, delivered, lagged)
+	}
+	t.Logf("published %d: delivered %d, lagged %d", n, delivered, lagged)
+}

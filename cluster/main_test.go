@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -9,5 +10,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(nodeEnv) != "" {
+		os.Exit(nodeMain())
+	}
 	goleak.VerifyTestMain(m, leakcheck.Options()...)
 }

@@ -291,12 +291,19 @@ func (n *Node) Attach(b *bus.Bus) { n.bus.Store(b) }
 // SetCapsules records the capsules running on this node; the other nodes see them in Members.
 func (n *Node) SetCapsules(ids []string) {
 	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
 	n.capsules = slices.Sorted(slices.Values(ids))
 	n.version++
-	up := n.upPeersLocked()
+	n.pushAllLocked()
+}
+
+// pushAllLocked sends our state to every member in the background (without waiting).
+func (n *Node) pushAllLocked() {
 	st := n.stateLocked()
-	n.mu.Unlock()
-	for _, p := range up {
+	for _, p := range n.upPeersLocked() {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
@@ -335,6 +342,30 @@ func (n *Node) Members() []Member {
 		}
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Node, b.Node) })
+	return out
+}
+
+// Placement is where one capsule runs.
+type Placement struct {
+	Capsule string `json:"capsule"`
+	Node    string `json:"node"`
+}
+
+// Placement lists every capsule of every member with the node it runs on, sorted by capsule
+// then node (a capsule every node loads appears once per node).
+func (n *Node) Placement() []Placement {
+	var out []Placement
+	for _, m := range n.Members() {
+		for _, c := range m.Capsules {
+			out = append(out, Placement{Capsule: c, Node: m.Node})
+		}
+	}
+	slices.SortFunc(out, func(a, b Placement) int {
+		if c := strings.Compare(a.Capsule, b.Capsule); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Node, b.Node)
+	})
 	return out
 }
 
@@ -446,16 +477,8 @@ func (n *Node) Unsubscribed(pattern string) {
 	}
 	delete(n.refs, pattern)
 	n.version++
-	up := n.upPeersLocked()
-	st := n.stateLocked()
+	n.pushAllLocked()
 	n.mu.Unlock()
-	for _, p := range up {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			_, _ = n.pushState(p, st)
-		}()
-	}
 }
 
 // pushState sends st to p and records the version p confirmed; it returns p's state.
@@ -676,6 +699,15 @@ func (n *Node) poll() {
 		case <-n.stop:
 			return
 		case <-t.C:
+		}
+		if n.opts.Capsules != nil {
+			ids := slices.Sorted(slices.Values(n.opts.Capsules()))
+			n.mu.Lock()
+			changed := !slices.Equal(ids, n.capsules)
+			n.mu.Unlock()
+			if changed {
+				n.SetCapsules(ids)
+			}
 		}
 		rz, err := n.ns.Routez(nil)
 		if err != nil {

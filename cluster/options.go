@@ -81,6 +81,10 @@ type Options struct {
 	// means the defaults.
 	PingInterval time.Duration
 	MaxPingsOut  int
+	// Capsules, when set, lists the capsules running on this node; the node polls it every
+	// PollInterval and shares changes with the members (Members, Placement). The actors
+	// runtime sets it.
+	Capsules func() []string
 	// Logger receives the node's log lines and the NATS server's warnings. Nil discards them.
 	Logger *zap.Logger
 }

@@ -345,6 +345,40 @@ func (n *Node) Members() []Member {
 	return out
 }
 
+// WaitJoined waits until this node has at least one other member and every node it has a
+// route to finished joining, and that held for three polls in a row (new routes learnt from the
+// seeds appear within that time). It returns ctx.Err() when ctx ends first. The command line
+// calls it before loading capsules, so their first publishes reach the other nodes.
+func (n *Node) WaitJoined(ctx context.Context) error {
+	t := time.NewTicker(n.opts.PollInterval)
+	defer t.Stop()
+	stable := 0
+	for stable < 3 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		n.mu.Lock()
+		up, pending := 0, 0
+		for _, p := range n.peers {
+			switch {
+			case p.up:
+				up++
+			case p.serverID != "":
+				pending++
+			}
+		}
+		n.mu.Unlock()
+		if up > 0 && pending == 0 && n.ns.NumRoutes() <= up {
+			stable++
+		} else {
+			stable = 0
+		}
+	}
+	return nil
+}
+
 // Placement is where one capsule runs.
 type Placement struct {
 	Capsule string `json:"capsule"`

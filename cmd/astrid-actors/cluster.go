@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -16,6 +17,10 @@ import (
 // defaultClusterListen is the route listen address of `run --cluster` without --cluster-listen:
 // loopback, the conventional NATS route port.
 const defaultClusterListen = "127.0.0.1:6222"
+
+// clusterJoinTimeout bounds how long `run --seeds` waits for the cluster before loading the
+// capsules.
+const clusterJoinTimeout = 5 * time.Second
 
 // clusterTokenEnv may hold the route token instead of --cluster-token (which other local users
 // can read in the process list).

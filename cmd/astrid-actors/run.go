@@ -235,6 +235,13 @@ func (o *runOptions) run(cmd *cobra.Command, dirs []string) (err error) {
 	}
 	if n := r.Cluster(); n != nil {
 		stderr.notef("cluster %s: node %s, routes on %s", n.ClusterName(), n.Name(), n.Addr())
+		if len(clusterOpts.Seeds) > 0 {
+			wctx, cancel := context.WithTimeout(ctx, clusterJoinTimeout)
+			if n.WaitJoined(wctx) != nil && ctx.Err() == nil {
+				stderr.notef("warning: no other node joined within %v; starting the capsules anyway", clusterJoinTimeout)
+			}
+			cancel()
+		}
 	}
 
 	status := newStatusPrinter(stderr)

@@ -366,3 +366,65 @@ func TestProcessesSIGKILLReconciles(t *testing.T) {
 	ps[0].quit()
 	ps[1].quit()
 }
+
+// TestProcessesFrozenNodeDoesNotStall: n3 is frozen with SIGSTOP while n1 streams to foo.*,
+// subscribed on n2 and n3. n2 still gets every message, n1's publisher never blocks, the link
+// to n3 stays within its byte budget and balances; n1 drops n3 after the route pings fail,
+// and once n3 resumes (SIGCONT) it joins again.
+func TestProcessesFrozenNodeDoesNotStall(t *testing.T) {
+	ps := startProcTrio(t)
+	ps[1].do("sub foo.*")
+	ps[2].do("sub foo.*")
+	if err := ps[2].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = ps[2].cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	const n = 100000
+	ps[0].do("stream foo.y %d", n)
+	ps[0].do("wait")
+	deadline := time.Now().Add(20 * time.Second)
+	var r nodeReply
+	for time.Now().Before(deadline) {
+		if r = ps[1].do("stats"); r.Delivered+r.Lagged >= n {
+			break
+		}
+	}
+	if r.Delivered != n || r.Lagged != 0 {
+		t.Fatalf("n2 (not frozen): delivered %d lagged %d, want %d and 0", r.Delivered, r.Lagged, n)
+	}
+	var to3 LinkStats
+	for time.Now().Before(deadline) {
+		for _, l := range ps[0].do("stats").Links {
+			if l.Peer == "n3" {
+				to3 = l
+			}
+		}
+		if !to3.Up {
+			break
+		}
+	}
+	if to3.Up {
+		t.Fatalf("n1 still sees the frozen n3 up: %+v", to3)
+	}
+	if to3.Enqueued != to3.Acked+to3.Lost || to3.Lost == 0 {
+		t.Fatalf("link n1→n3 %+v", to3)
+	}
+	t.Logf("frozen n3: n1→n3 enqueued %d acked %d lost %d (queued %d unacked %d)", to3.Enqueued, to3.Acked, to3.Lost, to3.LostQueued, to3.LostUnacked)
+	if err := ps[2].cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	for _, p := range ps {
+		if r := p.do("members 3"); !r.OK {
+			t.Fatalf("after SIGCONT %s sees %v", p.name, r.Members)
+		}
+	}
+	for _, p := range ps {
+		p.quit()
+	}
+}

@@ -63,6 +63,7 @@ type LinkStats struct {
 	// Sending half.
 	Enqueued      uint64 `json:"enqueued"`
 	Sent          uint64 `json:"sent"`
+	Frames        uint64 `json:"frames"`
 	Acked         uint64 `json:"acked"`
 	Lost          uint64 `json:"lost"`
 	LostQueued    uint64 `json:"lost_queued"`
@@ -418,7 +419,7 @@ func (n *Node) Links() []LinkStats {
 		s, r := p.send.Stats(), p.recv.Stats()
 		out = append(out, LinkStats{
 			Peer: p.name, Up: ups[p],
-			Enqueued: s.Enqueued, Sent: s.Sent, Acked: s.Acked, Lost: s.Lost(),
+			Enqueued: s.Enqueued, Sent: s.Sent, Frames: s.Frames, Acked: s.Acked, Lost: s.Lost(),
 			LostQueued: s.LostQueued, LostUnacked: s.LostUnacked, LostTransit: s.LostTransit,
 			Queued: s.Queued, QueuedBytes: s.QueuedBytes, InFlight: s.InFlight, InFlightBytes: s.InFlightBytes,
 			Sessions: s.Sessions, Received: r.Received, Missing: r.Missing, Duplicates: r.Duplicates,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ type testNode struct {
 	node   *Node
 	bus    *bus.Bus
 	system *actor.ActorSystem
+	once   sync.Once
 }
 
 func startTestNode(t testing.TB, opts Options) *testNode {
@@ -43,7 +45,9 @@ func startTestNode(t testing.TB, opts Options) *testNode {
 	return tn
 }
 
-func (tn *testNode) close(t testing.TB) {
+func (tn *testNode) close(t testing.TB) { tn.once.Do(func() { tn.doClose(t) }) }
+
+func (tn *testNode) doClose(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := tn.bus.Close(ctx); err != nil {

@@ -54,8 +54,8 @@ func (l Limits) WithDefaults() Limits {
 type SendStats struct {
 	// Enqueued counts messages offered to the link.
 	Enqueued uint64
-	// Sent counts messages written to the peer in a frame.
-	Sent uint64
+	// Sent counts messages written to the peer in a frame; Frames counts the frames.
+	Sent, Frames uint64
 	// Acked counts sent messages the peer acknowledged.
 	Acked uint64
 	// LostQueued counts messages evicted from the full queue (the oldest first) or still queued
@@ -216,6 +216,7 @@ func (s *Sender) Next(from string) *Frame {
 		return nil
 	}
 	s.stats.Sent += uint64(len(f.Messages))
+	s.stats.Frames++
 	return f
 }
 

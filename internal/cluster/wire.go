@@ -143,6 +143,15 @@ func (r *reader) u64() uint64 {
 
 func (r *reader) str16() string { return string(r.take(int(r.u16()))) }
 
+// str16Reuse reads a string, returning prev itself when equal (no allocation).
+func (r *reader) str16Reuse(prev string) string {
+	b := r.take(int(r.u16()))
+	if string(b) == prev {
+		return prev
+	}
+	return string(b)
+}
+
 // count reads a u32 element count and checks that at least min bytes per element remain, so a
 // corrupt count cannot make the decoder allocate without bound.
 func (r *reader) count(min int) int {
@@ -176,6 +185,7 @@ func DecodeFrame(b []byte) (*Frame, error) {
 	}
 	if n := r.count(41); n > 0 {
 		f.Messages = make([]*bus.Message, 0, n)
+		var topic, principal string // the previous ones: a batch mostly repeats them
 		for range n {
 			m := &bus.Message{Seq: r.u64()}
 			ns := r.u64()
@@ -185,8 +195,9 @@ func DecodeFrame(b []byte) (*Frame, error) {
 			m.Time = time.Unix(0, int64(ns))
 			copy(m.Source[:], r.take(len(uuid.UUID{})))
 			m.Principal.Kind = abi.PrincipalKind(r.u8())
-			m.Principal.ID = r.str16()
-			m.Topic = r.str16()
+			principal = r.str16Reuse(principal)
+			topic = r.str16Reuse(topic)
+			m.Principal.ID, m.Topic = principal, topic
 			m.Payload = append([]byte(nil), r.take(int(r.u32()))...)
 			f.Messages = append(f.Messages, m)
 		}

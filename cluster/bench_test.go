@@ -152,12 +152,22 @@ func BenchmarkRoundTrip(b *testing.B) {
 // the time one Close takes (checked against generous bounds: the figures go to RATIONALE.md).
 func TestIdleNodeFootprint(t *testing.T) {
 	before := runtime.NumGoroutine()
-	nodes := startTrio(t, Options{})
-	perNode := (runtime.NumGoroutine() - before) / len(nodes)
 	start := time.Now()
+	nodes := startTrio(t, Options{})
+	formed := time.Since(start)
+	perNode := (runtime.NumGoroutine() - before) / len(nodes)
+	start = time.Now()
+	sub, err := nodes[0].bus.Subscribe(t.Context(), "footprint.*", bus.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribed := time.Since(start)
+	_ = sub.Close(t.Context())
+	start = time.Now()
 	nodes[2].close(t)
 	closeTook := time.Since(start)
-	t.Logf("idle goroutines per node (node + bus + actor system): %d; Close of one node: %v", perNode, closeTook)
+	t.Logf("three nodes formed in %v; idle goroutines per node (node + bus + actor system): %d; "+
+		"Subscribe confirmed by two members in %v; Close of one node: %v", formed, perNode, subscribed, closeTook)
 	if perNode > 100 || closeTook > time.Second {
 		t.Fatalf("idle node: %d goroutines, Close %v", perNode, closeTook)
 	}

@@ -155,15 +155,20 @@ func nodeMain() int {
 			}
 			e := toEnvelope(res.Message)
 			r.Envelope = &e
-		case "stream": // stream TOPIC N: publish N messages in the background
+		case "stream": // stream TOPIC N [BENCH]: publish N messages in the background (BENCH: 128-byte payloads)
 			count, _ := strconv.Atoi(f[2])
 			topic := f[1]
+			bench := len(f) > 3
 			pubDone = make(chan struct{})
 			done := pubDone
 			go func() {
 				defer close(done)
 				for i := range count {
-					_, _ = b.Publish(topic, []byte(strconv.Itoa(i)), uuid.Nil, bus.System())
+					payload := []byte(strconv.Itoa(i))
+					if bench {
+						payload = benchPayload
+					}
+					_, _ = b.Publish(topic, payload, uuid.Nil, bus.System())
 				}
 			}()
 		case "wait": // wait for the stream to end
@@ -426,5 +431,48 @@ func TestProcessesFrozenNodeDoesNotStall(t *testing.T) {
 	}
 	for _, p := range ps {
 		p.quit()
+	}
+}
+
+// BenchmarkProcesses measures the cluster with every node in its own process (the test binary
+// re-executed): n1 publishes b.N 128-byte messages as fast as it can; subscribers on n2 (1to1)
+// or on n2 and n3 (1to2) count delivered + lagged. delivered/s is per subscriber and excludes
+// lost messages. Compare with BenchmarkPublishDrain/local in the same run.
+func BenchmarkProcesses(b *testing.B) {
+	for _, subs := range []int{1, 2} {
+		b.Run(fmt.Sprintf("1to%d", subs), func(b *testing.B) {
+			p1 := startProc(b, "n1")
+			ps := []*proc{p1, startProc(b, "n2", p1.addr), startProc(b, "n3", p1.addr)}
+			for _, p := range ps {
+				if r := p.do("members 3"); !r.OK {
+					b.Fatalf("%s sees %v", p.name, r.Members)
+				}
+			}
+			for _, p := range ps[1 : 1+subs] {
+				p.do("sub bench.*")
+			}
+			b.SetBytes(int64(len(benchPayload)))
+			b.ResetTimer()
+			start := time.Now()
+			p1.do("stream bench.t %d bench", b.N)
+			var delivered, lagged uint64
+			deadline := time.Now().Add(2 * time.Minute)
+			for _, p := range ps[1 : 1+subs] {
+				for time.Now().Before(deadline) {
+					r := p.do("stats")
+					if r.Delivered+r.Lagged >= uint64(b.N) {
+						delivered, lagged = delivered+r.Delivered, lagged+r.Lagged
+						break
+					}
+				}
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(delivered)/float64(subs)/elapsed.Seconds(), "delivered/s")
+			b.ReportMetric(float64(lagged)/float64(b.N*subs), "lost/op")
+			for _, p := range ps {
+				p.quit()
+			}
+		})
 	}
 }

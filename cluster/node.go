@@ -476,14 +476,16 @@ func (n *Node) Subscribed(ctx context.Context, pattern string) error {
 		}
 	}
 	st := n.stateLocked()
-	n.mu.Unlock()
-	if len(todo) == 0 {
-		return nil
-	}
 	errs := make(chan error, len(todo))
+	n.wg.Add(len(todo)) // under mu with closed false: Close waits for them
 	for _, p := range todo {
-		go func() { _, err := n.pushState(p, st); errs <- err }()
+		go func() {
+			defer n.wg.Done()
+			_, err := n.pushState(p, st)
+			errs <- err
+		}()
 	}
+	n.mu.Unlock()
 	for range todo {
 		select {
 		case err := <-errs:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,23 @@ type nodeReply struct {
 	Members   []string    `json:"members,omitempty"`
 	DownAtNs  int64       `json:"down_at_ns,omitempty"`
 	Leaks     string      `json:"leaks,omitempty"`
+	// Goroutines and RSSBytes describe the node process (answer to "footprint").
+	Goroutines int   `json:"goroutines,omitempty"`
+	RSSBytes   int64 `json:"rss_bytes,omitempty"`
+}
+
+// rssBytes reads the process's resident set size from /proc (0 where unavailable).
+func rssBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
 }
 
 // nodeMain runs this process as a node until "quit" or stdin ends.
@@ -178,6 +196,9 @@ func nodeMain() int {
 			r.Envelope = first
 			mu.Unlock()
 			r.Delivered, r.Lagged, r.Links, r.DownAtNs = delivered.Load(), lagged.Load(), n.Links(), downAt.Load()
+		case "footprint":
+			runtime.GC()
+			r.Goroutines, r.RSSBytes = runtime.NumGoroutine(), rssBytes()
 		case "quit":
 			<-pubDone
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -303,7 +324,16 @@ func TestProcessesWildcardIdenticalEnvelopes(t *testing.T) {
 		}
 	}
 	for _, p := range ps {
+		f := p.do("footprint")
+		t.Logf("%s: %d goroutines, RSS %.1f MB", p.name, f.Goroutines, float64(f.RSSBytes)/1e6)
+		if f.Goroutines > 60 {
+			t.Errorf("%s: %d goroutines in a node process", p.name, f.Goroutines)
+		}
+	}
+	for _, p := range ps {
+		start := time.Now()
 		p.quit()
+		t.Logf("%s: quit (close and exit) in %v", p.name, time.Since(start))
 	}
 }
 

@@ -5,6 +5,8 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/astrid-actors/astrid-actors/internal/bench"
 )
 
 // Exit codes of the command.
@@ -15,6 +17,10 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == bench.ClusterNodeCommand {
+		// Hidden: a child node of `bench --scenario cluster`.
+		os.Exit(bench.RunClusterNode(os.Args[2:]))
+	}
 	os.Exit(run(os.Args[1:]))
 }
 

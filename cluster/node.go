@@ -767,6 +767,11 @@ func (n *Node) poll() {
 			}
 			p := n.peerLocked(name)
 			if p.serverID == id {
+				if !p.up && !p.helloing { // an earlier hello gave up: try again
+					p.helloing = true
+					n.wg.Add(1)
+					go n.hello(p, id)
+				}
 				continue
 			}
 			if p.serverID != "" {

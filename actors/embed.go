@@ -33,6 +33,8 @@ type Subscription struct {
 type Batch struct {
 	Messages []*bus.Message
 	Dropped  uint64
+	// Lagged counts messages lost between cluster nodes since the previous batch.
+	Lagged uint64
 }
 
 // Subscribe subscribes the host to a route pattern (topics.MatchRoute). Unlike a guest, the
@@ -51,7 +53,7 @@ func (s *Subscription) Pattern() string { return s.sub.Pattern() }
 // Poll returns what is queued now, up to 1 MiB, without waiting.
 func (s *Subscription) Poll() Batch {
 	b := s.sub.Mailbox().Drain(s.buf[:0], 1<<20, func(*bus.Message) bool { return true })
-	out := Batch{Messages: append([]*bus.Message(nil), b.Messages...), Dropped: b.Dropped}
+	out := Batch{Messages: append([]*bus.Message(nil), b.Messages...), Dropped: b.Dropped, Lagged: b.Lagged}
 	clear(b.Messages)
 	s.buf = b.Messages[:0]
 	return out

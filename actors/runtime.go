@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/astrid-actors/astrid-actors/bus"
+	"github.com/astrid-actors/astrid-actors/cluster"
 	"github.com/astrid-actors/astrid-actors/internal/actorsys"
 	"github.com/astrid-actors/astrid-actors/kv"
 	"github.com/astrid-actors/astrid-actors/supervision"
@@ -45,6 +46,9 @@ type Options struct {
 	// KV, when set, is the store of astrid:kv instead of the one in DataDir (e.g. a
 	// replicated store); the runtime does not close it.
 	KV kv.Store
+	// Cluster, when set, makes this runtime one node of a cluster: the bus spans every node
+	// (see the cluster package and docs/cluster.md). Nil runs a single node.
+	Cluster *cluster.Options
 }
 
 // Runtime runs capsules: one protoactor-go actor per capsule, under a supervisor actor, all
@@ -60,6 +64,7 @@ type Runtime struct {
 	parent   *actor.PID
 	dispatch *dispatcher
 	kv       kvState
+	cluster  *cluster.Node
 
 	mu       sync.Mutex
 	capsules map[string]*Capsule
@@ -88,16 +93,34 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if busOpts.Logger == nil {
 		busOpts.Logger = log
 	}
+	r := &Runtime{opts: opts, log: log, system: system, engine: engine, capsules: map[string]*Capsule{},
+		policy: supervision.DefaultPolicy(), watchdog: supervision.DefaultWatchdog()}
+	if opts.Cluster != nil {
+		copts := *opts.Cluster
+		if copts.Logger == nil {
+			copts.Logger = log
+		}
+		copts.Capsules = r.capsuleIDs
+		if r.cluster, err = cluster.Start(ctx, copts); err != nil {
+			_ = engine.Close(ctx)
+			return nil, err
+		}
+		busOpts.Remote = r.cluster
+	}
 	b, err := bus.New(system, busOpts)
 	if err != nil {
+		r.closeCluster(ctx)
 		_ = engine.Close(ctx)
 		return nil, err
 	}
-	r := &Runtime{opts: opts, log: log, system: system, bus: b, engine: engine, capsules: map[string]*Capsule{},
-		policy: supervision.DefaultPolicy(), watchdog: supervision.DefaultWatchdog()}
+	r.bus = b
+	if r.cluster != nil {
+		r.cluster.Attach(b)
+	}
 	if opts.Supervision != nil {
 		if err := opts.Supervision.Validate(); err != nil {
 			_ = b.Close(ctx)
+			r.closeCluster(ctx)
 			_ = engine.Close(ctx)
 			return nil, fmt.Errorf("default supervision policy: %w", err)
 		}
@@ -110,10 +133,31 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	r.parent, err = system.Root.SpawnNamed(r.supervisorProps(""), "capsules")
 	if err != nil {
 		_ = b.Close(ctx)
+		r.closeCluster(ctx)
 		_ = engine.Close(ctx)
 		return nil, fmt.Errorf("spawn capsule supervisor: %w", err)
 	}
 	return r, nil
+}
+
+// Cluster returns the runtime's cluster node (members, where capsules run, link stats), or nil
+// for a single-node runtime.
+func (r *Runtime) Cluster() *cluster.Node { return r.cluster }
+
+// capsuleIDs lists the capsules started on this runtime, for the cluster's placement view.
+func (r *Runtime) capsuleIDs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.order)
+}
+
+// closeCluster leaves the cluster, if this runtime is a node of one.
+func (r *Runtime) closeCluster(ctx context.Context) {
+	if r.cluster != nil {
+		if err := r.cluster.Close(ctx); err != nil {
+			r.log.Warn("leave the cluster", zap.Error(err))
+		}
+	}
 }
 
 // DispatchStats returns the interceptor dispatcher's counters.
@@ -278,6 +322,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	if err := r.bus.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	r.closeCluster(ctx)
 	if err := r.engine.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close engine: %w", err))
 	}

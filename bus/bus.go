@@ -48,6 +48,24 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the bus's own log lines. Nil discards them.
 	Logger *zap.Logger
+	// Remote, when set, links this bus to the buses of other nodes (the cluster package
+	// implements it). Nil means a single-node bus.
+	Remote Remote
+}
+
+// Remote is the hook through which a bus takes part in a cluster: the bus tells it about every
+// local publish and every change of its subscription patterns; messages from other nodes come
+// back through Bus.Inject and losses between nodes through Bus.Lag.
+type Remote interface {
+	// Forward is called on the publisher's goroutine after local delivery of every message
+	// accepted by Publish (never for Inject). It must not block and must not modify msg.
+	Forward(msg *Message)
+	// Subscribed is called by Subscribe after the router added a subscription with pattern;
+	// Subscribe returns when it does, so it may wait until other nodes know the interest.
+	Subscribed(ctx context.Context, pattern string) error
+	// Unsubscribed is called after a subscription with pattern was removed. Every Subscribed
+	// call, successful or not, is matched by exactly one Unsubscribed call.
+	Unsubscribed(pattern string)
 }
 
 // Bus is the topic bus. Create it with New; it is safe for concurrent use.
@@ -62,7 +80,7 @@ type Bus struct {
 	closed atomic.Bool
 	done   chan struct{} // closed when the router actor has stopped
 	stats  struct {
-		published, unrouted, matched atomic.Uint64
+		published, unrouted, matched, injected atomic.Uint64
 	}
 	closeOnce sync.Once
 	tapMu     sync.Mutex
@@ -178,12 +196,52 @@ func (b *Bus) publish(msg *Message, topic string, source uuid.UUID, principal Pr
 	msg.Source = source
 	msg.Principal = principal
 	matched := b.deliver(msg)
+	b.runTaps(msg)
+	if r := b.opts.Remote; r != nil {
+		r.Forward(msg)
+	}
+	return PublishResult{Message: msg, Matched: matched}
+}
+
+// runTaps calls every tap with msg.
+func (b *Bus) runTaps(msg *Message) {
 	if taps := b.taps.Load(); taps != nil {
 		for _, t := range *taps {
 			t.fn(msg)
 		}
 	}
-	return PublishResult{Message: msg, Matched: matched}
+}
+
+// Inject delivers a message published on another node to the matching local subscriptions and
+// the taps. It keeps every field the origin stamped (Seq, Time, Source, Principal), is not
+// forwarded to Remote again and does not count as Published. The bus takes ownership of msg.
+// It returns the number of matched subscriptions; a closed bus or an invalid topic matches none.
+func (b *Bus) Inject(msg *Message) int {
+	if b.closed.Load() || topics.Validate(msg.Topic, topics.HostLimits) != nil {
+		return 0
+	}
+	b.stats.injected.Add(1)
+	subs := b.match(msg.Topic)
+	for _, s := range subs {
+		s.mailbox.Push(msg)
+	}
+	b.stats.matched.Add(uint64(len(subs)))
+	b.runTaps(msg)
+	return len(subs)
+}
+
+// Lag reports n messages on topic that were lost between nodes: every local subscription whose
+// pattern matches topic reports them in the lagged count of its next batch. It returns the
+// number of subscriptions charged.
+func (b *Bus) Lag(topic string, n uint64) int {
+	if n == 0 || b.closed.Load() {
+		return 0
+	}
+	subs := b.match(topic)
+	for _, s := range subs {
+		s.mailbox.addLagged(n)
+	}
+	return len(subs)
 }
 
 // Tap registers fn to observe every message accepted by Publish from now on, after it was
@@ -251,10 +309,12 @@ type Stats struct {
 	Published uint64
 	// Unrouted counts accepted publishes that matched no subscription.
 	Unrouted uint64
-	// Matched is the sum of PublishResult.Matched over every accepted publish: the number of
-	// times a message was offered to a mailbox (MailboxStats.Offered summed over every
-	// subscription there ever was).
+	// Matched is the sum of PublishResult.Matched over every accepted publish, plus the
+	// subscriptions every injected message matched: the number of times a message was offered
+	// to a mailbox (MailboxStats.Offered summed over every subscription there ever was).
 	Matched uint64
+	// Injected counts messages from other nodes delivered by Inject.
+	Injected uint64
 	// Subscriptions is the number of live subscriptions.
 	Subscriptions int
 }
@@ -265,6 +325,7 @@ func (b *Bus) Stats() Stats {
 		Published:     b.stats.published.Load(),
 		Unrouted:      b.stats.unrouted.Load(),
 		Matched:       b.stats.matched.Load(),
+		Injected:      b.stats.injected.Load(),
 		Subscriptions: b.index.Len(),
 	}
 }
@@ -338,6 +399,12 @@ func (b *Bus) Subscribe(ctx context.Context, pattern string, opts SubscribeOptio
 		}
 		return nil, fmt.Errorf("bus: subscribe %q: %w", pattern, err)
 	}
+	if r := b.opts.Remote; r != nil {
+		if err := r.Subscribed(ctx, pattern); err != nil {
+			_ = s.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("bus: subscribe %q on other nodes: %w", pattern, err)
+		}
+	}
 	return s, nil
 }
 
@@ -349,6 +416,9 @@ func (s *Subscription) Close(ctx context.Context) error {
 		return nil
 	}
 	defer s.mailbox.Close()
+	if r := s.bus.opts.Remote; r != nil {
+		defer r.Unsubscribed(s.pattern)
+	}
 	if s.bus.closed.Load() {
 		return nil
 	}

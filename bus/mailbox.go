@@ -63,6 +63,9 @@ type MailboxStats struct {
 	Oversize uint64
 	// Discarded counts messages still queued when the mailbox was closed.
 	Discarded uint64
+	// Lagged counts messages lost between nodes before they reached this mailbox (Bus.Lag);
+	// they were never offered, so they are not part of the equation above.
+	Lagged uint64
 	// Queued and QueuedBytes describe what is waiting now.
 	Queued      int
 	QueuedBytes int
@@ -101,6 +104,7 @@ type Mailbox struct {
 	count      int
 	enqueued   uint64 // enqueue stamp, to find the oldest head across buckets
 	pending    uint64 // dropped since the last reported batch
+	lagging    uint64 // lost between nodes since the last reported batch (Bus.Lag)
 	stats      MailboxStats
 	notify     chan struct{} // capacity 1: a push wakes one waiter
 	closedCh   chan struct{} // closed by Close: wakes every waiter
@@ -271,6 +275,9 @@ type Batch struct {
 	Messages []*Message
 	// Dropped is the number of messages this mailbox lost since the last batch was reported.
 	Dropped uint64
+	// Lagged is the number of messages for this subscription lost between nodes since the last
+	// batch was reported (see Bus.Lag); like Dropped it is reset only by a consuming batch.
+	Lagged uint64
 	// Refused is true when take refused the first candidate message: nothing was consumed and
 	// Refused names it, so the caller can report the space it needs.
 	Refused *Message
@@ -289,9 +296,9 @@ func (m *Mailbox) Drain(dst []*Message, budget int, take func(*Message) bool) Ba
 	dst = dst[:0]
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := Batch{Dropped: m.pending}
+	out := Batch{Dropped: m.pending, Lagged: m.lagging}
 	if m.count == 0 {
-		m.pending = 0
+		m.pending, m.lagging = 0, 0
 		out.Messages = dst
 		return out
 	}
@@ -331,7 +338,7 @@ func (m *Mailbox) Drain(dst []*Message, budget int, take func(*Message) bool) Ba
 		}
 	}
 	m.stats.Delivered += uint64(len(dst))
-	m.pending = 0
+	m.pending, m.lagging = 0, 0
 	out.Messages = dst
 	return out
 }
@@ -344,6 +351,14 @@ func (m *Mailbox) rotateAfterServe(b *bucket) {
 	}
 	copy(m.rotation, m.rotation[1:])
 	m.rotation[len(m.rotation)-1] = b
+}
+
+// addLagged counts n messages lost between nodes, reported by the next batch.
+func (m *Mailbox) addLagged(n uint64) {
+	m.mu.Lock()
+	m.lagging += n
+	m.stats.Lagged += n
+	m.mu.Unlock()
 }
 
 // Len returns the number of queued messages.

@@ -153,8 +153,8 @@ type Instance struct {
 
 	// state of the guest's call goroutine (guest calls into one instance are sequential)
 	drainBuf  []*bus.Message
-	carried   map[*bus.Subscription]uint64 // dropped counts a too-small buffer could not report
-	lastTopic string                       // the last published topic that passed validation and the ACL
+	carried   map[*bus.Subscription]carriedCounts // counts a too-small buffer could not report
+	lastTopic string                              // the last published topic that passed validation and the ACL
 }
 
 // NewInstance returns the host state of one capsule instance.
@@ -321,3 +321,7 @@ func InstanceFrom(ctx context.Context) *Instance {
 	in, _ := ctx.Value(instanceKey{}).(*Instance)
 	return in
 }
+
+// carriedCounts are a subscription's dropped and lagged counts that an envelope could not report
+// because the guest's buffer was smaller than the header; the next envelope reports them.
+type carriedCounts struct{ dropped, lagged uint64 }

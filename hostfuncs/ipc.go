@@ -282,17 +282,18 @@ func (in *Instance) deliver(mem guestMemory, sub *bus.Subscription, bufPtr, bufC
 		mem.putU32(lenOut, uint32(need))
 		return 0, abi.BufferTooSmall
 	}
-	// Drain reset the mailbox's dropped count; whatever cannot be reported now is carried to
+	// Drain reset the mailbox's dropped and lagged counts; whatever cannot be reported now is carried to
 	// the subscription's next envelope.
-	dropped := batch.Dropped + in.carried[sub]
+	carried := in.carried[sub]
+	dropped, lagged := batch.Dropped+carried.dropped, batch.Lagged+carried.lagged
 	if bufCap < abi.EnvelopeHeaderSize {
 		// Nothing queued (else Drain refused its first message above): the smallest result is
 		// an empty envelope.
-		if dropped > 0 {
+		if dropped > 0 || lagged > 0 {
 			if in.carried == nil {
-				in.carried = map[*bus.Subscription]uint64{}
+				in.carried = map[*bus.Subscription]carriedCounts{}
 			}
-			in.carried[sub] = dropped
+			in.carried[sub] = carriedCounts{dropped: dropped, lagged: lagged}
 		}
 		mem.putU32(lenOut, abi.EnvelopeHeaderSize)
 		return 0, abi.BufferTooSmall
@@ -306,7 +307,7 @@ func (in *Instance) deliver(mem guestMemory, sub *bus.Subscription, bufPtr, bufC
 		enc = abi.AppendMessage(enc, m.Topic, m.Payload, m.Principal.Kind, m.Principal.ID,
 			m.Source, m.Seq, m.Time.UnixNano())
 	}
-	abi.PutEnvelopeHeader(enc, uint32(len(batch.Messages)), dropped, 0)
+	abi.PutEnvelopeHeader(enc, uint32(len(batch.Messages)), dropped, lagged)
 	mem.putU32(lenOut, uint32(len(enc)))
 	if len(batch.Messages) > 0 {
 		in.SetCaller(batch.Messages[0])

@@ -36,7 +36,9 @@ bare wazero), then print each result with its baseline ratios and target.
 Scenarios: pubsub (1 publisher capsule → 1 subscriber capsule), fanout (1 → N subscriber
 capsules), rtt (request/reply between two capsules), wake (publish→recv latency at 10 000
 msg/s), coldstart (load+instantiate+ready of 1, 100, 10 000 small capsules, time and RSS per
-capsule), restart (trap → new instance ready). Progress goes to stderr; the table (or --json)
+capsule), restart (trap → new instance ready), cluster (the other cluster nodes as child
+processes on loopback: remote 1→1 and 1→2 against the bus alone, round trip, node close, idle
+node goroutines and RSS). Progress goes to stderr; the table (or --json)
 to stdout. Machines are noisy: compare ratios, not absolute values.`,
 		Example: `  astrid-actors bench
   astrid-actors bench --scenario pubsub --scenario fanout --duration 5s
@@ -90,7 +92,9 @@ func (o *benchOptions) run(cmd *cobra.Command) error {
 	if o.quiet {
 		progress = io.Discard
 	}
+	exe, _ := os.Executable() // the cluster scenario's child nodes; it fails without
 	results, err := bench.Run(ctx, bench.Config{
+		Executable:      exe,
 		Duration:        o.duration,
 		Scenarios:       o.scenarios,
 		PayloadBytes:    o.payload,

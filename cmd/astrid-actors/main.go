@@ -4,6 +4,8 @@ package main
 
 import (
 	"os"
+
+	"github.com/astrid-actors/astrid-actors/internal/bench"
 )
 
 // Exit codes of the command.
@@ -14,6 +16,10 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == bench.ClusterNodeCommand {
+		// Hidden: a child node of `bench --scenario cluster`.
+		os.Exit(bench.RunClusterNode(os.Args[2:]))
+	}
 	os.Exit(run(os.Args[1:]))
 }
 

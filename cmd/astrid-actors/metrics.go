@@ -48,7 +48,7 @@ func newMetrics() *metrics {
 		}, []string{"capsule", "fn"}),
 		done: make(chan struct{}),
 	}
-	m.reg.MustRegister(m.hostCalls, (*runtimeCollector)(m),
+	m.reg.MustRegister(m.hostCalls, (*runtimeCollector)(m), (*clusterCollector)(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -72,6 +72,7 @@ func (m *metrics) serve(ln net.Listener, notes *lineWriter) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
 	mux.HandleFunc("GET /capsules", m.serveCapsules)
+	mux.HandleFunc("GET /cluster", m.serveCluster)
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(m.done)
@@ -108,6 +109,8 @@ type capsuleJSON struct {
 	Delivered  uint64 `json:"delivered"`
 	Dropped    uint64 `json:"dropped"`
 	Queued     uint64 `json:"queued"`
+	// Node is the cluster node the capsule runs on (absent on a single node).
+	Node string `json:"node,omitempty"`
 }
 
 func toCapsuleJSON(sts []actors.Status) []capsuleJSON {
@@ -122,13 +125,21 @@ func toCapsuleJSON(sts []actors.Status) []capsuleJSON {
 
 func (m *metrics) serveCapsules(w http.ResponseWriter, _ *http.Request) {
 	var sts []actors.Status
+	node := ""
 	if r := m.rt.Load(); r != nil {
 		sts = r.Capsules()
+		if n := r.Cluster(); n != nil {
+			node = n.Name()
+		}
+	}
+	out := toCapsuleJSON(sts)
+	for i := range out {
+		out[i].Node = node
 	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(toCapsuleJSON(sts))
+	_ = enc.Encode(out)
 }
 
 // runtimeCollector exports the runtime's capsule statuses and dispatcher counters.

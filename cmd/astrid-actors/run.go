@@ -31,6 +31,7 @@ type runOptions struct {
 	metrics   string
 	dataDir   string
 	quiet     bool
+	cluster   clusterFlags
 
 	parsed []publishSpec
 }
@@ -58,11 +59,17 @@ when no capsule at all could be started.
    "source_id":"<publisher instance uuid>","time":"2025-01-02T03:04:05.123456789Z"}
 Patterns use the route matcher: "a.*" matches a.b and a.b.c, "a.*.c" matches a.x.c.
 
+--cluster makes this process one node of a cluster (docs/cluster.md): every node embeds a NATS
+server, routes connect it to the --seeds, and a message published on one node reaches the
+matching subscriptions of every node. /cluster (with --metrics) lists the members, where each
+capsule runs and the link counters.
+
 Exit codes: 0 after a signal, --exit-on or --exit-after; 1 when the runtime fails or no
 capsule could be started; 2 for a bad command line.`,
 		Example: `  astrid-actors run ./capsules
   astrid-actors run --tail 'demo.*' --publish 'demo.start={}' --exit-on demo.done ./capsules
-  astrid-actors run --metrics 127.0.0.1:9090 --log-format json ./capsules`,
+  astrid-actors run --metrics 127.0.0.1:9090 --log-format json ./capsules
+  astrid-actors run --cluster demo --node n2 --cluster-listen 127.0.0.1:6223 --seeds 127.0.0.1:6222 ./capsules`,
 		Args: minArgs(1, "at least one capsule directory"),
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
 	}
@@ -76,6 +83,7 @@ capsule could be started; 2 for a bad command line.`,
 	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus /metrics and JSON /capsules on `ADDR` (host:port)")
 	f.StringVar(&o.dataDir, "data-dir", actors.DefaultDataDir(), "keep the node's durable capsule state (astrid:kv, `DIR`/kv.db) here")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only warnings and errors on stderr (no status lines)")
+	o.cluster.register(cmd)
 	return cmd
 }
 
@@ -150,6 +158,10 @@ func (o *runOptions) run(cmd *cobra.Command, dirs []string) (err error) {
 	if err := o.validate(); err != nil {
 		return err
 	}
+	clusterOpts, err := o.cluster.options(cmd)
+	if err != nil {
+		return err
+	}
 	if err := checkDirs(dirs); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -187,7 +199,7 @@ func (o *runOptions) run(cmd *cobra.Command, dirs []string) (err error) {
 
 	var ln net.Listener
 	var m *metrics
-	opts := actors.Options{Logger: log, DataDir: o.dataDir}
+	opts := actors.Options{Logger: log, DataDir: o.dataDir, Cluster: clusterOpts}
 	if o.metrics != "" {
 		ln, err = net.Listen("tcp", o.metrics)
 		if err != nil {
@@ -223,6 +235,16 @@ func (o *runOptions) run(cmd *cobra.Command, dirs []string) (err error) {
 		m.serve(ln, stderr)
 		defer m.shutdown()
 		stderr.notef("metrics on http://%s/metrics and http://%s/capsules", ln.Addr(), ln.Addr())
+	}
+	if n := r.Cluster(); n != nil {
+		stderr.notef("cluster %s: node %s, routes on %s", n.ClusterName(), n.Name(), n.Addr())
+		if len(clusterOpts.Seeds) > 0 {
+			wctx, cancel := context.WithTimeout(ctx, clusterJoinTimeout)
+			if n.WaitJoined(wctx) != nil && ctx.Err() == nil {
+				stderr.notef("warning: no other node joined within %v; starting the capsules anyway", clusterJoinTimeout)
+			}
+			cancel()
+		}
 	}
 
 	status := newStatusPrinter(stderr)

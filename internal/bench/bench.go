@@ -18,6 +18,8 @@
 //   - restart: trap → new instance ready with zero backoff; p50 and p99.
 //   - kv: durable kv-set calls/s and p99 from 1 and 16 capsules, kv-get calls/s (kv.go),
 //     against the store used directly from Go.
+//   - cluster: the other cluster nodes as child processes on loopback (Config.Executable):
+//     remote throughput 1→1 and 1→2 against the bus alone, round trip, node Close, idle node.
 //
 // Throughput runs are calibrated with short warm-up runs and then sized to last about
 // Config.Duration; each baseline is sized the same way. Every capsule result reports the
@@ -84,6 +86,9 @@ type Config struct {
 	CacheDir string
 	// Progress receives progress lines; nil discards them.
 	Progress io.Writer
+	// Executable is the astrid-actors binary the cluster scenario starts its child nodes with
+	// (the hidden ClusterNodeCommand); the scenario fails without it.
+	Executable string
 }
 
 // Baseline is the same workload run without capsules.
@@ -114,7 +119,7 @@ type Result struct {
 
 // Scenarios returns the scenario names, in the order Run runs them.
 func Scenarios() []string {
-	return []string{ScenarioPubSub, ScenarioFanout, ScenarioRTT, ScenarioWake, ScenarioColdStart, ScenarioRestart, ScenarioKV}
+	return []string{ScenarioPubSub, ScenarioFanout, ScenarioRTT, ScenarioWake, ScenarioColdStart, ScenarioRestart, ScenarioKV, ScenarioCluster}
 }
 
 // withDefaults fills the zero fields and checks the rest.
@@ -180,6 +185,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		ScenarioColdStart: runColdStart,
 		ScenarioRestart:   runRestart,
 		ScenarioKV:        runKV,
+		ScenarioCluster:   runCluster,
 	}
 	e := &env{cfg: cfg}
 	var results []Result

@@ -35,6 +35,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == ClusterNodeCommand { // a node of the cluster scenario
+		os.Exit(RunClusterNode(os.Args[2:]))
+	}
 	goleak.VerifyTestMain(m, leakcheck.Options()...)
 }
 
@@ -62,11 +65,13 @@ func TestRunAll(t *testing.T) {
 		ColdStartCounts: []int{1, 10},
 		Subscribers:     3,
 		Progress:        progress(t),
+		Executable:      os.Args[0],
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{ScenarioPubSub: 1, ScenarioFanout: 1, ScenarioRTT: 2, ScenarioWake: 2, ScenarioColdStart: 4, ScenarioRestart: 2, ScenarioKV: 5}
+	want := map[string]int{ScenarioPubSub: 1, ScenarioFanout: 1, ScenarioRTT: 2, ScenarioWake: 2, ScenarioColdStart: 4, ScenarioRestart: 2, ScenarioKV: 5,
+		ScenarioCluster: 7}
 	got := map[string]int{}
 	for _, r := range rs {
 		got[r.Scenario]++

@@ -1,0 +1,97 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// recordingRemote is a Remote that records the bus's calls (the cluster package has the real
+// one; these tests pin the hook's contract).
+type recordingRemote struct {
+	mu        sync.Mutex
+	forwarded []*Message
+	subs      map[string]int
+	fail      error
+}
+
+func (r *recordingRemote) Forward(m *Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.forwarded = append(r.forwarded, m)
+}
+
+func (r *recordingRemote) Subscribed(_ context.Context, p string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.subs[p]++
+	return r.fail
+}
+
+func (r *recordingRemote) Unsubscribed(p string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.subs[p]--
+}
+
+func TestRemoteHook(t *testing.T) {
+	rr := &recordingRemote{subs: map[string]int{}}
+	b := newBus(t, Options{Remote: rr})
+	ctx := t.Context()
+	sub, err := b.Subscribe(ctx, "a.*", SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rr.subs["a.*"] != 1 {
+		t.Fatalf("Subscribed calls %v", rr.subs)
+	}
+	res, err := b.Publish("a.b", []byte(`1`), uuid.Nil, System())
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := &Message{Seq: 77, Time: time.Unix(5, 6), Topic: "a.c", Payload: []byte(`2`), Source: uuid.New(), Principal: Claimed("bob")}
+	if n := b.Inject(remote); n != 1 {
+		t.Fatalf("Inject matched %d", n)
+	}
+	if n := b.Inject(&Message{Topic: "a..b"}); n != 0 {
+		t.Fatal("an invalid injected topic was delivered")
+	}
+	if n := b.Lag("a.x", 3); n != 1 {
+		t.Fatalf("Lag charged %d", n)
+	}
+	got := sub.Mailbox().Drain(nil, 1<<20, func(*Message) bool { return true })
+	if len(got.Messages) != 1 || got.Messages[0] != res.Message || got.Lagged != 3 {
+		t.Fatalf("first batch %+v", got)
+	}
+	got = sub.Mailbox().Drain(nil, 1<<20, func(*Message) bool { return true })
+	if len(got.Messages) != 1 || got.Messages[0] != remote || got.Messages[0].Seq != 77 || got.Lagged != 0 {
+		t.Fatalf("second batch %+v", got)
+	}
+	if st := sub.Mailbox().Stats(); st.Lagged != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	if len(rr.forwarded) != 1 || rr.forwarded[0] != res.Message {
+		t.Fatalf("forwarded %d messages; injected ones must not be forwarded", len(rr.forwarded))
+	}
+	if st := b.Stats(); st.Published != 1 || st.Injected != 1 {
+		t.Fatalf("bus stats %+v", st)
+	}
+	if err := sub.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rr.subs["a.*"] != 0 {
+		t.Fatalf("after Close %v", rr.subs)
+	}
+	// A failing Subscribed fails Subscribe, and is still balanced by one Unsubscribed.
+	rr.fail = errors.New("no quorum")
+	if _, err := b.Subscribe(ctx, "z", SubscribeOptions{}); !errors.Is(err, rr.fail) {
+		t.Fatalf("err %v", err)
+	}
+	if rr.subs["z"] != 0 || b.Stats().Subscriptions != 0 {
+		t.Fatalf("after failed subscribe %v, %d subscriptions", rr.subs, b.Stats().Subscriptions)
+	}
+}

@@ -1,0 +1,272 @@
+// Package cluster holds the wire format and the pure data structures of the cluster link layer:
+// frame and ack codecs, the subject-token escaping and the byte-bounded link queue. The public
+// package cluster (the node, its NATS server and its links) is built on it.
+package cluster
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/bus"
+)
+
+// Wire versions and frame kinds.
+const (
+	wireVersion = 1
+	kindData    = 1
+	kindAck     = 2
+)
+
+// ErrBadFrame is returned (wrapped) for a frame that cannot be decoded.
+var ErrBadFrame = errors.New("cluster: malformed frame")
+
+// Loss is a loss report entry: Count messages on Topic were lost on a link.
+type Loss struct {
+	Topic string
+	Count uint64
+}
+
+// Frame is one batch of messages on a link, from the node From to the frame's subject's node.
+// The messages carry link sequence numbers First, First+1, …; a frame with no messages only
+// carries a loss report and First is the next sequence number the sender will use.
+type Frame struct {
+	From     string
+	Session  uint64
+	First    uint64
+	Losses   []Loss
+	Messages []*bus.Message
+}
+
+// Range is an inclusive range of link sequence numbers.
+type Range struct{ From, To uint64 }
+
+// Ack acknowledges every link sequence number up to Through of the session, except those in
+// Missing, which the receiver never got.
+type Ack struct {
+	From    string
+	Session uint64
+	Through uint64
+	Missing []Range
+}
+
+var le = binary.LittleEndian
+
+func appendStr16(b []byte, s string) []byte {
+	b = le.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+// MessageWireSize is the encoded size of one message in a frame.
+func MessageWireSize(m *bus.Message) int {
+	return 8 + 8 + 16 + 1 + 2 + len(m.Principal.ID) + 2 + len(m.Topic) + 4 + len(m.Payload)
+}
+
+// AppendFrame encodes f after b. Strings longer than 65535 bytes are not representable; topics
+// (≤ 256 bytes), principal ids and node names are far below that.
+func AppendFrame(b []byte, f *Frame) []byte {
+	b = append(b, wireVersion, kindData)
+	b = appendStr16(b, f.From)
+	b = le.AppendUint64(b, f.Session)
+	b = le.AppendUint64(b, f.First)
+	b = le.AppendUint32(b, uint32(len(f.Losses)))
+	for _, l := range f.Losses {
+		b = appendStr16(b, l.Topic)
+		b = le.AppendUint64(b, l.Count)
+	}
+	b = le.AppendUint32(b, uint32(len(f.Messages)))
+	for _, m := range f.Messages {
+		b = le.AppendUint64(b, m.Seq)
+		b = le.AppendUint64(b, uint64(m.Time.UnixNano()))
+		b = append(b, m.Source[:]...)
+		b = append(b, byte(m.Principal.Kind))
+		b = appendStr16(b, m.Principal.ID)
+		b = appendStr16(b, m.Topic)
+		b = le.AppendUint32(b, uint32(len(m.Payload)))
+		b = append(b, m.Payload...)
+	}
+	return b
+}
+
+// reader decodes a frame; the first error sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || len(r.b) < n {
+		r.err = fmt.Errorf("%w: truncated", ErrBadFrame)
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) u8() byte {
+	if b := r.take(1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (r *reader) u16() uint16 {
+	if b := r.take(2); b != nil {
+		return le.Uint16(b)
+	}
+	return 0
+}
+
+func (r *reader) u32() uint32 {
+	if b := r.take(4); b != nil {
+		return le.Uint32(b)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if b := r.take(8); b != nil {
+		return le.Uint64(b)
+	}
+	return 0
+}
+
+func (r *reader) str16() string { return string(r.take(int(r.u16()))) }
+
+// str16Reuse reads a string, returning prev itself when equal (no allocation).
+func (r *reader) str16Reuse(prev string) string {
+	b := r.take(int(r.u16()))
+	if string(b) == prev {
+		return prev
+	}
+	return string(b)
+}
+
+// count reads a u32 element count and checks that at least min bytes per element remain, so a
+// corrupt count cannot make the decoder allocate without bound.
+func (r *reader) count(min int) int {
+	n := r.u32()
+	if r.err == nil && uint64(n)*uint64(min) > uint64(len(r.b)) {
+		r.err = fmt.Errorf("%w: count %d exceeds the frame", ErrBadFrame, n)
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) header(kind byte) {
+	if v := r.u8(); r.err == nil && v != wireVersion {
+		r.err = fmt.Errorf("%w: version %d, want %d", ErrBadFrame, v, wireVersion)
+	}
+	if k := r.u8(); r.err == nil && k != kind {
+		r.err = fmt.Errorf("%w: kind %d, want %d", ErrBadFrame, k, kind)
+	}
+}
+
+// DecodeFrame decodes a data frame. The messages own copies of their payloads.
+func DecodeFrame(b []byte) (*Frame, error) {
+	r := &reader{b: b}
+	r.header(kindData)
+	f := &Frame{From: r.str16(), Session: r.u64(), First: r.u64()}
+	if n := r.count(10); n > 0 {
+		f.Losses = make([]Loss, 0, n)
+		for range n {
+			f.Losses = append(f.Losses, Loss{Topic: r.str16(), Count: r.u64()})
+		}
+	}
+	if n := r.count(41); n > 0 {
+		f.Messages = make([]*bus.Message, 0, n)
+		var topic, principal string // the previous ones: a batch mostly repeats them
+		for range n {
+			m := &bus.Message{Seq: r.u64()}
+			ns := r.u64()
+			if ns > math.MaxInt64 {
+				ns = 0
+			}
+			m.Time = time.Unix(0, int64(ns))
+			copy(m.Source[:], r.take(len(uuid.UUID{})))
+			m.Principal.Kind = abi.PrincipalKind(r.u8())
+			principal = r.str16Reuse(principal)
+			topic = r.str16Reuse(topic)
+			m.Principal.ID, m.Topic = principal, topic
+			m.Payload = append([]byte(nil), r.take(int(r.u32()))...)
+			f.Messages = append(f.Messages, m)
+		}
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = fmt.Errorf("%w: %d trailing bytes", ErrBadFrame, len(r.b))
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return f, nil
+}
+
+// AppendAck encodes a after b.
+func AppendAck(b []byte, a *Ack) []byte {
+	b = append(b, wireVersion, kindAck)
+	b = appendStr16(b, a.From)
+	b = le.AppendUint64(b, a.Session)
+	b = le.AppendUint64(b, a.Through)
+	b = le.AppendUint32(b, uint32(len(a.Missing)))
+	for _, m := range a.Missing {
+		b = le.AppendUint64(b, m.From)
+		b = le.AppendUint64(b, m.To)
+	}
+	return b
+}
+
+// DecodeAck decodes an ack.
+func DecodeAck(b []byte) (*Ack, error) {
+	r := &reader{b: b}
+	r.header(kindAck)
+	a := &Ack{From: r.str16(), Session: r.u64(), Through: r.u64()}
+	if n := r.count(16); n > 0 {
+		a.Missing = make([]Range, 0, n)
+		for range n {
+			a.Missing = append(a.Missing, Range{From: r.u64(), To: r.u64()})
+		}
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = fmt.Errorf("%w: %d trailing bytes", ErrBadFrame, len(r.b))
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return a, nil
+}
+
+// Token escapes s for use as one token of a NATS subject: every byte that NATS gives a
+// meaning ('.', '*', '>'), whitespace, control bytes, DEL and '%' itself are written as %XX
+// (upper-case hex); every other byte, including UTF-8, is kept. The empty string becomes a lone
+// "%", which no other input produces (an escaped '%' is always followed by two hex digits).
+//
+// The mapping is injective: distinct inputs give distinct tokens, and a token never contains a
+// subject separator or wildcard.
+func Token(s string) string {
+	if s == "" {
+		return "%"
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c == 0x7f || c == '.' || c == '*' || c == '>' || c == '%' {
+			const hex = "0123456789ABCDEF"
+			sb.WriteByte('%')
+			sb.WriteByte(hex[c>>4])
+			sb.WriteByte(hex[c&15])
+			continue
+		}
+		sb.WriteByte(c)
+	}
+	return sb.String()
+}

@@ -75,6 +75,15 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.self, a.root = ctx.Self(), ctx.ActorSystem().Root
+		select {
+		case <-a.handle.done:
+			// A supervisor's Restart sent just before a Stop was handled is still handled
+			// after it: protoactor-go then re-creates the stopped actor and sends Started.
+			// The capsule is stopped for good; nothing would stop a new instance.
+			a.log.Debug("restart of a stopped capsule ignored")
+			return
+		default:
+		}
 		a.start()
 	case *instanceRunning:
 		if a.current(m.id) {

@@ -44,7 +44,7 @@ func TestEchoCapsuleRoundTrip(t *testing.T) {
 	}
 	// The publish counter is incremented after the bus delivered the message, so the last
 	// echo may be received a moment before it is counted.
-	checkFor(t, 5*time.Second, "5 publishes counted", func() bool { return c.Status().Published == 5 })
+	checkFor(t, 20*time.Second, "5 publishes counted", func() bool { return c.Status().Published == 5 })
 	if st := c.Status(); st.State != StateReady || st.Instances != 1 || st.Delivered != 5 || st.Dropped != 0 {
 		t.Fatalf("status %+v", st)
 	}
@@ -69,8 +69,11 @@ func TestStopWhileBlockedInRecv(t *testing.T) {
 	}
 	slices.Sort(durations)
 	t.Logf("stop while blocked in recv: %v", durations)
-	if median := durations[len(durations)/2]; median > 10*time.Millisecond {
-		t.Fatalf("median stop took %v, want < 10ms (all: %v)", median, durations)
+	// The guest's recv would block for 60 s, and a stop abandons a guest that does not end
+	// after shutdownGrace (5 s): well under a second means the cancellation woke the recv.
+	// (Typically well under 10 ms; the bound is loose so that a loaded machine passes.)
+	if median := durations[len(durations)/2]; median >= time.Second {
+		t.Fatalf("median stop took %v, want < 1s (all: %v)", median, durations)
 	}
 	if n := r.Bus().Stats().Subscriptions; n != 0 {
 		t.Fatalf("%d subscriptions left after stops", n)
@@ -81,10 +84,15 @@ func TestStopSpinningGuest(t *testing.T) {
 	r := newRuntime(t)
 	c := startCapsule(t, r, CapsuleSpec{ID: "spin", Module: compile(t, r, "testdata/wat/spin.wasm")})
 	waitReady(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	start := time.Now()
 	if err := c.Stop(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// A loop that was not interrupted would be abandoned after shutdownGrace.
+	if took := time.Since(start); took >= shutdownGrace {
+		t.Fatalf("stop took %v: the loop was not interrupted (grace %v)", took, shutdownGrace)
 	}
 }
 

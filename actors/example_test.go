@@ -46,7 +46,7 @@ func Example() {
 	if _, err := rt.Publish(ctx, "echo.in", []byte(`{"hello":"world"}`), bus.Verified("alice")); err != nil {
 		panic(err)
 	}
-	batch, err := out.Recv(ctx, 5*time.Second)
+	batch, err := out.Recv(ctx, 30*time.Second)
 	if err != nil {
 		panic(err)
 	}

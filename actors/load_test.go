@@ -34,7 +34,7 @@ func TestLoadDirectory(t *testing.T) {
 	if len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0].Error(), `"a..b"`) {
 		t.Fatalf("errors %v, want the broken manifest's ACL key", rep.Errors)
 	}
-	ev := receive(t, loaded, 1, 5*time.Second)[0]
+	ev := receive(t, loaded, 1, 20*time.Second)[0]
 	if !strings.Contains(string(ev.Payload), `"status":"ready"`) || !strings.Contains(string(ev.Payload), `"not_ready":["noready"]`) {
 		t.Fatalf("capsules_loaded payload %s", ev.Payload)
 	}
@@ -47,8 +47,8 @@ func TestLoadDirectory(t *testing.T) {
 	if _, err := r.Publish(context.Background(), "audit.login", []byte(`{"who":"u"}`), bus.Verified("u")); err != nil {
 		t.Fatal(err)
 	}
-	receive(t, out, 2, 5*time.Second)
-	if m := receive(t, seen, 1, 5*time.Second)[0]; string(m.Payload) != `{"who":"u"}` {
+	receive(t, out, 2, 20*time.Second)
+	if m := receive(t, seen, 1, 20*time.Second)[0]; string(m.Payload) != `{"who":"u"}` {
 		t.Fatalf("interceptor saw %s", m.Payload)
 	}
 	// Unload one; the others keep running.

@@ -970,8 +970,11 @@ func probeStopWhileBlockedInRecv(t *testing.T, ps *probeSet) {
 	}
 	slices.Sort(durations)
 	t.Logf("stop of a Go guest blocked in recv: %v", durations)
-	if median := durations[len(durations)/2]; median >= 10*time.Millisecond {
-		t.Fatalf("median stop took %v, want < 10ms (all: %v)", median, durations)
+	// The recv would block for 60 s and a stop abandons a guest after shutdownGrace (5 s):
+	// well under a second means the cancellation woke the recv (typically under 10 ms; the
+	// bound is loose so that a loaded machine passes).
+	if median := durations[len(durations)/2]; median >= time.Second {
+		t.Fatalf("median stop took %v, want < 1s (all: %v)", median, durations)
 	}
 }
 

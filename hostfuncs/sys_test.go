@@ -120,7 +120,7 @@ func TestSysSleep(t *testing.T) {
 	if err == nil && abi.Code(res[0]) != abi.Cancelled {
 		t.Fatalf("sleep after stop = %v", abi.Code(res[0]))
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(start); d > 15*time.Second { // half the sleep: generous for a loaded machine
 		t.Fatalf("cancelled sleep took %v", d)
 	}
 }

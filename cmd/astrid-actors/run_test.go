@@ -113,7 +113,7 @@ func TestRunExitAfter(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("run: %v", res)
 	}
-	if res.elapsed > 15*time.Second {
+	if res.elapsed > 45*time.Second { // cli kills the process after 60 s
 		t.Errorf("took %v", res.elapsed)
 	}
 	if !strings.Contains(res.stderr, "stopped after 200ms (--exit-after)") || res.stdout != "" {
@@ -130,10 +130,11 @@ func TestRunSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	sent := time.Now()
-	if code := p.wait(10 * time.Second); code != 0 {
+	if code := p.wait(25 * time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM; stderr:\n%s", code, p.stderrText())
 	}
-	if d := time.Since(sent); d > 5*time.Second {
+	// Well under the 30 s that run gives Runtime.Close: the capsules stopped promptly.
+	if d := time.Since(sent); d > 20*time.Second {
 		t.Errorf("exit took %v after SIGTERM", d)
 	}
 	if !strings.Contains(p.stderrText(), "SIGTERM: stopping the capsules") {

@@ -5,6 +5,7 @@
 ;;   p  continue, payload unchanged        r<json>  continue, payload replaced by <json>
 ;;   f  final                              d        deny with reason "no"
 ;;   t  trap (unreachable)                 s        sleep 100 ms, then continue unchanged
+;;                                         S        sleep 1 s, then continue unchanged
 (module
   (import "astrid:ipc@1.0.0" "publish" (func $publish (param i32 i32 i32 i32) (result i32)))
   (import "astrid:sys@1.0.0" "get-config" (func $config (param i32 i32 i32 i32 i32) (result i32)))
@@ -43,6 +44,8 @@
         (return (call $result (local.get $al)))))
     (if (i32.eq (local.get $op) (i32.const 115)) ;; s
       (then (drop (call $sleep (i64.const 100000000)))))
+    (if (i32.eq (local.get $op) (i32.const 83)) ;; S
+      (then (drop (call $sleep (i64.const 1000000000)))))
     (i32.store8 (i32.const 1024) (i32.const 0))
     (call $result (i32.const 1)))
 )

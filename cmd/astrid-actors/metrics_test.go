@@ -46,14 +46,14 @@ func TestMetrics(t *testing.T) {
 
 	// ping publishes 3 requests and demo.done once demo.start is published.
 	var metrics string
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		metrics = get(t, "http://"+addr+"/metrics")
 		if strings.Contains(metrics, `astrid_capsule_messages_published_total{capsule="ping"} 4`) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ping's 4 publishes not counted within 10s:\n%s", metrics)
+			t.Fatalf("ping's 4 publishes not counted within 30s:\n%s", metrics)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -93,7 +93,7 @@ func TestMetrics(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := p.wait(10 * time.Second); code != 0 {
+	if code := p.wait(25 * time.Second); code != 0 {
 		t.Fatalf("exit code %d; stderr:\n%s", code, p.stderrText())
 	}
 }

@@ -123,6 +123,13 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 	case *actor.Restarting:
 		a.shutdown()
 	case *actor.Stopped:
+		select {
+		case <-a.handle.done:
+			// The actor re-created by a late Restart (see Started) was stopped again.
+			a.log.Debug("stop of a stopped capsule ignored")
+			return
+		default:
+		}
 		a.handle.markReady(a.handle.Status().InstanceID, a.handle.Status().State)
 		close(a.handle.done)
 	}

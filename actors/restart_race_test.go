@@ -38,4 +38,14 @@ func TestRestartQueuedBehindStopStartsNothing(t *testing.T) {
 	if st := c.Status(); st.Instances != 1 || st.State != StateStopped {
 		t.Fatalf("after a late restart: %d instances, state %s; want 1, stopped", st.Instances, st.State)
 	}
+	// A second Stop queued as well (an Unload racing Runtime.Close) reaches the re-created
+	// actor: its Stopped must not close the capsule's done channel again (a panic that
+	// protoactor-go would swallow).
+	proc.SendSystemMessage(pid, &actor.Stop{})
+	checkFor(t, 10*time.Second, "the second stop to be handled", func() bool {
+		return logs.FilterMessage("stop of a stopped capsule ignored").Len() > 0
+	})
+	if st := c.Status(); st.Instances != 1 || st.State != StateStopped {
+		t.Fatalf("after a second stop: %d instances, state %s; want 1, stopped", st.Instances, st.State)
+	}
 }

@@ -437,6 +437,9 @@ func (b *Bus) request(ctx context.Context, cmd routerCmd) error {
 	if b.closed.Load() {
 		return ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return err // not sent: a done context never adds anything to the router
+	}
 	b.system.Root.Send(b.router, cmd)
 	select {
 	case err := <-cmd.replyChan():

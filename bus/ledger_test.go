@@ -92,6 +92,53 @@ func TestMailboxCloseReturnsWhatItDiscarded(t *testing.T) {
 
 // TestFailedSubscribeLeavesNoSubscription: a Subscribe whose context ends before the router
 // answered returns an error and must not leave the subscription in the index.
+// TestSubscribeCancelledMidRequestLeavesOnlySuccesses cancels subscribes while their requests
+// are in flight: whichever way each one ends, the live subscriptions are exactly the ones whose
+// Subscribe succeeded.
+func TestSubscribeCancelledMidRequestLeavesOnlySuccesses(t *testing.T) {
+	b := newBus(t, Options{})
+	l := NewLedger()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		subs []*Subscription
+	)
+	for i := range 200 {
+		ctx, cancel := context.WithCancel(context.Background())
+		wg.Go(func() {
+			s, err := b.Subscribe(ctx, "race.x", SubscribeOptions{Ledger: l})
+			if err == nil {
+				mu.Lock()
+				subs = append(subs, s)
+				mu.Unlock()
+			}
+		})
+		if i%2 == 0 {
+			cancel()
+		} else {
+			wg.Go(cancel)
+		}
+	}
+	wg.Wait()
+	// The router handles requests in order: once a fresh subscribe is answered, every
+	// withdrawal sent before it has been applied.
+	probe := subscribe(t, b, "race.probe")
+	if n, want := b.Stats().Subscriptions, len(subs)+1; n != want {
+		t.Fatalf("%d live subscriptions, want %d (%d subscribes succeeded, plus the probe)", n, want, len(subs))
+	}
+	res, err := b.Publish("race.x", []byte(`1`), uuid.Nil, System())
+	if err != nil || res.Matched != len(subs) {
+		t.Fatalf("publish matched %d (%v), want %d", res.Matched, err, len(subs))
+	}
+	for _, s := range subs {
+		_ = s.Close(context.Background())
+	}
+	_ = probe.Close(context.Background())
+	if st := l.Stats(); st.Unaccounted() != 0 || l.Live() != 0 {
+		t.Fatalf("ledger %+v, live %d after closing every subscription", st, l.Live())
+	}
+}
+
 func TestFailedSubscribeLeavesNoSubscription(t *testing.T) {
 	b := newBus(t, Options{})
 	l := NewLedger()

@@ -37,6 +37,8 @@ type (
 	}
 	// watchdogTick: time to check that the run loop still yields.
 	watchdogTick struct{ id uuid.UUID }
+	// initDeadline: the instance's ready timeout passed; is it still instantiating?
+	initDeadline struct{ id uuid.UUID }
 )
 
 // Causes of an instance's cancellation.
@@ -53,6 +55,8 @@ type instance struct {
 	cancel   context.CancelCauseFunc
 	done     chan struct{} // closed when the worker goroutine has finished
 	watchdog *time.Timer   // nil when the watchdog is off
+	initDone bool          // instantiation and _initialize returned (instanceRunning seen)
+	initStop *time.Timer   // the ready timeout of instantiation and _initialize, or nil
 }
 
 // capsuleActor owns one capsule: its current wasm instance, the instance's host state
@@ -87,6 +91,7 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 		a.start()
 	case *instanceRunning:
 		if a.current(m.id) {
+			a.initialized()
 			a.handle.update(func(s *Status) {
 				if s.State == StateStarting {
 					s.State = StateRunning
@@ -97,7 +102,13 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 				a.handle.serveCalls(a.inst.calls, a.inst.done)
 				a.handle.markReady(m.id, StateReady)
 			}
-			a.armWatchdog()
+			if a.inst.watchdog == nil {
+				a.armWatchdog()
+			}
+		}
+	case *initDeadline:
+		if a.current(m.id) && !a.inst.initDone {
+			a.stopRunaway(fmt.Sprintf("instantiation and _initialize did not finish within the ready timeout %v", a.spec.ReadyTimeout))
 		}
 	case *readySignal:
 		if a.current(m.id) {
@@ -169,6 +180,7 @@ func (a *capsuleActor) start() {
 		a.rt.publishEvent(TopicRestarted, event{CapsuleID: a.spec.ID, InstanceID: id.String(),
 			PreviousInstanceID: previous.String(), RestartCount: st.Restarts})
 	}
+	a.armInit()
 	go a.work(runCtx, a.inst, func(msg any) { root.Send(self, msg) })
 }
 
@@ -208,7 +220,7 @@ func (a *capsuleActor) work(ctx context.Context, inst *instance, report func(any
 	released := inst.host.Release(context.Background())
 	cause := context.Cause(ctx)
 	if errors.Is(cause, errWatchdog) {
-		err = fmt.Errorf("watchdog: no yielding host call for %v", a.watchdog.Limit())
+		err = cause
 	}
 	report(&instanceExited{id: inst.id, err: err, stopped: errors.Is(cause, errStopped), released: released})
 }
@@ -329,9 +341,10 @@ func cancellableSleep(ctx context.Context, host *hostfuncs.Instance) sys.Nanosle
 	}
 }
 
-// armWatchdog schedules the next watchdog check of a run-loop instance.
+// armWatchdog schedules the next watchdog check of a run-loop instance, or of any instance
+// still in instantiation and _initialize.
 func (a *capsuleActor) armWatchdog() {
-	if a.watchdog.Window <= 0 || a.watchdog.Windows <= 0 || a.spec.Module.entry == EntryNone {
+	if a.watchdog.Window <= 0 || a.watchdog.Windows <= 0 || (a.spec.Module.entry == EntryNone && a.inst.initDone) {
 		return
 	}
 	id, self, root := a.inst.id, a.self, a.root
@@ -346,9 +359,17 @@ func (a *capsuleActor) checkWatchdog() {
 		return
 	}
 	reason := fmt.Sprintf("run loop did not yield for %v", a.watchdog.Limit())
+	if !a.inst.initDone {
+		reason = fmt.Sprintf("instantiation and _initialize did not return or yield for %v", a.watchdog.Limit())
+	}
+	a.stopRunaway(reason)
+}
+
+// stopRunaway stops the current instance as crashed (watchdog or ready timeout).
+func (a *capsuleActor) stopRunaway(reason string) {
 	a.log.Warn("watchdog stops a runaway capsule", zap.Stringer("instance_id", a.inst.id), zap.String("reason", reason))
 	a.rt.publishEvent(TopicHealthFailed, event{CapsuleID: a.spec.ID, InstanceID: a.inst.id.String(), Reason: reason})
-	a.inst.cancel(errWatchdog)
+	a.inst.cancel(fmt.Errorf("%w: %s", errWatchdog, reason))
 }
 
 // exited hands the end of the current instance to the supervisor, unless the actor caused it.
@@ -401,6 +422,9 @@ func (a *capsuleActor) shutdown() {
 	}
 	if inst.watchdog != nil {
 		inst.watchdog.Stop()
+	}
+	if inst.initStop != nil {
+		inst.initStop.Stop()
 	}
 	inst.cancel(errStopped)
 	select {

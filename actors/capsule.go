@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
@@ -83,8 +84,11 @@ type CapsuleSpec struct {
 	// Policy is the capsule's supervision policy; nil means the runtime's default.
 	Policy *supervision.Policy
 	// Watchdog stops a run loop that stops yielding; nil means the runtime's default, a zero
-	// Window disables it.
+	// Window disables it. It also covers instantiation and _initialize.
 	Watchdog *supervision.Watchdog
+	// ReadyTimeout, when positive, bounds instantiation and _initialize: an instance that has
+	// not finished them by then is stopped as crashed ([supervision] ready_timeout).
+	ReadyTimeout time.Duration
 }
 
 func (s *CapsuleSpec) validate() error {

@@ -180,10 +180,11 @@ func SpecFromManifest(m *manifest.Manifest, mod *Module) (CapsuleSpec, error) {
 			},
 			KVBytes: m.Limits.KVBytes,
 		},
-		Config:   m.Config(),
-		Bindings: bindings,
-		Policy:   policy,
-		Watchdog: &supervision.Watchdog{Window: sv.WatchdogWindow, Windows: sv.WatchdogWindows},
+		Config:       m.Config(),
+		Bindings:     bindings,
+		Policy:       policy,
+		Watchdog:     &supervision.Watchdog{Window: sv.WatchdogWindow, Windows: sv.WatchdogWindows},
+		ReadyTimeout: sv.ReadyTimeout,
 	}, nil
 }
 

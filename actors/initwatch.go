@@ -1,0 +1,29 @@
+package actors
+
+import "time"
+
+// armInit bounds the new instance's instantiation and _initialize (the wasm start function
+// included): the watchdog runs from the first moment, so an initializer that spins without a
+// yielding host call is stopped like a runaway run loop, and the spec's ReadyTimeout, when
+// set, is a hard deadline for both. Either stop is a crash, and the capsule's policy applies.
+func (a *capsuleActor) armInit() {
+	a.armWatchdog()
+	if d := a.spec.ReadyTimeout; d > 0 {
+		id, self, root := a.inst.id, a.self, a.root
+		a.inst.initStop = time.AfterFunc(d, func() { root.Send(self, &initDeadline{id: id}) })
+	}
+}
+
+// initialized ends the init bounds of the current instance: its run loop (or its reactor
+// service) starts. A reactor has no watchdog after its initialization.
+func (a *capsuleActor) initialized() {
+	inst := a.inst
+	inst.initDone = true
+	if inst.initStop != nil {
+		inst.initStop.Stop()
+	}
+	if a.spec.Module.entry == EntryNone && inst.watchdog != nil {
+		inst.watchdog.Stop()
+		inst.watchdog = nil
+	}
+}

@@ -141,6 +141,7 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 			return
 		default:
 		}
+		a.rt.budget.release(a.handle) // the instance's memory is unmapped: shutdown waited for it
 		a.handle.markReady(a.handle.Status().InstanceID, a.handle.Status().State)
 		close(a.handle.done)
 	}
@@ -202,7 +203,8 @@ func (a *capsuleActor) work(ctx context.Context, inst *instance, report func(any
 	stdout := newLineLogger(log, zapcore.InfoLevel, "stdout")
 	stderr := newLineLogger(log, zapcore.WarnLevel, "stderr")
 	callCtx := hostfuncs.WithInstance(ctx, inst.host)
-	callCtx = experimental.WithMemoryAllocator(callCtx, limitedAllocator{limitBytes: uint64(a.spec.Limits.MemoryPages) * pageSize})
+	mem := &instanceMemory{limitBytes: uint64(a.spec.Limits.MemoryPages) * pageSize}
+	callCtx = experimental.WithMemoryAllocator(callCtx, mem)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
@@ -215,6 +217,7 @@ func (a *capsuleActor) work(ctx context.Context, inst *instance, report func(any
 		WithRandSource(rand.Reader)
 
 	err := a.run(callCtx, cfg, inst, report)
+	mem.release() // the module is closed: its linear memory goes back to the OS now
 	stdout.Flush()
 	stderr.Flush()
 	released := inst.host.Release(context.Background())

@@ -122,6 +122,9 @@ func (r *Runtime) LoadCapsule(ctx context.Context, m *manifest.Manifest, wasm []
 	if err != nil {
 		return nil, err
 	}
+	if err := r.capSpec(&spec); err != nil {
+		return nil, err
+	}
 	return r.Start(ctx, spec)
 }
 

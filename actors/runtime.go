@@ -49,6 +49,12 @@ type Options struct {
 	// Cluster, when set, makes this runtime one node of a cluster: the bus spans every node
 	// (see the cluster package and docs/cluster.md). Nil runs a single node.
 	Cluster *cluster.Options
+	// MaxMemoryBytes is the host-wide budget of capsule linear memory: the memory limits of
+	// all live capsules together must fit, or Start refuses the capsule (ErrMemoryBudget).
+	// Zero means DefaultMaxMemoryBytes() (half of the machine's or cgroup's memory).
+	MaxMemoryBytes uint64
+	// Caps bound what a manifest may ask for (memory, restart intensity, publish budget).
+	Caps Caps
 }
 
 // Runtime runs capsules: one protoactor-go actor per capsule, under a supervisor actor, all
@@ -65,6 +71,8 @@ type Runtime struct {
 	dispatch *dispatcher
 	kv       kvState
 	cluster  *cluster.Node
+	caps     Caps
+	budget   *memoryBudget
 
 	mu       sync.Mutex
 	capsules map[string]*Capsule
@@ -81,6 +89,14 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	caps, err := opts.Caps.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	budget := opts.MaxMemoryBytes
+	if budget == 0 {
+		budget = DefaultMaxMemoryBytes()
+	}
 	engine, err := NewEngine(ctx, opts.Engine)
 	if err != nil {
 		return nil, err
@@ -94,7 +110,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		busOpts.Logger = log
 	}
 	r := &Runtime{opts: opts, log: log, system: system, engine: engine, capsules: map[string]*Capsule{},
-		policy: supervision.DefaultPolicy(), watchdog: supervision.DefaultWatchdog()}
+		policy: supervision.DefaultPolicy(), watchdog: supervision.DefaultWatchdog(), caps: caps, budget: newMemoryBudget(budget)}
 	if opts.Cluster != nil {
 		copts := *opts.Cluster
 		if copts.Logger == nil {
@@ -201,6 +217,10 @@ func (r *Runtime) Start(ctx context.Context, spec CapsuleSpec) (*Capsule, error)
 		return nil, fmt.Errorf("capsule %s: %w", spec.ID, ErrDuplicate)
 	}
 	c := newCapsule(r, spec.ID)
+	if err := r.budget.reserve(c, uint64(spec.Limits.MemoryPages)*pageSize); err != nil {
+		r.mu.Unlock()
+		return nil, err
+	}
 	r.capsules[spec.ID] = c
 	r.order = append(r.order, spec.ID)
 	r.starting.Add(1)
@@ -273,6 +293,7 @@ func (r *Runtime) Capsules() []Status {
 }
 
 func (r *Runtime) forget(c *Capsule) {
+	r.budget.release(c)
 	r.dispatch.unregister(c)
 	r.mu.Lock()
 	defer r.mu.Unlock()

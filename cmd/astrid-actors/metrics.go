@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"github.com/astrid-actors/astrid-actors/actors"
 )
@@ -30,6 +31,25 @@ type metrics struct {
 	rt        atomic.Pointer[actors.Runtime]
 	srv       *http.Server
 	done      chan struct{}
+	limits    serverLimits
+}
+
+// serverLimits bound the metrics server: a slow or idle client cannot hold a connection (and
+// its file descriptor and goroutine) for long, and at most MaxConns are open at once (further
+// connections wait in the listen backlog).
+type serverLimits struct {
+	ReadHeader, Read, Write, Idle time.Duration
+	MaxConns                      int
+}
+
+// defaultServerLimits are the metrics server's limits (docs/limits.md). A scrape of a few
+// thousand capsules is written well within the write timeout.
+var defaultServerLimits = serverLimits{
+	ReadHeader: 5 * time.Second,
+	Read:       10 * time.Second,
+	Write:      30 * time.Second,
+	Idle:       60 * time.Second,
+	MaxConns:   64,
 }
 
 type hostCallKey struct{ capsule, fn string }
@@ -46,7 +66,8 @@ func newMetrics() *metrics {
 			Help:    "Duration of the host calls capsules make, by capsule and host function (blocking calls such as subscription-recv include their wait).",
 			Buckets: hostCallBuckets,
 		}, []string{"capsule", "fn"}),
-		done: make(chan struct{}),
+		done:   make(chan struct{}),
+		limits: defaultServerLimits,
 	}
 	m.reg.MustRegister(m.hostCalls, (*runtimeCollector)(m), (*clusterCollector)(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -73,7 +94,10 @@ func (m *metrics) serve(ln net.Listener, notes *lineWriter) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
 	mux.HandleFunc("GET /capsules", m.serveCapsules)
 	mux.HandleFunc("GET /cluster", m.serveCluster)
-	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	l := m.limits
+	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: l.ReadHeader, ReadTimeout: l.Read, WriteTimeout: l.Write,
+		IdleTimeout: l.Idle, MaxHeaderBytes: 64 << 10}
+	ln = netutil.LimitListener(ln, l.MaxConns)
 	go func() {
 		defer close(m.done)
 		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -225,4 +249,18 @@ func (c *runtimeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descChains, prometheus.CounterValue, float64(ds.Dispatched))
 	ch <- prometheus.MustNewConstMetric(descChainsDropped, prometheus.CounterValue, float64(ds.Dropped))
 	ch <- prometheus.MustNewConstMetric(descHandlerErrors, prometheus.CounterValue, float64(ds.HandlerErrors))
+}
+
+// loopbackOnly reports whether addr (host:port) binds only loopback interfaces: "localhost" or
+// a loopback IP. An empty host, 0.0.0.0 or any other address is reachable from the network.
+func loopbackOnly(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

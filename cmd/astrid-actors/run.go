@@ -32,6 +32,7 @@ type runOptions struct {
 	dataDir   string
 	quiet     bool
 	cluster   clusterFlags
+	limits    limitFlags
 
 	parsed []publishSpec
 }
@@ -84,6 +85,7 @@ capsule could be started; 2 for a bad command line.`,
 	f.StringVar(&o.dataDir, "data-dir", actors.DefaultDataDir(), "keep the node's durable capsule state (astrid:kv, `DIR`/kv.db) here")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only warnings and errors on stderr (no status lines)")
 	o.cluster.register(cmd)
+	o.limits.register(cmd)
 	return cmd
 }
 
@@ -108,6 +110,9 @@ func (o *runOptions) validate() error {
 			return err
 		}
 		o.parsed = append(o.parsed, p)
+	}
+	if err := o.limits.validate(); err != nil {
+		return err
 	}
 	if o.exitAfter < 0 {
 		return usagef("--exit-after %v: must not be negative", o.exitAfter)
@@ -200,10 +205,14 @@ func (o *runOptions) run(cmd *cobra.Command, dirs []string) (err error) {
 	var ln net.Listener
 	var m *metrics
 	opts := actors.Options{Logger: log, DataDir: o.dataDir, Cluster: clusterOpts}
+	o.limits.apply(&opts)
 	if o.metrics != "" {
 		ln, err = net.Listen("tcp", o.metrics)
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
+		}
+		if !loopbackOnly(o.metrics) {
+			stderr.notef("warning: --metrics %s listens beyond loopback: anyone who can reach it reads the capsule list and counters (use 127.0.0.1:PORT to keep it local)", o.metrics)
 		}
 		m = newMetrics()
 		opts.ObserveHostCall = m.observe

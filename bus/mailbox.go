@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/astrid-actors/astrid-actors/abi"
 )
 
@@ -16,7 +18,7 @@ const (
 	// payload plus room for the topic, so that one message of the largest publishable size
 	// (abi.MaxPayloadBytes on an abi.MaxTopicBytes topic) fits.
 	DefaultMailboxBytes = abi.MaxPayloadBytes + abi.MaxTopicBytes
-	// DefaultPerPrincipalMessages is the default count cap of one principal's queue in a mailbox.
+	// DefaultPerPrincipalMessages is the default count cap of one flow's queue in a mailbox.
 	DefaultPerPrincipalMessages = 256
 	// minQuantum is the smallest deficit round robin quantum, so that many principals do not
 	// make every turn too small to emit anything.
@@ -32,8 +34,8 @@ type MailboxLimits struct {
 	// Bytes is the byte budget (payload + topic bytes of every queued message).
 	// Zero means DefaultMailboxBytes.
 	Bytes int
-	// PerPrincipal caps the number of queued messages of one principal.
-	// Zero means DefaultPerPrincipalMessages.
+	// PerPrincipal caps the number of queued messages of one flow: one principal's messages
+	// from one publishing instance. Zero means DefaultPerPrincipalMessages.
 	PerPrincipal int
 }
 
@@ -56,8 +58,8 @@ type MailboxStats struct {
 	// Delivered counts messages handed out by Drain.
 	Delivered uint64
 	// Evicted counts messages dropped to make room: the byte budget was full (the oldest
-	// message of the mailbox was dropped) or the publisher's principal had PerPrincipal messages
-	// queued (that principal's oldest was dropped).
+	// message of the mailbox was dropped) or the message's flow (principal and publishing
+	// instance) had PerPrincipal messages queued (that flow's oldest was dropped).
 	Evicted uint64
 	// Oversize counts messages rejected because they alone exceed the byte budget.
 	Oversize uint64
@@ -69,7 +71,7 @@ type MailboxStats struct {
 	// Queued and QueuedBytes describe what is waiting now.
 	Queued      int
 	QueuedBytes int
-	// Principals is the number of principals with queued messages.
+	// Principals is the number of flows (principal, publishing instance) with queued messages.
 	Principals int
 }
 
@@ -85,11 +87,13 @@ func (s MailboxStats) Unaccounted() int64 {
 
 // Mailbox is the bounded queue of one subscription.
 //
-// Messages are queued per publisher principal. Drain serves principals by deficit round robin,
-// one principal per batch, so a chatty principal cannot starve the others. When the byte budget
-// is exceeded the oldest queued message is evicted; when one principal has PerPrincipal messages
-// queued its oldest is evicted; a message larger than the whole budget is rejected. Every such
-// loss is counted (MailboxStats, and the dropped value Drain reports), never silent.
+// Messages are queued per flow: one flow per (principal, publishing instance), so every
+// capsule loaded by the CLI, all publishing as verified(default), still gets a queue of its
+// own. Drain serves the flows by deficit round robin, one flow (hence one principal) per batch,
+// so a chatty principal or a flooding capsule cannot starve the others. When the byte budget is
+// exceeded the oldest queued message is evicted; when one flow has PerPrincipal messages queued
+// its oldest is evicted; a message larger than the whole budget is rejected. Every such loss is
+// counted (MailboxStats, and the dropped value Drain reports), never silent.
 //
 // Any number of goroutines may Push; Drain and Wait are meant for one consumer at a time but are
 // safe from several.
@@ -98,8 +102,8 @@ type Mailbox struct {
 	ledger *Ledger // nil, or the ledger this mailbox's counters are summed in
 
 	mu         sync.Mutex
-	buckets    map[Principal]*bucket
-	rotation   []*bucket // principals with queued messages, in round-robin order
+	buckets    map[flow]*bucket
+	rotation   []*bucket // flows with queued messages, in round-robin order
 	bytes      int
 	count      int
 	enqueued   uint64 // enqueue stamp, to find the oldest head across buckets
@@ -120,12 +124,20 @@ type queued struct {
 	stamp uint64
 }
 
-// bucket is the FIFO of one principal.
-type bucket struct {
+// flow identifies one fair queue of a mailbox: a principal's messages from one publisher.
+type flow struct {
 	principal Principal
-	q         []queued
-	head      int
-	deficit   int
+	source    uuid.UUID
+}
+
+func flowOf(msg *Message) flow { return flow{principal: msg.Principal, source: msg.Source} }
+
+// bucket is the FIFO of one flow.
+type bucket struct {
+	flow    flow
+	q       []queued
+	head    int
+	deficit int
 }
 
 func (b *bucket) len() int { return len(b.q) - b.head }
@@ -150,7 +162,7 @@ func (b *bucket) pop() *Message {
 func NewMailbox(limits MailboxLimits) *Mailbox {
 	return &Mailbox{
 		limits:   limits.withDefaults(),
-		buckets:  make(map[Principal]*bucket),
+		buckets:  make(map[flow]*bucket),
 		notify:   make(chan struct{}, 1),
 		closedCh: make(chan struct{}),
 	}
@@ -181,7 +193,8 @@ func (m *Mailbox) Push(msg *Message) bool {
 		m.mu.Unlock()
 		return false
 	}
-	b := m.bucketOf(msg.Principal)
+	f := flowOf(msg)
+	b := m.bucketOf(f)
 	if b != nil && b.len() >= m.limits.PerPrincipal {
 		m.evictFrom(b)
 	}
@@ -190,7 +203,7 @@ func (m *Mailbox) Push(msg *Message) bool {
 	}
 	if b == nil || b.len() == 0 {
 		// b was absent, or eviction emptied and removed it.
-		b = m.newBucket(msg.Principal)
+		b = m.newBucket(f)
 	}
 	m.last = b
 	m.enqueued++
@@ -204,24 +217,24 @@ func (m *Mailbox) Push(msg *Message) bool {
 	return true
 }
 
-// bucketOf returns p's bucket or nil. The bucket of the previous push is checked first: most
-// mailboxes see long runs of one principal, and comparing beats hashing.
-func (m *Mailbox) bucketOf(p Principal) *bucket {
-	if l := m.last; l != nil && l.principal == p {
+// bucketOf returns f's bucket or nil. The bucket of the previous push is checked first: most
+// mailboxes see long runs of one flow, and comparing beats hashing.
+func (m *Mailbox) bucketOf(f flow) *bucket {
+	if l := m.last; l != nil && l.flow == f {
 		return l
 	}
-	return m.buckets[p]
+	return m.buckets[f]
 }
 
-func (m *Mailbox) newBucket(p Principal) *bucket {
+func (m *Mailbox) newBucket(f flow) *bucket {
 	b := m.freeBucket
 	if b != nil {
 		m.freeBucket = nil
-		b.principal = p
+		b.flow = f
 	} else {
-		b = &bucket{principal: p}
+		b = &bucket{flow: f}
 	}
-	m.buckets[p] = b
+	m.buckets[f] = b
 	m.rotation = append(m.rotation, b)
 	return b
 }
@@ -258,7 +271,7 @@ func (m *Mailbox) removeBucket(b *bucket) {
 			break
 		}
 	}
-	delete(m.buckets, b.principal)
+	delete(m.buckets, b.flow)
 	if m.last == b {
 		m.last = nil
 	}
@@ -271,7 +284,7 @@ func (m *Mailbox) removeBucket(b *bucket) {
 
 // Batch is the result of one Drain.
 type Batch struct {
-	// Messages are the drained messages, all of one principal, oldest first.
+	// Messages are the drained messages, all of one flow (so of one principal), oldest first.
 	Messages []*Message
 	// Dropped is the number of messages this mailbox lost since the last batch was reported.
 	Dropped uint64
@@ -283,7 +296,7 @@ type Batch struct {
 	Refused *Message
 }
 
-// Drain removes and returns queued messages of one principal, chosen by deficit round robin,
+// Drain removes and returns queued messages of one flow, chosen by deficit round robin,
 // up to budget bytes (payload + topic; the first message of a batch is always allowed, so a
 // message larger than budget is not stuck). take is called for every candidate in order; returning
 // false stops the batch there and leaves that message queued. Drain never blocks.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/astrid-actors/astrid-actors/bus"
+	"github.com/astrid-actors/astrid-actors/hostfuncs"
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
@@ -19,8 +20,11 @@ func TestFairnessBetweenPublishingCapsules(t *testing.T) {
 	r := newRuntime(t)
 	out := hostSubscribe(t, r, "fair.out")
 	done := hostSubscribe(t, r, "fair.done")
+	// A small per-flow cap, so that the flood overflows the echo's mailbox however fast the
+	// machine is.
 	echo := startCapsule(t, r, CapsuleSpec{ID: "fairecho", Module: compile(t, r, "testdata/wat/fairecho.wasm"),
-		Grants: grants([]string{"fair.out"}, []string{"fair.in"})})
+		Grants: grants([]string{"fair.out"}, []string{"fair.in"}),
+		Limits: Limits{IPC: hostfuncs.Limits{Mailbox: bus.MailboxLimits{PerPrincipal: 16}}}})
 	waitReady(t, echo)
 	flood := compile(t, r, "testdata/wat/flooder.wasm")
 	var flooders []*Capsule

@@ -356,6 +356,9 @@ func (a *capsuleActor) armWatchdog() {
 
 // checkWatchdog stops a run loop that has not yielded for the watchdog's limit, as a crash.
 func (a *capsuleActor) checkWatchdog() {
+	if a.spec.Module.entry == EntryNone && a.inst.initDone {
+		return // a tick armed during a reactor's initialization
+	}
 	h := a.inst.host
 	if !a.watchdog.Runaway(time.Now(), h.LastYield(), h.Yielding()) {
 		a.armWatchdog()

@@ -15,10 +15,14 @@ func (a *capsuleActor) armInit() {
 }
 
 // initialized ends the init bounds of the current instance: its run loop (or its reactor
-// service) starts. A reactor has no watchdog after its initialization.
+// service) starts. The end of initialization counts as a yield, so the run loop gets the
+// watchdog's whole limit to make its first yielding call. A reactor has no watchdog after its
+// initialization.
 func (a *capsuleActor) initialized() {
 	inst := a.inst
 	inst.initDone = true
+	inst.host.BeginYield()
+	inst.host.EndYield()
 	if inst.initStop != nil {
 		inst.initStop.Stop()
 	}

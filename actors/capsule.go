@@ -180,7 +180,7 @@ type Traffic struct {
 	Delivered uint64 `json:"delivered"`
 	// Dropped counts messages lost to full mailboxes: Evicted + Oversize.
 	Dropped uint64 `json:"dropped"`
-	// Evicted counts messages dropped to make room (byte budget or per-principal cap).
+	// Evicted counts messages dropped to make room (byte budget or per-flow cap).
 	Evicted uint64 `json:"evicted"`
 	// Oversize counts messages larger than a whole mailbox.
 	Oversize uint64 `json:"oversize"`

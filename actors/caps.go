@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/manifest"
 )
 
 // Caps are the operator's bounds on what a capsule's manifest may ask for in [limits] and
@@ -32,6 +33,11 @@ type Caps struct {
 	// MaxThroughputBytesPerSec is the largest ipc_throughput_bytes_per_sec (default
 	// DefaultCapThroughputBytesPerSec); a larger value is lowered to it.
 	MaxThroughputBytesPerSec int
+	// MaxModuleBytes is the largest component file a manifest may ask to read ([limits]
+	// module_bytes; default manifest.MaxModuleBytes, 1 GiB). A manifest asking for more is
+	// refused before anything is read; a manifest that asks for nothing is read with the
+	// smaller of manifest.DefaultModuleBytes and this cap.
+	MaxModuleBytes int64
 }
 
 // Defaults of Caps.
@@ -65,6 +71,9 @@ func (c Caps) withDefaults() (Caps, error) {
 	if c.MaxThroughputBytesPerSec <= 0 {
 		c.MaxThroughputBytesPerSec = DefaultCapThroughputBytesPerSec
 	}
+	if c.MaxModuleBytes <= 0 {
+		c.MaxModuleBytes = manifest.MaxModuleBytes
+	}
 	return c, nil
 }
 
@@ -73,6 +82,22 @@ func (r *Runtime) Caps() Caps { return r.caps }
 
 // MemoryBudget returns the host memory budget and what the live capsules reserve of it.
 func (r *Runtime) MemoryBudget() MemoryBudget { return r.budget.stats() }
+
+// capModule refuses a manifest whose module_bytes is over the cap, and returns the manifest to
+// read the module with (a copy with the cap as its limit when the default is over the cap).
+func (r *Runtime) capModule(m *manifest.Manifest) (*manifest.Manifest, error) {
+	limit := r.caps.MaxModuleBytes
+	switch {
+	case m.Limits.ModuleBytes > limit:
+		return nil, fmt.Errorf("capsule %s (%s): [limits] module_bytes = %d is over the host's cap of %d (%s; run --max-module-size, actors.Caps.MaxModuleBytes)",
+			m.Package.Name, m.Path, m.Limits.ModuleBytes, limit, formatBytes(uint64(limit)))
+	case m.Limits.ModuleBytes == 0 && m.ModuleLimit() > limit:
+		c := *m
+		c.Limits.ModuleBytes = limit
+		return &c, nil
+	}
+	return m, nil
+}
 
 // capSpec applies the caps to a spec made from a manifest. It refuses a memory limit over the
 // cap and lowers the rest, logging each change.

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -109,6 +110,26 @@ func TestCapsRefuseMemoryOverTheCap(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not say %q", msg, want)
 		}
+	}
+}
+
+// A manifest asking to read a larger module than the host's cap is refused before anything is
+// read; without module_bytes the module is read with the cap as its limit.
+func TestCapsModuleSize(t *testing.T) {
+	r := newCapsRuntime(t, Caps{MaxModuleBytes: 64})
+	rep, err := r.Load(context.Background(), hostileManifest(t, "testdata/wat/echo.wasm", "module_bytes = 1073741824"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0].Error(), "module_bytes = 1073741824 is over the host's cap of 64") {
+		t.Fatalf("report %+v, want the module limit refused", rep)
+	}
+	rep, err = r.Load(context.Background(), hostileManifest(t, "testdata/wat/echo.wasm", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) != 1 || !errors.Is(rep.Errors[0], manifest.ErrModuleTooLarge) || !strings.Contains(rep.Errors[0].Error(), "the limit is 64") {
+		t.Fatalf("report %+v, want echo.wasm refused by the cap as its limit", rep)
 	}
 }
 

@@ -104,6 +104,10 @@ func (r *Runtime) waitLoaded(ctx context.Context, c *Capsule, timeout time.Durat
 // LoadManifest reads, verifies and compiles the manifest's component and starts the capsule.
 // It does not wait for readiness.
 func (r *Runtime) LoadManifest(ctx context.Context, m *manifest.Manifest) (*Capsule, error) {
+	m, err := r.capModule(m)
+	if err != nil {
+		return nil, err
+	}
 	wasm, err := m.ReadWasm()
 	if err != nil {
 		return nil, err

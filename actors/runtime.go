@@ -53,7 +53,8 @@ type Options struct {
 	// all live capsules together must fit, or Start refuses the capsule (ErrMemoryBudget).
 	// Zero means DefaultMaxMemoryBytes() (half of the machine's or cgroup's memory).
 	MaxMemoryBytes uint64
-	// Caps bound what a manifest may ask for (memory, restart intensity, publish budget).
+	// Caps bound what a manifest may ask for (memory, restart intensity, publish budget,
+	// module size).
 	Caps Caps
 }
 

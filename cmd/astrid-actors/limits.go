@@ -9,12 +9,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/astrid-actors/astrid-actors/actors"
+	"github.com/astrid-actors/astrid-actors/manifest"
 )
 
 // limitFlags are the operator's bounds of run: the host memory budget and the caps on what a
 // manifest may ask for (docs/limits.md).
 type limitFlags struct {
 	maxMemory, maxCapsuleMemory, maxPublish string
+	maxModule                               string
 	maxRestarts                             int
 	restartWindow, minBackoff               time.Duration
 
@@ -28,6 +30,7 @@ func (f *limitFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.maxRestarts, "max-restarts", 0, fmt.Sprintf("restart any capsule at most `N` times per --restart-window, whatever its manifest says (default %d)", actors.DefaultCapMaxRestarts))
 	fl.DurationVar(&f.restartWindow, "restart-window", 0, fmt.Sprintf("the window of --max-restarts (default %v)", actors.DefaultCapRestartWindow))
 	fl.DurationVar(&f.minBackoff, "min-backoff", 0, "raise a manifest's backoff_initial to at least this (default 0)")
+	fl.StringVar(&f.maxModule, "max-module-size", "", "refuse manifests whose [limits] module_bytes exceed `SIZE`, and read no module file larger (default 1GiB)")
 	fl.StringVar(&f.maxPublish, "max-publish-rate", "", fmt.Sprintf("lower a manifest's ipc_throughput_bytes_per_sec to at most `SIZE` per second (default %s)",
 		formatSize(actors.DefaultCapThroughputBytesPerSec)))
 }
@@ -55,6 +58,13 @@ func (f *limitFlags) validate() error {
 			return usagef("--max-publish-rate %q: want a size per second such as 10MiB (%v)", f.maxPublish, orPositive(err))
 		}
 		f.opts.Caps.MaxThroughputBytesPerSec = int(n)
+	}
+	if f.maxModule != "" {
+		n, err := parseSize(f.maxModule)
+		if err != nil || n == 0 || n > manifest.MaxModuleBytes {
+			return usagef("--max-module-size %q: want a size from 1B to 1GiB (%v)", f.maxModule, orPositive(err))
+		}
+		f.opts.Caps.MaxModuleBytes = int64(n)
 	}
 	if f.maxRestarts < 0 {
 		return usagef("--max-restarts %d: must be positive", f.maxRestarts)

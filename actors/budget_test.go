@@ -114,18 +114,12 @@ func TestClosedInstanceMemoryReturnsToOS(t *testing.T) {
 	if peak, ok := readPeakRSS(); ok && peakReset && peak < baseline+200<<20 {
 		t.Fatalf("peak RSS %d MiB over a baseline of %d MiB: the guest did not fill its memory", peak>>20, baseline>>20)
 	}
-	deadline := failed.Add(5 * time.Second)
-	for {
-		rss, _ := readRSS()
-		if float64(rss) <= 1.1*float64(baseline) {
-			t.Logf("RSS %d MiB, baseline %d MiB, %v after the capsule failed", rss>>20, baseline>>20, time.Since(failed).Round(time.Millisecond))
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("RSS %d MiB 5 s after the capsule failed, baseline %d MiB", rss>>20, baseline>>20)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var rss uint64
+	checkFor(t, time.Until(failed.Add(5*time.Second)), "RSS back within 10 % of its baseline 5 s after the capsule failed", func() bool {
+		rss, _ = readRSS()
+		return float64(rss) <= 1.1*float64(baseline)
+	})
+	t.Logf("RSS %d MiB, baseline %d MiB, %v after the capsule failed", rss>>20, baseline>>20, time.Since(failed).Round(time.Millisecond))
 }
 
 // readRSS returns the process's resident set size from /proc/self/statm.

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/kv"
 	"github.com/astrid-actors/astrid-actors/manifest"
 )
 
@@ -38,6 +39,9 @@ type Caps struct {
 	// refused before anything is read; a manifest that asks for nothing is read with the
 	// smaller of manifest.DefaultModuleBytes and this cap.
 	MaxModuleBytes int64
+	// MaxKVBytes is the largest kv_bytes (the quota of each astrid:kv namespace) a manifest
+	// may ask for (default DefaultCapKVBytes); a larger value is lowered to it.
+	MaxKVBytes int64
 }
 
 // Defaults of Caps.
@@ -49,6 +53,8 @@ const (
 	// DefaultCapThroughputBytesPerSec is the default cap of the publish budget: 10 times the
 	// default budget (100 MiB/s).
 	DefaultCapThroughputBytesPerSec = 10 * hostfuncs.DefaultThroughputBytesPerSec
+	// DefaultCapKVBytes is the default cap of kv_bytes: 16 times the default quota (1 GiB).
+	DefaultCapKVBytes = 16 * kv.DefaultQuotaBytes
 )
 
 // withDefaults fills the zero fields and checks the others.
@@ -73,6 +79,9 @@ func (c Caps) withDefaults() (Caps, error) {
 	}
 	if c.MaxModuleBytes <= 0 {
 		c.MaxModuleBytes = manifest.MaxModuleBytes
+	}
+	if c.MaxKVBytes <= 0 {
+		c.MaxKVBytes = DefaultCapKVBytes
 	}
 	return c, nil
 }
@@ -132,6 +141,10 @@ func (r *Runtime) capSpec(spec *CapsuleSpec) error {
 		tp = c.MaxThroughputBytesPerSec
 	}
 	spec.Limits.IPC.ThroughputBytesPerSec = tp
+	if spec.Limits.KVBytes > c.MaxKVBytes {
+		lowered("kv_bytes", spec.Limits.KVBytes, c.MaxKVBytes)
+		spec.Limits.KVBytes = c.MaxKVBytes
+	}
 	if spec.Policy != nil {
 		p := *spec.Policy
 		if p.MaxRestarts > c.MaxRestarts {

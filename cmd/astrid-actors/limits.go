@@ -16,7 +16,7 @@ import (
 // manifest may ask for (docs/limits.md).
 type limitFlags struct {
 	maxMemory, maxCapsuleMemory, maxPublish string
-	maxModule                               string
+	maxModule, maxKV                        string
 	maxRestarts                             int
 	restartWindow, minBackoff               time.Duration
 
@@ -31,6 +31,7 @@ func (f *limitFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.restartWindow, "restart-window", 0, fmt.Sprintf("the window of --max-restarts (default %v)", actors.DefaultCapRestartWindow))
 	fl.DurationVar(&f.minBackoff, "min-backoff", 0, "raise a manifest's backoff_initial to at least this (default 0)")
 	fl.StringVar(&f.maxModule, "max-module-size", "", "refuse manifests whose [limits] module_bytes exceed `SIZE`, and read no module file larger (default 1GiB)")
+	fl.StringVar(&f.maxKV, "max-kv-bytes", "", fmt.Sprintf("lower a manifest's [limits] kv_bytes (the astrid:kv quota) to at most `SIZE` (default %s)", formatSize(actors.DefaultCapKVBytes)))
 	fl.StringVar(&f.maxPublish, "max-publish-rate", "", fmt.Sprintf("lower a manifest's ipc_throughput_bytes_per_sec to at most `SIZE` per second (default %s)",
 		formatSize(actors.DefaultCapThroughputBytesPerSec)))
 }
@@ -65,6 +66,13 @@ func (f *limitFlags) validate() error {
 			return usagef("--max-module-size %q: want a size from 1B to 1GiB (%v)", f.maxModule, orPositive(err))
 		}
 		f.opts.Caps.MaxModuleBytes = int64(n)
+	}
+	if f.maxKV != "" {
+		n, err := parseSize(f.maxKV)
+		if err != nil || n == 0 || n > 1<<62 {
+			return usagef("--max-kv-bytes %q: want a size such as 256MiB (%v)", f.maxKV, orPositive(err))
+		}
+		f.opts.Caps.MaxKVBytes = int64(n)
 	}
 	if f.maxRestarts < 0 {
 		return usagef("--max-restarts %d: must be positive", f.maxRestarts)

@@ -42,7 +42,7 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestLimitFlags(t *testing.T) {
-	f := limitFlags{maxMemory: "2GiB", maxCapsuleMemory: "128MiB", maxPublish: "1MiB", maxModule: "8MiB", maxRestarts: 7,
+	f := limitFlags{maxMemory: "2GiB", maxCapsuleMemory: "128MiB", maxPublish: "1MiB", maxModule: "8MiB", maxKV: "2MiB", maxRestarts: 7,
 		restartWindow: time.Minute, minBackoff: time.Second}
 	if err := f.validate(); err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestLimitFlags(t *testing.T) {
 	var opts actors.Options
 	f.apply(&opts)
 	want := actors.Caps{MaxMemoryPages: 2048, MaxRestarts: 7, RestartWindow: time.Minute, MinBackoff: time.Second,
-		MaxThroughputBytesPerSec: 1 << 20, MaxModuleBytes: 8 << 20}
+		MaxThroughputBytesPerSec: 1 << 20, MaxModuleBytes: 8 << 20, MaxKVBytes: 2 << 20}
 	if opts.MaxMemoryBytes != 2<<30 || opts.Caps != want {
 		t.Fatalf("options %d %+v", opts.MaxMemoryBytes, opts.Caps)
 	}

@@ -28,8 +28,9 @@ type Subscription struct {
 	buf []*bus.Message
 }
 
-// Batch is what one Recv or Poll returns: messages of one principal, oldest first, and the
-// number of messages dropped since the previous batch.
+// Batch is what one Recv or Poll returns: messages of one flow (one principal from one
+// publisher), oldest first, and the number of messages dropped since the previous batch. Poll
+// again for the other publishers' messages; Seq gives the publish order across batches.
 type Batch struct {
 	Messages []*bus.Message
 	Dropped  uint64

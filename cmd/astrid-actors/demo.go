@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -223,6 +224,12 @@ func (d *demo) next(ctx context.Context) (*bus.Message, error) {
 			return nil, err
 		}
 		d.queued = b.Messages
+		// A batch holds one publisher's messages (one mailbox flow per principal and
+		// publishing instance): take every flow queued now and print them in publish order.
+		for more := d.sub.Poll(); len(more.Messages) > 0; more = d.sub.Poll() {
+			d.queued = append(d.queued, more.Messages...)
+		}
+		slices.SortFunc(d.queued, func(a, b *bus.Message) int { return cmp.Compare(a.Seq, b.Seq) })
 	}
 	m := d.queued[0]
 	d.queued = d.queued[1:]

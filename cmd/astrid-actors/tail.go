@@ -139,7 +139,12 @@ func (t *tailer) read(ctx, flushCtx context.Context, sub *actors.Subscription, p
 		b, err := sub.Recv(flushCtx, time.Minute)
 		if err != nil {
 			if ctx.Err() == nil && flushCtx.Err() != nil {
-				forward(sub.Poll())
+				// Every flow queued now: one Poll returns one publisher's messages.
+				for b := sub.Poll(); len(b.Messages) > 0 || b.Dropped > 0; b = sub.Poll() {
+					if !forward(b) {
+						return
+					}
+				}
 			}
 			return
 		}

@@ -34,6 +34,9 @@ type Caps struct {
 	// MaxThroughputBytesPerSec is the largest ipc_throughput_bytes_per_sec (default
 	// DefaultCapThroughputBytesPerSec); a larger value is lowered to it.
 	MaxThroughputBytesPerSec int
+	// MaxThroughputMessagesPerSec is the largest ipc_throughput_messages_per_sec (default
+	// DefaultCapThroughputMessagesPerSec); a larger value is lowered to it.
+	MaxThroughputMessagesPerSec int
 	// MaxModuleBytes is the largest component file a manifest may ask to read ([limits]
 	// module_bytes; default manifest.MaxModuleBytes, 1 GiB). A manifest asking for more is
 	// refused before anything is read; a manifest that asks for nothing is read with the
@@ -53,6 +56,9 @@ const (
 	// DefaultCapThroughputBytesPerSec is the default cap of the publish budget: 10 times the
 	// default budget (100 MiB/s).
 	DefaultCapThroughputBytesPerSec = 10 * hostfuncs.DefaultThroughputBytesPerSec
+	// DefaultCapThroughputMessagesPerSec is the default cap of the message budget: 10 times
+	// the default budget (100 000 messages/s).
+	DefaultCapThroughputMessagesPerSec = 10 * hostfuncs.DefaultThroughputMessagesPerSec
 	// DefaultCapKVBytes is the default cap of kv_bytes: 16 times the default quota (1 GiB).
 	DefaultCapKVBytes = 16 * kv.DefaultQuotaBytes
 )
@@ -76,6 +82,9 @@ func (c Caps) withDefaults() (Caps, error) {
 	}
 	if c.MaxThroughputBytesPerSec <= 0 {
 		c.MaxThroughputBytesPerSec = DefaultCapThroughputBytesPerSec
+	}
+	if c.MaxThroughputMessagesPerSec <= 0 {
+		c.MaxThroughputMessagesPerSec = DefaultCapThroughputMessagesPerSec
 	}
 	if c.MaxModuleBytes <= 0 {
 		c.MaxModuleBytes = manifest.MaxModuleBytes
@@ -141,6 +150,20 @@ func (r *Runtime) capSpec(spec *CapsuleSpec) error {
 		tp = c.MaxThroughputBytesPerSec
 	}
 	spec.Limits.IPC.ThroughputBytesPerSec = tp
+	mp := spec.Limits.IPC.ThroughputMessagesPerSec
+	if mp == 0 {
+		mp = r.opts.Limits.IPC.ThroughputMessagesPerSec
+	}
+	if mp == 0 {
+		mp = hostfuncs.DefaultThroughputMessagesPerSec
+	}
+	if mp > c.MaxThroughputMessagesPerSec {
+		if spec.Limits.IPC.ThroughputMessagesPerSec != 0 {
+			lowered("ipc_throughput_messages_per_sec", mp, c.MaxThroughputMessagesPerSec)
+		}
+		mp = c.MaxThroughputMessagesPerSec
+	}
+	spec.Limits.IPC.ThroughputMessagesPerSec = mp
 	if spec.Limits.KVBytes > c.MaxKVBytes {
 		lowered("kv_bytes", spec.Limits.KVBytes, c.MaxKVBytes)
 		spec.Limits.KVBytes = c.MaxKVBytes

@@ -136,23 +136,23 @@ func TestCapsModuleSize(t *testing.T) {
 // capSpec lowers what a manifest asks for to the caps and keeps what is within them.
 func TestCapSpec(t *testing.T) {
 	r := newCapsRuntime(t, Caps{MaxMemoryPages: 512, MaxRestarts: 10, RestartWindow: time.Minute,
-		MinBackoff: 50 * time.Millisecond, MaxThroughputBytesPerSec: 1 << 20, MaxKVBytes: 4096})
+		MinBackoff: 50 * time.Millisecond, MaxThroughputBytesPerSec: 1 << 20, MaxKVBytes: 4096, MaxThroughputMessagesPerSec: 1000})
 	mod := compile(t, r, "testdata/wat/echo.wasm")
 	tests := []struct {
 		name, limits, supervision string
-		want                      string // pages throughput max_restarts within backoff_initial backoff_max kv_bytes
+		want                      string // pages throughput max_restarts within backoff_initial backoff_max kv_bytes messages/s
 	}{
-		{"hostile", "ipc_throughput_bytes_per_sec = 1000000000000\nkv_bytes = 9223372036854775807", `max_restarts = 1000000
+		{"hostile", "ipc_throughput_bytes_per_sec = 1000000000000\nipc_throughput_messages_per_sec = 1000000000\nkv_bytes = 9223372036854775807", `max_restarts = 1000000
 within = "10s"
 backoff_initial = "0s"
-backoff_max = "0s"`, "512 1048576 10 1m0s 50ms 50ms 4096"},
+backoff_max = "0s"`, "512 1048576 10 1m0s 50ms 50ms 4096 1000"},
 		{"within the caps", "memory_pages = 256\nipc_throughput_bytes_per_sec = 4096", `max_restarts = 1
 within = "10s"
-backoff_initial = "100ms"`, "256 4096 1 10s 100ms 30s 0"},
+backoff_initial = "100ms"`, "256 4096 1 10s 100ms 30s 0 1000"},
 		{"2 within 10s is 12 a minute", "", `max_restarts = 2
-within = "10s"`, "512 1048576 2 12s 100ms 30s 0"},
+within = "10s"`, "512 1048576 2 12s 100ms 30s 0 1000"},
 		{"short window, few restarts", "", `max_restarts = 5
-within = "1s"`, "512 1048576 5 30s 100ms 30s 0"},
+within = "1s"`, "512 1048576 5 30s 100ms 30s 0 1000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,7 +172,7 @@ within = "1s"`, "512 1048576 5 30s 100ms 30s 0"},
 			p := spec.Policy
 			got := strings.Join([]string{strconv.Itoa(int(spec.Limits.MemoryPages)), strconv.Itoa(spec.Limits.IPC.ThroughputBytesPerSec),
 				strconv.Itoa(p.MaxRestarts), p.Within.String(), p.BackoffInitial.String(), p.BackoffMax.String(),
-				strconv.FormatInt(spec.Limits.KVBytes, 10)}, " ")
+				strconv.FormatInt(spec.Limits.KVBytes, 10), strconv.Itoa(spec.Limits.IPC.ThroughputMessagesPerSec)}, " ")
 			if got != tt.want {
 				t.Fatalf("capped to %s, want %s", got, tt.want)
 			}

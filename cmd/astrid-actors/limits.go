@@ -17,6 +17,7 @@ import (
 type limitFlags struct {
 	maxMemory, maxCapsuleMemory, maxPublish string
 	maxModule, maxKV                        string
+	maxPublishMessages                      int
 	maxRestarts                             int
 	restartWindow, minBackoff               time.Duration
 
@@ -31,6 +32,8 @@ func (f *limitFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.restartWindow, "restart-window", 0, fmt.Sprintf("the window of --max-restarts (default %v)", actors.DefaultCapRestartWindow))
 	fl.DurationVar(&f.minBackoff, "min-backoff", 0, "raise a manifest's backoff_initial to at least this (default 0)")
 	fl.StringVar(&f.maxModule, "max-module-size", "", "refuse manifests whose [limits] module_bytes exceed `SIZE`, and read no module file larger (default 1GiB)")
+	fl.IntVar(&f.maxPublishMessages, "max-publish-messages", 0, fmt.Sprintf("lower a manifest's ipc_throughput_messages_per_sec to at most `N` (default %d)",
+		actors.DefaultCapThroughputMessagesPerSec))
 	fl.StringVar(&f.maxKV, "max-kv-bytes", "", fmt.Sprintf("lower a manifest's [limits] kv_bytes (the astrid:kv quota) to at most `SIZE` (default %s)", formatSize(actors.DefaultCapKVBytes)))
 	fl.StringVar(&f.maxPublish, "max-publish-rate", "", fmt.Sprintf("lower a manifest's ipc_throughput_bytes_per_sec to at most `SIZE` per second (default %s)",
 		formatSize(actors.DefaultCapThroughputBytesPerSec)))
@@ -74,6 +77,10 @@ func (f *limitFlags) validate() error {
 		}
 		f.opts.Caps.MaxKVBytes = int64(n)
 	}
+	if f.maxPublishMessages < 0 {
+		return usagef("--max-publish-messages %d: must be positive", f.maxPublishMessages)
+	}
+	f.opts.Caps.MaxThroughputMessagesPerSec = f.maxPublishMessages
 	if f.maxRestarts < 0 {
 		return usagef("--max-restarts %d: must be positive", f.maxRestarts)
 	}

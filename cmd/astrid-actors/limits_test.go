@@ -42,7 +42,7 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestLimitFlags(t *testing.T) {
-	f := limitFlags{maxMemory: "2GiB", maxCapsuleMemory: "128MiB", maxPublish: "1MiB", maxModule: "8MiB", maxKV: "2MiB", maxRestarts: 7,
+	f := limitFlags{maxMemory: "2GiB", maxCapsuleMemory: "128MiB", maxPublish: "1MiB", maxModule: "8MiB", maxKV: "2MiB", maxPublishMessages: 500, maxRestarts: 7,
 		restartWindow: time.Minute, minBackoff: time.Second}
 	if err := f.validate(); err != nil {
 		t.Fatal(err)
@@ -50,12 +50,12 @@ func TestLimitFlags(t *testing.T) {
 	var opts actors.Options
 	f.apply(&opts)
 	want := actors.Caps{MaxMemoryPages: 2048, MaxRestarts: 7, RestartWindow: time.Minute, MinBackoff: time.Second,
-		MaxThroughputBytesPerSec: 1 << 20, MaxModuleBytes: 8 << 20, MaxKVBytes: 2 << 20}
+		MaxThroughputBytesPerSec: 1 << 20, MaxModuleBytes: 8 << 20, MaxKVBytes: 2 << 20, MaxThroughputMessagesPerSec: 500}
 	if opts.MaxMemoryBytes != 2<<30 || opts.Caps != want {
 		t.Fatalf("options %d %+v", opts.MaxMemoryBytes, opts.Caps)
 	}
 	for _, bad := range []limitFlags{{maxMemory: "0"}, {maxMemory: "lots"}, {maxCapsuleMemory: "2GiB"},
-		{maxCapsuleMemory: "1KiB"}, {maxPublish: "0"}, {maxModule: "2GiB"}, {maxRestarts: -1}, {restartWindow: -time.Second}} {
+		{maxCapsuleMemory: "1KiB"}, {maxPublish: "0"}, {maxModule: "2GiB"}, {maxRestarts: -1}, {maxPublishMessages: -1}, {restartWindow: -time.Second}} {
 		if err := bad.validate(); err == nil || !isUsageError(err) {
 			t.Errorf("%+v: %v, want a usage error", bad, err)
 		}

@@ -374,7 +374,8 @@ func (a *capsuleActor) checkWatchdog() {
 // stopRunaway stops the current instance as crashed (watchdog or ready timeout).
 func (a *capsuleActor) stopRunaway(reason string) {
 	a.log.Warn("watchdog stops a runaway capsule", zap.Stringer("instance_id", a.inst.id), zap.String("reason", reason))
-	a.rt.publishEvent(TopicHealthFailed, event{CapsuleID: a.spec.ID, InstanceID: a.inst.id.String(), Reason: reason})
+	a.rt.publishEvent(TopicHealthFailed, event{CapsuleID: a.spec.ID, InstanceID: a.inst.id.String(), Reason: reason,
+		RestartCount: a.handle.Status().Restarts})
 	a.inst.cancel(fmt.Errorf("%w: %s", errWatchdog, reason))
 }
 

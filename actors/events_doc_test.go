@@ -2,6 +2,7 @@ package actors
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"regexp"
@@ -108,5 +109,36 @@ func TestEventPayloadsMatchTheDocs(t *testing.T) {
 		if !seen[topic] {
 			t.Errorf("no %s event in the scenario", topic)
 		}
+	}
+}
+
+// health.failed carries the capsule's restart count, the same as the crashed event that
+// follows it: a spinning capsule allowed two restarts is stopped by the watchdog three times,
+// with restart_count 0, 1 and 2.
+func TestHealthFailedRestartCount(t *testing.T) {
+	r := newRuntime(t)
+	evs := events(t, r)
+	p := policy(2)
+	p.BackoffInitial, p.BackoffMax = time.Millisecond, time.Millisecond
+	wd := &supervision.Watchdog{Window: 20 * time.Millisecond, Windows: 2}
+	c := startCapsule(t, r, CapsuleSpec{ID: "spin", Module: compile(t, r, "testdata/wat/spin.wasm"), Policy: p, Watchdog: wd})
+	checkFor(t, 20*time.Second, "the capsule to fail", func() bool { return count(evs(), TopicFailed, "spin") == 1 })
+	if st := c.Status(); st.Restarts != 2 {
+		t.Fatalf("status %+v, want 2 restarts", st)
+	}
+	var health, crashed []int
+	for _, e := range evs() {
+		switch e.topic {
+		case TopicHealthFailed:
+			health = append(health, e.RestartCount)
+		case TopicCrashed:
+			if len(crashed) != len(health)-1 {
+				t.Fatalf("crashed event without a health.failed before it: %v %v", health, crashed)
+			}
+			crashed = append(crashed, e.RestartCount)
+		}
+	}
+	if fmt.Sprint(health) != "[0 1 2]" || fmt.Sprint(crashed) != "[0 1 2]" {
+		t.Fatalf("restart_count: health.failed %v, crashed %v; want [0 1 2] for both", health, crashed)
 	}
 }

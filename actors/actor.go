@@ -200,8 +200,8 @@ func (a *capsuleActor) observer() func(fn string, d time.Duration) {
 func (a *capsuleActor) work(ctx context.Context, inst *instance, report func(any)) {
 	defer close(inst.done)
 	log := a.log.With(zap.Stringer("instance_id", inst.id))
-	stdout := newLineLogger(log, zapcore.InfoLevel, "stdout")
-	stderr := newLineLogger(log, zapcore.WarnLevel, "stderr")
+	stdout := newLineLogger(log, zapcore.InfoLevel, "stdout", hostfuncs.FnWASIStdout, inst.host)
+	stderr := newLineLogger(log, zapcore.WarnLevel, "stderr", hostfuncs.FnWASIStderr, inst.host)
 	callCtx := hostfuncs.WithInstance(ctx, inst.host)
 	mem := &instanceMemory{limitBytes: uint64(a.spec.Limits.MemoryPages) * pageSize}
 	callCtx = experimental.WithMemoryAllocator(callCtx, mem)

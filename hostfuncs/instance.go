@@ -38,9 +38,10 @@ type Limits struct {
 	// the per-second budgets are scaled to it (a 2 s window allows twice the bytes and
 	// messages, and at least one message).
 	RateWindow time.Duration
-	// LogLinesPerSec and LogBytesPerSec bound what sys log writes per capsule and second
-	// (defaults DefaultLogLinesPerSec, DefaultLogBytesPerSec); lines over the budget are not
-	// written, and are counted and audited as refused (rate-limited) calls.
+	// LogLinesPerSec and LogBytesPerSec bound what sys log and the guest's WASI stdout and
+	// stderr (Instance.AdmitOutput) write per capsule and second, together (defaults
+	// DefaultLogLinesPerSec, DefaultLogBytesPerSec); lines over the budget are not written, and
+	// are counted and audited as refused (rate-limited) calls.
 	LogLinesPerSec int
 	LogBytesPerSec int
 	// Mailbox are the limits of the instance's subscription mailboxes (zero: the bus defaults).

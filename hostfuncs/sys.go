@@ -63,6 +63,34 @@ func (in *Instance) Log(mem guestMemory, level int32, msgPtr, msgLen uint32) abi
 	return abi.OK
 }
 
+// Audit names of a guest's WASI output lines, in Shared.Refused and the audit log.
+const (
+	FnWASIStdout = "wasi-stdout"
+	FnWASIStderr = "wasi-stderr"
+)
+
+// AdmitOutput offers one line of n bytes of the guest's WASI output (fn is FnWASIStdout or
+// FnWASIStderr) to the capsule's log budget, the one sys log uses, and reports whether the line
+// may be written. A line over the budget is counted in Shared.Refused (fn, rate-limited) and
+// audited aggregated like a refused call. The caller checks first that the line's level is
+// enabled, so a disabled level costs no budget.
+func (in *Instance) AdmitOutput(fn string, n int) bool {
+	now := in.shared.rateNow(time.Now())
+	w, ok := in.shared.logs.reserve(bus.System(), n, now)
+	if !ok {
+		in.auditRefusal(fn, in.effectivePrincipal(), "", abi.RateLimited)
+		return false
+	}
+	in.shared.logs.charge(w, n)
+	return true
+}
+
+// TruncatedOutput counts one line of the guest's WASI output cut at the line length limit
+// (fn is FnWASIStdout or FnWASIStderr) in Shared.Refused (fn, too-large), audited aggregated.
+func (in *Instance) TruncatedOutput(fn string) {
+	in.auditRefusal(fn, in.effectivePrincipal(), "", abi.TooLarge)
+}
+
 // SignalReady implements sys signal-ready; only the first call has an effect.
 func (in *Instance) SignalReady() abi.Code {
 	in.readyOnce.Do(func() {

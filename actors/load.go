@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -16,10 +17,11 @@ import (
 
 // LoadReport says what a Load did.
 type LoadReport struct {
-	// Started are the capsules started, in load order.
+	// Started are the capsules started, in start order: the load order, except that a capsule
+	// waiting for the readiness of a capsule it imports from is passed by later ones that do not.
 	Started []string
 	// NotReady are started run-loop capsules that did not call signal-ready within their
-	// ready timeout. They keep running; this is reported, not fatal.
+	// ready timeout, in start order. They keep running; this is reported, not fatal.
 	NotReady []string
 	// Warnings are the manifests' and the ordering's warnings.
 	Warnings []string
@@ -34,13 +36,16 @@ type LoadReport struct {
 var ErrHandlersInRunLoop = errors.New("a run-loop capsule cannot have interceptor handlers")
 
 // Load discovers every Capsule.toml under dirs (manifest.Discover), orders them
-// (manifest.Order: uplinks first, providers before consumers) and starts them one after
-// another. A run-loop capsule is waited for until it calls signal-ready or its
-// [supervision] ready_timeout passes. Then astrid.v1.capsules_loaded is published. Capsules
-// that fail to load (including a missing component file) are reported in LoadReport.Errors
-// and skipped. Load itself fails when ctx ends or the runtime is closed, and, before anything
-// is started, when one of dirs is missing or not a directory (manifest.CheckDir; the error
-// names it).
+// (manifest.Order: uplinks first, providers before consumers) and starts them in that order,
+// each once the capsules it imports from (manifest.Providers) are ready: a run-loop capsule is
+// ready when it calls signal-ready, or is given up on when its [supervision] ready_timeout
+// passes (then it is reported in NotReady and its importers start regardless). Capsules that
+// do not depend on each other do not wait for each other, so a capsule that never becomes
+// ready delays only its importers. Once every started capsule is ready or given up on,
+// astrid.v1.capsules_loaded is published. Capsules that fail to load (including a missing
+// component file) are reported in LoadReport.Errors and skipped. Load itself fails when ctx
+// ends or the runtime is closed, and, before anything is started, when one of dirs is missing
+// or not a directory (manifest.CheckDir; the error names it).
 func (r *Runtime) Load(ctx context.Context, dirs ...string) (*LoadReport, error) {
 	for _, dir := range dirs {
 		if err := manifest.CheckDir(dir); err != nil {
@@ -55,26 +60,106 @@ func (r *Runtime) Load(ctx context.Context, dirs ...string) (*LoadReport, error)
 		for _, w := range m.Warnings {
 			r.log.Warn("manifest", zap.String("warning", w))
 		}
-		c, err := r.LoadManifest(ctx, m)
-		if err != nil {
-			if errors.Is(err, ErrRuntimeClosed) || ctx.Err() != nil {
-				return rep, err
-			}
-			r.log.Error("capsule not loaded", zap.String("manifest", m.Path), zap.Error(err))
-			rep.Errors = append(rep.Errors, err)
-			continue
-		}
-		rep.Started = append(rep.Started, c.ID())
-		if err := r.waitLoaded(ctx, c, m.Supervision.ReadyTimeout); err != nil {
-			if ctx.Err() != nil {
-				return rep, ctx.Err()
-			}
-			r.log.Warn("capsule not ready", zap.String("capsule_id", c.ID()), zap.Error(err))
-			rep.NotReady = append(rep.NotReady, c.ID())
-		}
+	}
+	if err := r.startAll(ctx, ordered, rep); err != nil {
+		return rep, err
 	}
 	r.publishEvent(TopicCapsulesLoaded, loadedEvent{Status: "ready", Capsules: orEmpty(rep.Started), NotReady: orEmpty(rep.NotReady)})
 	return rep, nil
+}
+
+// readiness is the end of one capsule's readiness wait during Load.
+type readiness struct {
+	i   int // index in the load order
+	err error
+}
+
+// startAll starts the capsules of ordered (in load order) as their providers become ready and
+// waits for every started one's readiness, filling in rep. A capsule waits only for its
+// providers earlier in the order (on an import cycle, the later ones cannot be waited for).
+// Starting is done here, one capsule after another, so start order (and Close's reverse
+// order) is the load order except where a capsule waits for a provider.
+func (r *Runtime) startAll(ctx context.Context, ordered []*manifest.Manifest, rep *LoadReport) error {
+	n := len(ordered)
+	providers := manifest.Providers(ordered)
+	resolved := make([]bool, n) // ready, not ready or not loaded: importers may start
+	notReady := make([]bool, n)
+	ids := make([]string, n)
+	var startedAt []int // indexes of started capsules, in start order
+	wctx, cancel := context.WithCancel(ctx)
+	results := make(chan readiness, n)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	startable := func(i int) bool {
+		for _, p := range providers[i] {
+			if p < i && !resolved[p] {
+				return false
+			}
+		}
+		return true
+	}
+	pending := make([]int, n)
+	for i := range pending {
+		pending[i] = i
+	}
+	waiting := 0
+	for len(pending) > 0 || waiting > 0 {
+		var later []int
+		for _, i := range pending {
+			if !startable(i) {
+				later = append(later, i)
+				continue
+			}
+			m := ordered[i]
+			c, err := r.LoadManifest(ctx, m)
+			if err != nil {
+				if errors.Is(err, ErrRuntimeClosed) || ctx.Err() != nil {
+					return err
+				}
+				r.log.Error("capsule not loaded", zap.String("manifest", m.Path), zap.Error(err))
+				rep.Errors = append(rep.Errors, err)
+				resolved[i] = true
+				continue
+			}
+			ids[i] = c.ID()
+			rep.Started = append(rep.Started, c.ID())
+			startedAt = append(startedAt, i)
+			waiting++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results <- readiness{i: i, err: r.waitLoaded(wctx, c, m.Supervision.ReadyTimeout)}
+			}()
+		}
+		pending = later
+		if waiting == 0 {
+			continue // what is left imports only from capsules that failed to load: next pass
+		}
+		var res readiness
+		select {
+		case res = <-results:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		waiting--
+		resolved[res.i] = true
+		if res.err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.log.Warn("capsule not ready", zap.String("capsule_id", ids[res.i]), zap.Error(res.err))
+			notReady[res.i] = true
+		}
+	}
+	for _, i := range startedAt {
+		if notReady[i] {
+			rep.NotReady = append(rep.NotReady, ids[i])
+		}
+	}
+	return nil
 }
 
 type loadedEvent struct {

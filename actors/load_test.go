@@ -175,3 +175,115 @@ func TestLoadMissingPaths(t *testing.T) {
 		t.Fatalf("Load(missing component) = %+v, want one error naming %s", rep, wasm)
 	}
 }
+
+// writeCapsuleDir writes a capsule directory under root: its manifest and the wasm it names.
+func writeCapsuleDir(t *testing.T, root, dir, toml, wasmFile string) {
+	t.Helper()
+	d := filepath.Join(root, dir)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, manifest.FileName), []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, filepath.Base(wasmFile)), readWasm(t, wasmFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A capsule that never becomes ready (ready_timeout 1m) delays only the capsules that import
+// from it: the independent echo after it in the load order is started, ready and answering
+// while Load still waits, and the importer starts only once the blocker is given up on (here:
+// stopped, instead of waiting out the minute).
+func TestLoadNotReadyDelaysOnlyImporters(t *testing.T) {
+	r := newRuntime(t)
+	root := t.TempDir()
+	writeCapsuleDir(t, root, "a-blocker", `[package]
+name = "blocker"
+version = "1.0.0"
+[[component]]
+id = "main"
+file = "noready.wasm"
+[subscribe]
+"quiet" = "opaque"
+[exports]
+"demo:block" = "1.0.0"
+[supervision]
+ready_timeout = "1m"
+`, "testdata/wat/noready.wasm")
+	writeCapsuleDir(t, root, "b-importer", `[package]
+name = "importer"
+version = "1.0.0"
+[[component]]
+id = "main"
+file = "echo.wasm"
+[publish]
+"echo.out" = "opaque"
+[subscribe]
+"echo.in" = "opaque"
+[imports]
+"demo:block" = "^1.0"
+`, "testdata/wat/echo.wasm")
+	writeCapsuleDir(t, root, "c-echo", `[package]
+name = "echo"
+version = "1.0.0"
+[[component]]
+id = "main"
+file = "echo.wasm"
+[publish]
+"echo.out" = "opaque"
+[subscribe]
+"echo.in" = "opaque"
+`, "testdata/wat/echo.wasm")
+
+	loaded := hostSubscribe(t, r, TopicCapsulesLoaded)
+	type result struct {
+		rep *LoadReport
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := r.Load(context.Background(), root)
+		done <- result{rep, err}
+	}()
+	checkFor(t, 20*time.Second, "echo to be loaded", func() bool { return r.Capsule("echo") != nil })
+	waitReady(t, r.Capsule("echo"))
+	out := hostSubscribe(t, r, "echo.out")
+	if _, err := r.Publish(context.Background(), "echo.in", []byte(`"hi"`), bus.Verified("u")); err != nil {
+		t.Fatal(err)
+	}
+	if m := receive(t, out, 1, 5*time.Second)[0]; string(m.Payload) != `"hi"` {
+		t.Fatalf("echo answered %s", m.Payload)
+	}
+	select {
+	case res := <-done:
+		t.Fatalf("Load returned while the blocker was neither ready nor timed out: %+v, %v", res.rep, res.err)
+	default:
+	}
+	if st := r.Capsule("blocker").Status(); st.State == StateReady {
+		t.Fatalf("blocker is %s", st.State)
+	}
+	if r.Capsule("importer") != nil {
+		t.Fatal("the importer started before the capsule it imports from was ready or given up on")
+	}
+
+	if err := r.Capsule("blocker").Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Load did not return after the blocker stopped")
+	}
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if got := fmt.Sprint(res.rep.Started, res.rep.NotReady); got != "[blocker echo importer] [blocker]" {
+		t.Fatalf("started, not ready: %s", got)
+	}
+	if ev := receive(t, loaded, 1, 5*time.Second)[0]; !strings.Contains(string(ev.Payload), `"capsules":["blocker","echo","importer"],"not_ready":["blocker"]`) {
+		t.Fatalf("capsules_loaded payload %s", ev.Payload)
+	}
+	waitReady(t, r.Capsule("importer"))
+}

@@ -25,43 +25,7 @@ import (
 // is still ordered and loaded.
 func Order(ms []*Manifest) (ordered []*Manifest, warnings []string) {
 	n := len(ms)
-	succ := make([][]int, n)
-	edge := map[[2]int]bool{}
-	for c, m := range ms {
-		for _, imp := range m.Imports {
-			req := importConstraint(imp)
-			found := false
-			var others []string
-			for p, pm := range ms {
-				if p == c {
-					continue
-				}
-				for _, ex := range pm.Exports {
-					if ex.Namespace != imp.Namespace || ex.Name != imp.Name {
-						continue
-					}
-					if v := exportVersion(ex); req != nil && v != nil && req.Check(v) {
-						found = true
-						if !edge[[2]int{p, c}] {
-							edge[[2]int{p, c}] = true
-							succ[p] = append(succ[p], c)
-						}
-					} else {
-						others = append(others, fmt.Sprintf("%q exports %s", pm.Package.Name, ex.Version))
-					}
-				}
-			}
-			switch {
-			case found || imp.Optional:
-			case len(others) > 0:
-				warnings = append(warnings, fmt.Sprintf("capsule %q imports %s:%s %s but no export satisfies it (%s)",
-					m.Package.Name, imp.Namespace, imp.Name, imp.Requirement, strings.Join(others, ", ")))
-			default:
-				warnings = append(warnings, fmt.Sprintf("capsule %q imports %s:%s %s but no capsule exports it",
-					m.Package.Name, imp.Namespace, imp.Name, imp.Requirement))
-			}
-		}
-	}
+	succ, warnings := dependencies(ms)
 
 	comp, comps := scc(succ)
 	// Kahn's algorithm over the condensation; the ready group containing the earliest
@@ -115,6 +79,63 @@ func Order(ms []*Manifest) (ordered []*Manifest, warnings []string) {
 		}
 	}
 	return ordered, warnings
+}
+
+// Providers returns, for each manifest of ms by index, the indexes (ascending) of the other
+// manifests whose exports satisfy one of its imports, optional ones included: the capsules
+// that Order places before it (except on an import cycle).
+func Providers(ms []*Manifest) [][]int {
+	succ, _ := dependencies(ms)
+	out := make([][]int, len(ms))
+	for p, cs := range succ {
+		for _, c := range cs {
+			out[c] = append(out[c], p)
+		}
+	}
+	return out
+}
+
+// dependencies returns the dependency graph of ms: succ[p] lists the capsules importing what
+// p exports (at a satisfying version), and the warnings for unsatisfied imports.
+func dependencies(ms []*Manifest) (succ [][]int, warnings []string) {
+	succ = make([][]int, len(ms))
+	edge := map[[2]int]bool{}
+	for c, m := range ms {
+		for _, imp := range m.Imports {
+			req := importConstraint(imp)
+			found := false
+			var others []string
+			for p, pm := range ms {
+				if p == c {
+					continue
+				}
+				for _, ex := range pm.Exports {
+					if ex.Namespace != imp.Namespace || ex.Name != imp.Name {
+						continue
+					}
+					if v := exportVersion(ex); req != nil && v != nil && req.Check(v) {
+						found = true
+						if !edge[[2]int{p, c}] {
+							edge[[2]int{p, c}] = true
+							succ[p] = append(succ[p], c)
+						}
+					} else {
+						others = append(others, fmt.Sprintf("%q exports %s", pm.Package.Name, ex.Version))
+					}
+				}
+			}
+			switch {
+			case found || imp.Optional:
+			case len(others) > 0:
+				warnings = append(warnings, fmt.Sprintf("capsule %q imports %s:%s %s but no export satisfies it (%s)",
+					m.Package.Name, imp.Namespace, imp.Name, imp.Requirement, strings.Join(others, ", ")))
+			default:
+				warnings = append(warnings, fmt.Sprintf("capsule %q imports %s:%s %s but no capsule exports it",
+					m.Package.Name, imp.Namespace, imp.Name, imp.Requirement))
+			}
+		}
+	}
+	return succ, warnings
 }
 
 func importConstraint(imp Import) *semver.Constraints {

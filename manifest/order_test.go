@@ -178,3 +178,19 @@ func TestOrderHandBuilt(t *testing.T) {
 		t.Errorf("Order = %v, %q", names(got), warns)
 	}
 }
+
+// Providers lists, per capsule, the other capsules whose exports satisfy one of its imports.
+func TestProviders(t *testing.T) {
+	ms := []*Manifest{
+		mk(t, "d", imports("x:b", "^1", "x:c", "^1")),
+		mk(t, "c", imports("x:a", "^1")+"\n[exports.x]\nc = \"1.0.0\"\n"),
+		mk(t, "b", imports("x:a", "^1", "x:none", "^1")+"\n[exports.x]\nb = \"1.0.0\"\n"),
+		mk(t, "a", exports("x:a", "1.0.0")),
+		mk(t, "old", imports("x:a", "^2")),
+		mk(t, "self", imports("x:s", "^1")+exports("x:s", "1.0.0")),
+	}
+	got := Providers(ms)
+	if want := [][]int{{1, 2}, {3}, {3}, nil, nil, nil}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("providers %v, want %v", got, want)
+	}
+}

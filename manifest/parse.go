@@ -866,8 +866,8 @@ func (p *parser) parseSupervision(v any) Supervision {
 		}
 	}
 	if s.ReadyTimeout > MaxReadyTimeout {
-		p.errf(sec+"ready_timeout", "%v is longer than %v: capsules are loaded one after another, so a longer wait "+
-			"would delay every capsule after this one", s.ReadyTimeout, MaxReadyTimeout)
+		p.errf(sec+"ready_timeout", "%v is longer than %v: capsules importing from this one wait for its "+
+			"readiness, so a longer wait would delay them", s.ReadyTimeout, MaxReadyTimeout)
 	}
 	if s.BackoffMax < s.BackoffInitial {
 		p.errf(sec+"backoff_max", "%v is less than backoff_initial %v", s.BackoffMax, s.BackoffInitial)

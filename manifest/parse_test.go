@@ -714,7 +714,7 @@ func TestParseReadyTimeoutBounded(t *testing.T) {
 			}
 		}},
 		{name: "over the limit", toml: head + "[supervision]\nready_timeout = \"8760h\"\n",
-			wantErr: []string{"[supervision] ready_timeout: 8760h0m0s is longer than 1m0s: capsules are loaded one after another"}},
+			wantErr: []string{"[supervision] ready_timeout: 8760h0m0s is longer than 1m0s: capsules importing from this one wait for its readiness"}},
 	})
 }
 

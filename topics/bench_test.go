@@ -140,3 +140,39 @@ func TestBenchTopicsMatchFew(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkIndexOnePattern subscribes and then unsubscribes n values on one
+// exact pattern (issue 15, item 4: 50 k took 12.5 s before the value sets).
+// Each iteration also does the same inserts and deletes on a Go map, linear
+// by construction, and reports ours/map ("x-map"): flat across n means
+// linear, whatever the load on the machine.
+func BenchmarkIndexOnePattern(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var ours, base time.Duration
+			for b.Loop() {
+				start := time.Now()
+				m := make(map[int]bool)
+				for v := range n {
+					m[v] = true
+				}
+				for v := range n {
+					delete(m, v)
+				}
+				mid := time.Now()
+				ix := NewIndex[int]()
+				for v := range n {
+					_ = ix.Add("svc.orders.created", v)
+				}
+				for v := range n {
+					ix.Remove("svc.orders.created", v)
+				}
+				base += mid.Sub(start)
+				ours += time.Since(mid)
+			}
+			b.ReportMetric(float64(ours.Nanoseconds())/float64(b.N)/float64(2*n), "ns/change")
+			b.ReportMetric(float64(ours)/float64(base), "x-map")
+		})
+	}
+}

@@ -30,14 +30,28 @@ import (
 //
 // Internally it is a segment trie: each node has literal children in a
 // sync.Map (lock-free Load), a separate child for "*" pattern segments, and
-// two immutable value slices replaced atomically on every change: exact
-// (patterns ending at the node) and subtree (patterns "prefix.*" whose
-// prefix ends at the node, matching topics with more segments than the
-// node's depth). Add and Remove cost O(segments + values stored under the
-// same pattern), since that pattern's slice is copied.
+// two value sets: exact (patterns ending at the node) and subtree (patterns
+// "prefix.*" whose prefix ends at the node, matching topics with more
+// segments than the node's depth). A value set is an append-only array of
+// items published through an atomic pointer to an immutable view (the
+// array's filled prefix); Add writes the next free item before publishing a
+// longer view, Remove marks the item dead (an atomic flag) and the writer
+// compacts the array once dead items outnumber live ones. So Add and Remove
+// cost O(segments) amortized whatever the number of values under one
+// pattern, readers never see an item move (no value is returned twice or
+// skipped), and Match skips at most as many dead items as it returns live
+// ones. docs/performance.md and RATIONALE.md have the measurements.
 type Index[V comparable] struct {
 	root node[V]
 	n    atomic.Int64
+	// pos locates every stored pair in its set's current array. Writer only.
+	pos map[posKey[V]]int
+}
+
+// posKey identifies one stored pair: the set of its pattern and the value.
+type posKey[V comparable] struct {
+	s *valueSet[V]
+	v V
 }
 
 // node is one trie node; its depth is the number of pattern segments on
@@ -45,10 +59,120 @@ type Index[V comparable] struct {
 type node[V comparable] struct {
 	children sync.Map // string -> *node[V]; never holds the key "*"
 	wild     atomic.Pointer[node[V]]
-	exact    atomic.Pointer[[]V]
-	subtree  atomic.Pointer[[]V]
+	exact    valueSet[V]
+	subtree  valueSet[V]
 
 	nchildren int // number of entries in children; touched by the writer only
+}
+
+// valueSet is the values stored under one pattern.
+type valueSet[V comparable] struct {
+	view atomic.Pointer[view[V]] // nil when the set is empty
+	live int                     // live items in the current array; writer only
+	dead int                     // dead items in the current array; writer only
+}
+
+// view is an immutable prefix of a set's item array. Items in it never
+// change except for their dead flag; the writer appends past its end.
+type view[V comparable] struct {
+	items []item[V]
+}
+
+// item is one stored value. v is written once, before the item becomes
+// visible; dead is set by Remove.
+type item[V comparable] struct {
+	v    V
+	dead atomic.Bool
+}
+
+// Group is a snapshot of the values stored under one pattern, returned by
+// [Index.Lookup]. It stays valid after later changes of the index: a value
+// removed since is reported dead by At, a value added since is not in it.
+type Group[V comparable] struct {
+	v *view[V]
+}
+
+// Len is the number of items of g, live or dead (at most twice the live ones).
+func (g Group[V]) Len() int { return len(g.v.items) }
+
+// At returns the value of item i (0 <= i < Len) and whether it is still
+// stored (false once removed).
+//
+//	for i := range g.Len() {
+//		if v, ok := g.At(i); ok {
+//			use(v)
+//		}
+//	}
+func (g Group[V]) At(i int) (V, bool) {
+	it := &g.v.items[i]
+	return it.v, !it.dead.Load()
+}
+
+// AppendTo appends the live values of g to dst and returns the extended slice.
+func (g Group[V]) AppendTo(dst []V) []V {
+	return g.v.appendTo(dst)
+}
+
+func (v *view[V]) appendTo(dst []V) []V {
+	for i := range v.items {
+		if it := &v.items[i]; !it.dead.Load() {
+			dst = append(dst, it.v)
+		}
+	}
+	return dst
+}
+
+// add appends v to the set and returns its position. Writer only.
+func (s *valueSet[V]) add(ix *Index[V], v V) int {
+	var items []item[V]
+	if cur := s.view.Load(); cur != nil {
+		items = cur.items
+	}
+	if len(items) == cap(items) {
+		// One item for a new set (most patterns hold one value), then doubling.
+		items = s.compact(ix, items, 2*s.live+1)
+	}
+	i := len(items)
+	items = items[:i+1]
+	// Item i lies past the end of every published view of this array:
+	// no reader reads it before the Store below.
+	items[i].v = v
+	s.view.Store(&view[V]{items: items})
+	s.live++
+	return i
+}
+
+// remove marks item i dead and compacts when dead items outnumber live
+// ones. Writer only.
+func (s *valueSet[V]) remove(ix *Index[V], i int) {
+	cur := s.view.Load()
+	cur.items[i].dead.Store(true)
+	s.live--
+	s.dead++
+	switch {
+	case s.live == 0:
+		s.view.Store(nil)
+		s.dead = 0
+	case s.dead > s.live:
+		items := s.compact(ix, cur.items, max(4, 2*s.live))
+		s.view.Store(&view[V]{items: items})
+	}
+}
+
+// compact copies the live items of items into a new array of capacity
+// capacity (>= s.live), updates their positions and returns it. The old
+// array is left as it is for readers still holding a view of it. Writer only.
+func (s *valueSet[V]) compact(ix *Index[V], items []item[V], capacity int) []item[V] {
+	next := make([]item[V], 0, capacity)
+	for i := range items {
+		if it := &items[i]; !it.dead.Load() {
+			ix.pos[posKey[V]{s, it.v}] = len(next)
+			next = next[:len(next)+1]
+			next[len(next)-1].v = it.v
+		}
+	}
+	s.dead = 0
+	return next
 }
 
 // NewIndex returns an empty index.
@@ -81,7 +205,7 @@ func checkPattern(p string) error {
 }
 
 // slot returns the value slice of n that a pattern of the given kind uses.
-func (n *node[V]) slot(subtree bool) *atomic.Pointer[[]V] {
+func (n *node[V]) slot(subtree bool) *valueSet[V] {
 	if subtree {
 		return &n.subtree
 	}
@@ -117,7 +241,7 @@ func (n *node[V]) childOrCreate(seg string) *node[V] {
 
 // empty reports whether n holds no values and has no children. Writer only.
 func (n *node[V]) empty() bool {
-	return n.exact.Load() == nil && n.subtree.Load() == nil &&
+	return n.exact.view.Load() == nil && n.subtree.view.Load() == nil &&
 		n.wild.Load() == nil && n.nchildren == 0
 }
 
@@ -142,20 +266,15 @@ func (ix *Index[V]) Add(pattern string, v V) error {
 		seg, rest, last = cut(rest)
 		n = n.childOrCreate(seg)
 	}
-	slot := n.slot(sub)
-	var cur []V
-	if p := slot.Load(); p != nil {
-		cur = *p
+	s := n.slot(sub)
+	key := posKey[V]{s, v}
+	if _, ok := ix.pos[key]; ok {
+		return nil
 	}
-	for _, x := range cur {
-		if x == v {
-			return nil
-		}
+	if ix.pos == nil {
+		ix.pos = make(map[posKey[V]]int)
 	}
-	next := make([]V, len(cur)+1)
-	copy(next, cur)
-	next[len(cur)] = v
-	slot.Store(&next)
+	ix.pos[key] = s.add(ix, v)
 	ix.n.Add(1)
 	return nil
 }
@@ -190,27 +309,14 @@ func (ix *Index[V]) Remove(pattern string, v V) bool {
 		path = append(path, step{n, seg})
 		n = c
 	}
-	slot := n.slot(sub)
-	p := slot.Load()
-	if p == nil {
+	s := n.slot(sub)
+	key := posKey[V]{s, v}
+	i, ok := ix.pos[key]
+	if !ok {
 		return false
 	}
-	cur := *p
-	i := 0
-	for i < len(cur) && cur[i] != v {
-		i++
-	}
-	if i == len(cur) {
-		return false
-	}
-	if len(cur) == 1 {
-		slot.Store(nil)
-	} else {
-		next := make([]V, 0, len(cur)-1)
-		next = append(next, cur[:i]...)
-		next = append(next, cur[i+1:]...)
-		slot.Store(&next)
-	}
+	delete(ix.pos, key)
+	s.remove(ix, i)
 	ix.n.Add(-1)
 
 	// Prune from the leaf up. A reader still inside a pruned node only sees
@@ -248,13 +354,13 @@ func (ix *Index[V]) Match(topic string, dst []V) []V {
 // segments of the topic below n's depth (done: no segments remain).
 func (n *node[V]) match(rest string, done bool, dst []V) []V {
 	if done {
-		if p := n.exact.Load(); p != nil {
-			dst = append(dst, *p...)
+		if v := n.exact.view.Load(); v != nil {
+			dst = v.appendTo(dst)
 		}
 		return dst
 	}
-	if p := n.subtree.Load(); p != nil {
-		dst = append(dst, *p...)
+	if v := n.subtree.view.Load(); v != nil {
+		dst = v.appendTo(dst)
 	}
 	seg, next, last := cut(rest)
 	if c, ok := n.children.Load(seg); ok {
@@ -262,6 +368,49 @@ func (n *node[V]) match(rest string, done bool, dst []V) []V {
 	}
 	if w := n.wild.Load(); w != nil {
 		dst = w.match(next, last, dst)
+	}
+	return dst
+}
+
+// Lookup appends to dst one [Group] per pattern that matches topic and
+// holds values, and returns the extended slice; the values are those
+// [Index.Match] returns, without copying them. Its cost depends on the
+// topic's segments and the number of matching patterns, not on the number
+// of values stored under them, so a caller caching the groups of a topic
+// refreshes them in O(patterns) after a change. It does not allocate when
+// dst has enough spare capacity and may run concurrently with the writer.
+//
+//	groups := ix.Lookup("svc.orders.created", nil)
+//	for _, g := range groups {
+//		for i := range g.Len() {
+//			if v, ok := g.At(i); ok {
+//				use(v)
+//			}
+//		}
+//	}
+func (ix *Index[V]) Lookup(topic string, dst []Group[V]) []Group[V] {
+	if n, ok := scan(topic); !ok || n > MaxDepth {
+		return dst
+	}
+	return ix.root.lookup(topic, false, dst)
+}
+
+func (n *node[V]) lookup(rest string, done bool, dst []Group[V]) []Group[V] {
+	if done {
+		if v := n.exact.view.Load(); v != nil {
+			dst = append(dst, Group[V]{v})
+		}
+		return dst
+	}
+	if v := n.subtree.view.Load(); v != nil {
+		dst = append(dst, Group[V]{v})
+	}
+	seg, next, last := cut(rest)
+	if c, ok := n.children.Load(seg); ok {
+		dst = c.(*node[V]).lookup(next, last, dst)
+	}
+	if w := n.wild.Load(); w != nil {
+		dst = w.lookup(next, last, dst)
 	}
 	return dst
 }

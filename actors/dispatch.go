@@ -61,6 +61,7 @@ type binding struct {
 	topic    string // the strict pattern
 	action   string
 	priority uint32
+	removed  bool // set by unregister under dispatcher.mu
 }
 
 type lockKey struct {
@@ -118,6 +119,7 @@ func (d *dispatcher) unregister(c *Capsule) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, b := range d.byCapsule[c] {
+		b.removed = true
 		d.index.Remove(b.topic, b)
 		d.bindings.Add(-1)
 	}
@@ -130,13 +132,14 @@ func (d *dispatcher) unregister(c *Capsule) {
 }
 
 // tap runs on the publisher's goroutine for every message: find the bindings, take the
-// tickets, start the chain.
+// tickets, start the chain. The bindings are matched without the mutex (the index has lock-free
+// readers; register and unregister, its writers, hold d.mu), so a publish no binding matches
+// takes no lock; d.mu is held only to take tickets, after dropping bindings unregistered since.
 func (d *dispatcher) tap(msg *bus.Message) {
 	if d.bindings.Load() == 0 {
 		return
 	}
 	var buf [8]*binding
-	d.mu.Lock()
 	cands := d.index.Match(msg.Topic, buf[:0])
 	matched := cands[:0]
 	for _, b := range cands {
@@ -144,6 +147,17 @@ func (d *dispatcher) tap(msg *bus.Message) {
 			matched = append(matched, b)
 		}
 	}
+	if len(matched) == 0 {
+		return
+	}
+	d.mu.Lock()
+	live := matched[:0]
+	for _, b := range matched {
+		if !b.removed {
+			live = append(live, b)
+		}
+	}
+	matched = live
 	if len(matched) == 0 {
 		d.mu.Unlock()
 		return

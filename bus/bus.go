@@ -85,17 +85,10 @@ type Bus struct {
 	closeOnce sync.Once
 	tapMu     sync.Mutex
 	taps      atomic.Pointer[[]*tap]
-	// generation counts changes of the index (the router bumps it after each one); lastMatch
-	// caches the subscriptions of the last published topic for that generation.
+	// generation counts changes of the index (the router bumps it after each one); the match
+	// caches of publishers (match.go) are valid for one generation.
 	generation atomic.Uint64
-	lastMatch  atomic.Pointer[matchCache]
-}
-
-// matchCache is an immutable match result: the subscriptions topic matched in generation gen.
-type matchCache struct {
-	gen   uint64
-	topic string
-	subs  []*Subscription
+	l1s        sync.Pool // *l1 match caches of publishes without a Publisher (match.go)
 }
 
 // tap is one observer registered with Tap.
@@ -156,8 +149,9 @@ func (b *Bus) PublishAt(topic string, payload []byte, source uuid.UUID, principa
 	if err := b.check(topic, payload); err != nil {
 		return PublishResult{}, err
 	}
-	msg := &Message{Payload: payload}
-	return b.publish(msg, topic, source, principal, at), nil
+	c := b.getL1()
+	defer b.putL1(c)
+	return b.publishWith(c, &Message{Payload: payload}, topic, source, principal, at), nil
 }
 
 // PublishCopyAt is PublishAt for a payload the caller does not own (a view of guest memory):
@@ -167,8 +161,9 @@ func (b *Bus) PublishCopyAt(topic string, payload []byte, source uuid.UUID, prin
 	if err := b.check(topic, payload); err != nil {
 		return PublishResult{}, err
 	}
-	msg := newMessage(payload)
-	return b.publish(msg, topic, source, principal, at), nil
+	c := b.getL1()
+	defer b.putL1(c)
+	return b.publishWith(c, newMessage(payload), topic, source, principal, at), nil
 }
 
 // check validates a publish.
@@ -188,14 +183,15 @@ func (b *Bus) check(topic string, payload []byte) error {
 	return nil
 }
 
-// publish stamps msg (whose Payload is set), delivers it and runs the taps.
-func (b *Bus) publish(msg *Message, topic string, source uuid.UUID, principal Principal, at time.Time) PublishResult {
+// publishWith stamps msg (whose Payload is set), delivers it through the match cache c and runs
+// the taps.
+func (b *Bus) publishWith(c *l1, msg *Message, topic string, source uuid.UUID, principal Principal, at time.Time) PublishResult {
 	msg.Seq = b.seq.Add(1)
 	msg.Time = at
 	msg.Topic = topic
 	msg.Source = source
 	msg.Principal = principal
-	matched := b.deliver(msg)
+	matched := b.deliver(c, msg)
 	b.runTaps(msg)
 	if r := b.opts.Remote; r != nil {
 		r.Forward(msg)
@@ -221,13 +217,12 @@ func (b *Bus) Inject(msg *Message) int {
 		return 0
 	}
 	b.stats.injected.Add(1)
-	subs := b.match(msg.Topic)
-	for _, s := range subs {
-		s.mailbox.Push(msg)
-	}
-	b.stats.matched.Add(uint64(len(subs)))
+	c := b.getL1()
+	n := deliverGroups(c.lookup(b, msg.Topic), msg)
+	b.putL1(c)
+	b.stats.matched.Add(uint64(n))
 	b.runTaps(msg)
-	return len(subs)
+	return n
 }
 
 // Lag reports n messages on topic that were lost between nodes: every local subscription whose
@@ -275,32 +270,22 @@ func (b *Bus) Tap(fn func(*Message)) (untap func()) {
 	}
 }
 
-// deliver pushes msg into every matching mailbox and returns how many matched.
-func (b *Bus) deliver(msg *Message) int {
+// deliver pushes msg into every matching mailbox, found through the match cache c, and returns
+// how many matched.
+func (b *Bus) deliver(c *l1, msg *Message) int {
 	b.stats.published.Add(1)
-	subs := b.match(msg.Topic)
-	for _, s := range subs {
-		s.mailbox.Push(msg)
-	}
-	if len(subs) == 0 {
+	n := deliverGroups(c.lookup(b, msg.Topic), msg)
+	if n == 0 {
 		b.stats.unrouted.Add(1)
 	} else {
-		b.stats.matched.Add(uint64(len(subs)))
+		b.stats.matched.Add(uint64(n))
 	}
-	return len(subs)
+	return n
 }
 
-// match returns the subscriptions whose pattern matches topic. The result of the last topic
-// is cached for the current index generation, so a stream of publishes on one topic matches
-// once per subscription change. The returned slice must not be modified.
+// match returns the subscriptions whose pattern matches topic, without a cache (a new slice).
 func (b *Bus) match(topic string) []*Subscription {
-	gen := b.generation.Load()
-	if c := b.lastMatch.Load(); c != nil && c.gen == gen && c.topic == topic {
-		return c.subs
-	}
-	subs := b.index.Match(topic, nil)
-	b.lastMatch.Store(&matchCache{gen: gen, topic: topic, subs: subs})
-	return subs
+	return b.index.Match(topic, nil)
 }
 
 // Stats are bus-wide counters.

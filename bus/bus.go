@@ -44,7 +44,8 @@ type Options struct {
 	MaxPayloadBytes int
 	// Mailbox are the default limits of subscription mailboxes.
 	Mailbox MailboxLimits
-	// Now returns the publish time of messages. Nil means time.Now.
+	// Now returns the publish time of messages. Nil means the wall time at New plus the
+	// monotonic time elapsed since (one monotonic read per message; see clock.go).
 	Now func() time.Time
 	// Logger receives the bus's own log lines. Nil discards them.
 	Logger *zap.Logger
@@ -102,7 +103,7 @@ func New(system *actor.ActorSystem, opts Options) (*Bus, error) {
 	}
 	opts.Mailbox = opts.Mailbox.withDefaults()
 	if opts.Now == nil {
-		opts.Now = time.Now
+		opts.Now = newMonoClock().now // no wall-clock read per message (clock.go)
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()

@@ -103,7 +103,11 @@ type Mailbox struct {
 
 	mu         sync.Mutex
 	buckets    map[flow]*bucket
-	rotation   []*bucket // flows with queued messages, in round-robin order
+	first      *bucket   // rotation: the flows with queued messages, in round-robin order,
+	lastRot    *bucket   // as a doubly linked list (O(1) removal and rotation)
+	nrot       int       // buckets in the rotation
+	order      []ordered // every queued message's (bucket, stamp) in enqueue order, and stale ones
+	orderHead  int       // order[:orderHead] are consumed
 	bytes      int
 	count      int
 	enqueued   uint64 // enqueue stamp, to find the oldest head across buckets
@@ -117,6 +121,16 @@ type Mailbox struct {
 	closed     bool
 	freeBucket *bucket
 	last       *bucket // bucket of the previous push, while it holds messages
+}
+
+// ordered locates one pushed message for eviction of the oldest: it is still queued while its
+// bucket's head has a stamp at most stamp (a bucket is a FIFO of increasing stamps, and a reused
+// bucket only holds newer stamps). Entries of drained or evicted messages are skipped lazily and
+// compacted once they outnumber the queued ones, so eviction is O(1) amortized in the number of
+// flows.
+type ordered struct {
+	b     *bucket
+	stamp uint64
 }
 
 type queued struct {
@@ -134,10 +148,11 @@ func flowOf(msg *Message) flow { return flow{principal: msg.Principal, source: m
 
 // bucket is the FIFO of one flow.
 type bucket struct {
-	flow    flow
-	q       []queued
-	head    int
-	deficit int
+	flow       flow
+	q          []queued
+	head       int
+	deficit    int
+	prev, next *bucket // rotation links
 }
 
 func (b *bucket) len() int { return len(b.q) - b.head }
@@ -208,6 +223,10 @@ func (m *Mailbox) Push(msg *Message) bool {
 	m.last = b
 	m.enqueued++
 	b.q = append(b.q, queued{msg: msg, stamp: m.enqueued})
+	m.order = append(m.order, ordered{b: b, stamp: m.enqueued})
+	if live := len(m.order) - m.orderHead; live > 2*m.count+64 || m.orderHead > live {
+		m.compactOrder()
+	}
 	m.bytes += size
 	m.count++
 	if m.waiters > 0 {
@@ -235,8 +254,51 @@ func (m *Mailbox) newBucket(f flow) *bucket {
 		b = &bucket{flow: f}
 	}
 	m.buckets[f] = b
-	m.rotation = append(m.rotation, b)
+	m.link(b)
 	return b
+}
+
+// link appends b to the rotation.
+func (m *Mailbox) link(b *bucket) {
+	b.prev, b.next = m.lastRot, nil
+	if m.lastRot != nil {
+		m.lastRot.next = b
+	} else {
+		m.first = b
+	}
+	m.lastRot = b
+	m.nrot++
+}
+
+// unlink removes b from the rotation.
+func (m *Mailbox) unlink(b *bucket) {
+	if b.prev != nil {
+		b.prev.next = b.next
+	} else {
+		m.first = b.next
+	}
+	if b.next != nil {
+		b.next.prev = b.prev
+	} else {
+		m.lastRot = b.prev
+	}
+	b.prev, b.next = nil, nil
+	m.nrot--
+}
+
+// queuedAt reports whether the message of e is still queued.
+func (e ordered) queuedAt() bool { return e.b.len() > 0 && e.b.front().stamp <= e.stamp }
+
+// compactOrder drops the entries of messages no longer queued.
+func (m *Mailbox) compactOrder() {
+	kept := m.order[:0]
+	for _, e := range m.order[m.orderHead:] {
+		if e.queuedAt() {
+			kept = append(kept, e)
+		}
+	}
+	clear(m.order[len(kept):])
+	m.order, m.orderHead = kept, 0
 }
 
 // evictFrom drops the oldest message of b and counts it.
@@ -252,25 +314,21 @@ func (m *Mailbox) evictFrom(b *bucket) {
 }
 
 // oldestBucket returns the bucket whose head was enqueued first. The mailbox must be non-empty.
+// The first queued entry of order is that head: an older queued message would have an earlier
+// entry.
 func (m *Mailbox) oldestBucket() *bucket {
-	var oldest *bucket
-	for _, b := range m.rotation {
-		if oldest == nil || b.front().stamp < oldest.front().stamp {
-			oldest = b
+	for {
+		e := m.order[m.orderHead]
+		if e.queuedAt() {
+			return e.b
 		}
+		m.order[m.orderHead] = ordered{}
+		m.orderHead++
 	}
-	return oldest
 }
 
 func (m *Mailbox) removeBucket(b *bucket) {
-	for i, r := range m.rotation {
-		if r == b {
-			copy(m.rotation[i:], m.rotation[i+1:])
-			m.rotation[len(m.rotation)-1] = nil
-			m.rotation = m.rotation[:len(m.rotation)-1]
-			break
-		}
-	}
+	m.unlink(b)
 	delete(m.buckets, b.flow)
 	if m.last == b {
 		m.last = nil
@@ -315,12 +373,12 @@ func (m *Mailbox) Drain(dst []*Message, budget int, take func(*Message) bool) Ba
 		out.Messages = dst
 		return out
 	}
-	quantum := max(minQuantum, budget/len(m.rotation))
+	quantum := max(minQuantum, budget/m.nrot)
 	served := 0
 	// Each full pass over the rotation adds quantum to every deficit, so a head of at most
 	// budget bytes is emitted within len(rotation)*budget/quantum passes.
 	for m.count > 0 {
-		b := m.rotation[0]
+		b := m.first
 		saved := b.deficit
 		b.deficit += quantum
 		for b.len() > 0 {
@@ -362,8 +420,10 @@ func (m *Mailbox) rotateAfterServe(b *bucket) {
 		m.removeBucket(b)
 		return
 	}
-	copy(m.rotation, m.rotation[1:])
-	m.rotation[len(m.rotation)-1] = b
+	if b.next != nil {
+		m.unlink(b)
+		m.link(b)
+	}
 }
 
 // addLagged counts n messages lost between nodes, reported by the next batch.
@@ -386,7 +446,7 @@ func (m *Mailbox) Stats() MailboxStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.stats
-	s.Queued, s.QueuedBytes, s.Principals = m.count, m.bytes, len(m.rotation)
+	s.Queued, s.QueuedBytes, s.Principals = m.count, m.bytes, m.nrot
 	return s
 }
 
@@ -546,10 +606,14 @@ func (m *Mailbox) Close() (discarded int) {
 	discarded = m.count
 	m.stats.Discarded += uint64(m.count)
 	m.pending += uint64(m.count)
-	for _, b := range m.rotation {
+	for b := m.first; b != nil; {
+		next := b.next
 		clear(b.q)
+		b.prev, b.next = nil, nil
+		b = next
 	}
-	m.rotation, m.buckets, m.count, m.bytes = nil, nil, 0, 0
+	m.first, m.lastRot, m.nrot, m.buckets, m.count, m.bytes = nil, nil, 0, nil, 0, 0
+	m.order, m.orderHead = nil, 0
 	close(m.closedCh)
 	if l := m.ledger; l != nil {
 		l.foldLocked(m)

@@ -91,6 +91,9 @@ func (c coldStart) rssPerKiB(count int) float64 {
 	return float64(c.rssDelta) / float64(count)
 }
 
+// coldStartPages is the memory limit of the coldstart capsules, in 64 KiB pages.
+const coldStartPages = 4
+
 // coldCapsules starts count idle capsules in a fresh runtime and measures the time until all
 // are ready and the RSS they added.
 func (e *env) coldCapsules(ctx context.Context, wasm []byte, count int) (_ coldStart, err error) {
@@ -114,7 +117,10 @@ func (e *env) coldCapsules(ctx context.Context, wasm []byte, count int) (_ coldS
 	caps := make([]*actors.Capsule, 0, count)
 	for i := range count {
 		c, err := g.r.Start(ctx, actors.CapsuleSpec{ID: "idle-" + strconv.Itoa(i), Module: m,
-			Grants: hostfuncs.Grants{Subscribe: []string{"idle.never"}}})
+			Grants: hostfuncs.Grants{Subscribe: []string{"idle.never"}},
+			// The idle capsule needs one page; the default limit (64 MiB reserved each in the
+			// host memory budget) would refuse the 188th capsule on a 24 GB machine.
+			Limits: actors.Limits{MemoryPages: coldStartPages}})
 		if err != nil {
 			return coldStart{}, err
 		}

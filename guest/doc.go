@@ -22,49 +22,33 @@
 //
 // # A run-loop capsule
 //
+// Serve is the whole run loop: it subscribes to one pattern per handler, signals ready,
+// dispatches every message to its handler and returns when the capsule is stopped. Handle
+// decodes each JSON payload into a typed value first:
+//
 //	//go:build wasip1
 //
 //	package main
 //
-//	import (
-//		"errors"
-//		"time"
-//
-//		"github.com/astrid-actors/astrid-actors/guest"
-//	)
+//	import "github.com/astrid-actors/astrid-actors/guest"
 //
 //	func main() {}
 //
+//	type ping struct{ N int }
+//
 //	//go:wasmexport run
 //	func run() {
-//		sub, err := guest.Subscribe("demo.ping")
+//		err := guest.Serve(guest.Handle("demo.ping", func(p ping, m guest.Message) error {
+//			return guest.PublishJSON("demo.pong", map[string]int{"n": p.N})
+//		}))
 //		if err != nil {
-//			guest.Errorf("subscribe: %v", err)
-//			return
-//		}
-//		if err := guest.SignalReady(); err != nil {
-//			return
-//		}
-//		for {
-//			batch, err := sub.Recv(30 * time.Second)
-//			if errors.Is(err, guest.ErrCancelled) || errors.Is(err, guest.ErrClosed) {
-//				return // the capsule is stopping
-//			}
-//			if err != nil {
-//				guest.Warnf("recv: %v", err)
-//				continue
-//			}
-//			for _, m := range batch.Messages {
-//				var req struct{ N int }
-//				if err := m.Decode(&req); err != nil {
-//					continue
-//				}
-//				if err := guest.PublishJSON("demo.pong", map[string]int{"n": req.N}); err != nil {
-//					guest.Warnf("reply to %s: %v", m.Principal, err)
-//				}
-//			}
+//			guest.Errorf("serve: %v", err)
 //		}
 //	}
+//
+// A capsule that needs more control (its own timeouts, replies awaited inside a handler, see
+// examples/ping) uses Subscribe, Subscription.Recv, Wait and SignalReady directly; a run loop
+// written that way returns when a receive reports ErrCancelled or ErrClosed.
 //
 // # Messages, buffers and loss
 //

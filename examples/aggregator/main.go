@@ -46,37 +46,19 @@ func run() {
 		guest.Errorf("aggregator: subscribe agg.reply.*: %v", err)
 		return
 	}
-	requests, err := guest.Subscribe("agg.request")
-	if err != nil {
-		guest.Errorf("aggregator: subscribe agg.request: %v", err)
-		return
-	}
-	if err := guest.SignalReady(); err != nil {
-		return
-	}
-	for {
-		batch, err := requests.Recv(60 * time.Second)
-		if stopping(err) {
-			return
+	err = guest.Serve(guest.Handle("agg.request", func(req request, m guest.Message) error {
+		if len(req.ID) == 0 {
+			guest.Warnf("aggregator: agg.request without an id: %s", m.Payload)
+			return nil
 		}
+		res, err := aggregate(replies, req)
 		if err != nil {
-			guest.Warnf("aggregator: recv agg.request: %v", err)
-			continue
+			return err // the capsule is stopping
 		}
-		for _, m := range batch.Messages {
-			var req request
-			if err := m.Decode(&req); err != nil || len(req.ID) == 0 {
-				guest.Warnf("aggregator: bad agg.request %s", m.Payload)
-				continue
-			}
-			res, err := aggregate(replies, req)
-			if stopping(err) {
-				return
-			}
-			if err := guest.PublishJSON("agg.result", res); err != nil {
-				guest.Warnf("aggregator: publish agg.result: %v", err)
-			}
-		}
+		return guest.PublishJSON("agg.result", res)
+	}))
+	if err != nil {
+		guest.Errorf("aggregator: %v", err)
 	}
 }
 

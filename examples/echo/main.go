@@ -4,42 +4,18 @@
 // echo.out and logs each at debug level. See README.md.
 package main
 
-import (
-	"errors"
-	"time"
-
-	"github.com/astrid-actors/astrid-actors/guest"
-)
+import "github.com/astrid-actors/astrid-actors/guest"
 
 func main() {}
 
 //go:wasmexport run
 func run() {
-	in, err := guest.Subscribe("echo.in")
+	// On (not OnBatch): Serve itself logs the messages lost between two batches.
+	err := guest.Serve(guest.On("echo.in", func(m guest.Message) error {
+		guest.Debugf("echo: seq %d from %s (%s): %d bytes", m.Seq, m.Principal, m.SourceIDString(), len(m.Payload))
+		return guest.Publish("echo.out", m.Payload)
+	}))
 	if err != nil {
-		guest.Errorf("echo: subscribe echo.in: %v", err)
-		return
-	}
-	if err := guest.SignalReady(); err != nil {
-		return
-	}
-	for {
-		batch, err := in.Recv(60 * time.Second)
-		if errors.Is(err, guest.ErrCancelled) || errors.Is(err, guest.ErrClosed) {
-			return
-		}
-		if err != nil {
-			guest.Warnf("echo: recv echo.in: %v", err)
-			continue
-		}
-		if lost := batch.Dropped + batch.Lagged; lost > 0 {
-			guest.Warnf("echo: lost %d messages", lost)
-		}
-		for _, m := range batch.Messages {
-			guest.Debugf("echo: seq %d from %s (%s): %d bytes", m.Seq, m.Principal, m.SourceIDString(), len(m.Payload))
-			if err := guest.Publish("echo.out", m.Payload); err != nil {
-				guest.Warnf("echo: publish echo.out: %v", err)
-			}
-		}
+		guest.Errorf("echo: %v", err)
 	}
 }

@@ -18,7 +18,6 @@ const (
 	defaultCount = 3
 	maxCount     = 10_000
 	replyTimeout = 5 * time.Second
-	idleTimeout  = 60 * time.Second
 )
 
 type start struct {
@@ -41,42 +40,26 @@ type done struct {
 
 //go:wasmexport run
 func run() {
+	// The pongs subscription exists before Serve signals ready, like Serve's own.
 	pongs, err := guest.Subscribe("demo.pong")
 	if err != nil {
 		guest.Errorf("ping: subscribe demo.pong: %v", err)
 		return
 	}
-	starts, err := guest.Subscribe("demo.start")
-	if err != nil {
-		guest.Errorf("ping: subscribe demo.start: %v", err)
-		return
-	}
-	if err := guest.SignalReady(); err != nil {
-		return
-	}
-	for {
-		batch, err := starts.Recv(idleTimeout)
-		if stopping(err) {
-			return
+	err = guest.Serve(guest.On("demo.start", func(m guest.Message) error {
+		count := defaultCount
+		var s start
+		if err := m.Decode(&s); err == nil && s.Count != nil {
+			count = min(max(*s.Count, 0), maxCount)
 		}
+		got, err := exchange(pongs, count)
 		if err != nil {
-			guest.Warnf("ping: recv demo.start: %v", err)
-			continue
+			return err // the capsule is stopping
 		}
-		for _, m := range batch.Messages {
-			count := defaultCount
-			var s start
-			if err := m.Decode(&s); err == nil && s.Count != nil {
-				count = min(max(*s.Count, 0), maxCount)
-			}
-			got, err := exchange(pongs, count)
-			if stopping(err) {
-				return
-			}
-			if err := guest.PublishJSON("demo.done", done{Pings: count, Pongs: got}); err != nil {
-				guest.Warnf("ping: publish demo.done: %v", err)
-			}
-		}
+		return guest.PublishJSON("demo.done", done{Pings: count, Pongs: got})
+	}))
+	if err != nil {
+		guest.Errorf("ping: %v", err)
 	}
 }
 

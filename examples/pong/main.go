@@ -4,12 +4,7 @@
 // {"n":i,"from":"pong"}. See README.md.
 package main
 
-import (
-	"errors"
-	"time"
-
-	"github.com/astrid-actors/astrid-actors/guest"
-)
+import "github.com/astrid-actors/astrid-actors/guest"
 
 func main() {}
 
@@ -24,32 +19,10 @@ type pong struct {
 
 //go:wasmexport run
 func run() {
-	pings, err := guest.Subscribe("demo.ping")
+	err := guest.Serve(guest.Handle("demo.ping", func(p ping, _ guest.Message) error {
+		return guest.PublishJSON("demo.pong", pong{N: p.N, From: "pong"})
+	}))
 	if err != nil {
-		guest.Errorf("pong: subscribe demo.ping: %v", err)
-		return
-	}
-	if err := guest.SignalReady(); err != nil {
-		return
-	}
-	for {
-		batch, err := pings.Recv(60 * time.Second)
-		if errors.Is(err, guest.ErrCancelled) || errors.Is(err, guest.ErrClosed) {
-			return
-		}
-		if err != nil {
-			guest.Warnf("pong: recv demo.ping: %v", err)
-			continue
-		}
-		for _, m := range batch.Messages {
-			var p ping
-			if err := m.Decode(&p); err != nil {
-				guest.Warnf("pong: bad demo.ping payload %s: %v", m.Payload, err)
-				continue
-			}
-			if err := guest.PublishJSON("demo.pong", pong{N: p.N, From: "pong"}); err != nil {
-				guest.Warnf("pong: publish demo.pong %d: %v", p.N, err)
-			}
-		}
+		guest.Errorf("pong: %v", err)
 	}
 }

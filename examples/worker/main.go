@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"time"
 
 	"github.com/astrid-actors/astrid-actors/guest"
 )
@@ -36,33 +35,15 @@ func run() {
 	}
 	topic := "agg.reply." + name
 
-	jobs, err := guest.Subscribe("agg.work")
+	err := guest.Serve(guest.Handle("agg.work", func(w work, m guest.Message) error {
+		if len(w.ID) == 0 {
+			guest.Warnf("worker %s: agg.work without an id: %s", name, m.Payload)
+			return nil
+		}
+		return guest.PublishJSON(topic, reply{ID: w.ID, Value: value})
+	}))
 	if err != nil {
-		guest.Errorf("worker %s: subscribe agg.work: %v", name, err)
-		return
-	}
-	if err := guest.SignalReady(); err != nil {
-		return
-	}
-	for {
-		batch, err := jobs.Recv(60 * time.Second)
-		if errors.Is(err, guest.ErrCancelled) || errors.Is(err, guest.ErrClosed) {
-			return
-		}
-		if err != nil {
-			guest.Warnf("worker %s: recv agg.work: %v", name, err)
-			continue
-		}
-		for _, m := range batch.Messages {
-			var w work
-			if err := m.Decode(&w); err != nil || len(w.ID) == 0 {
-				guest.Warnf("worker %s: bad agg.work %s", name, m.Payload)
-				continue
-			}
-			if err := guest.PublishJSON(topic, reply{ID: w.ID, Value: value}); err != nil {
-				guest.Warnf("worker %s: publish %s: %v", name, topic, err)
-			}
-		}
+		guest.Errorf("worker %s: %v", name, err)
 	}
 }
 

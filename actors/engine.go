@@ -14,8 +14,8 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/internal/modcheck"
 )
 
 // wasiModule is the import module name of WASI preview 1, which Go guests need.
@@ -173,87 +173,23 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	return m, nil
 }
 
+// validate applies the runtime's one module check (internal/modcheck, shared with inspect
+// and validate) and keeps what the engine needs of its report.
 func (m *Module) validate(wasi map[string]api.FunctionDefinition) error {
-	for _, f := range m.compiled.ImportedFunctions() {
-		mod, name, _ := f.Import()
-		m.imports = append(m.imports, mod+"."+name)
-		switch mod {
-		case wasiModule:
-			w, ok := wasi[name]
-			if !ok {
-				return fmt.Errorf("%w: imports %s.%s, which WASI preview 1 does not define", ErrInvalidModule, mod, name)
-			}
-			if !sameTypes(w.ParamTypes(), f.ParamTypes()) || !sameTypes(w.ResultTypes(), f.ResultTypes()) {
-				return fmt.Errorf("%w: import %s.%s has signature %s, WASI defines %s", ErrInvalidModule, mod, name,
-					signature(f.ParamTypes(), f.ResultTypes()), signature(w.ParamTypes(), w.ResultTypes()))
-			}
-		case abi.ModuleIPC, abi.ModuleIPC11, abi.ModuleSys, abi.ModuleKV:
-			hf, ok := hostfuncs.Lookup(mod, name)
-			if !ok {
-				return fmt.Errorf("%w: imports %s.%s, which ABI %s does not provide", ErrInvalidModule, mod, name, abi.Version)
-			}
-			if !sameTypes(hf.Params, f.ParamTypes()) || !sameTypes(hf.Results, f.ResultTypes()) {
-				return fmt.Errorf("%w: import %s.%s has signature %s, the ABI defines %s", ErrInvalidModule,
-					mod, name, signature(f.ParamTypes(), f.ResultTypes()), signature(hf.Params, hf.Results))
-			}
-		default:
-			return fmt.Errorf("%w: imports %s.%s from module %q, which this runtime does not provide", ErrInvalidModule, mod, name, mod)
-		}
+	rep := modcheck.Check(m.compiled, wasi, MaxMemoryPages)
+	for _, imp := range rep.Imports {
+		m.imports = append(m.imports, imp.Module+"."+imp.Name)
 	}
-	if len(m.compiled.ImportedMemories()) > 0 {
-		return fmt.Errorf("%w: imports a memory; capsules must define and export their own", ErrInvalidModule)
+	if len(rep.Problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrInvalidModule, rep.Problems[0])
 	}
-	mem, ok := m.compiled.ExportedMemories()["memory"]
-	if !ok {
-		return fmt.Errorf("%w: does not export its memory as \"memory\"", ErrInvalidModule)
-	}
-	m.minPages = mem.Min()
-	if m.minPages > MaxMemoryPages {
-		return fmt.Errorf("%w: needs %d memory pages at start, limit %d", ErrInvalidModule, m.minPages, MaxMemoryPages)
-	}
-	exports := m.compiled.ExportedFunctions()
-	noArgs := func(name string) bool {
-		f, ok := exports[name]
-		return ok && len(f.ParamTypes()) == 0 && len(f.ResultTypes()) == 0
-	}
-	switch {
-	case noArgs("run"):
+	m.minPages = rep.MinPages
+	switch rep.Entry {
+	case modcheck.EntryRun:
 		m.entry = EntryRun
-	case noArgs("_start"):
+	case modcheck.EntryStart:
 		m.entry = EntryStart
 	}
-	m.initialize = noArgs("_initialize")
-	_, m.hasHook = exports["astrid-hook-trigger"]
-	_, m.hasRealloc = exports["cabi_realloc"]
+	m.initialize, m.hasHook, m.hasRealloc = rep.Initialize, rep.HookTrigger, rep.Realloc
 	return nil
-}
-
-func sameTypes(a, b []api.ValueType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func signature(params, results []api.ValueType) string {
-	s := "("
-	for i, p := range params {
-		if i > 0 {
-			s += ", "
-		}
-		s += api.ValueTypeName(p)
-	}
-	s += ") -> ("
-	for i, r := range results {
-		if i > 0 {
-			s += ", "
-		}
-		s += api.ValueTypeName(r)
-	}
-	return s + ")"
 }

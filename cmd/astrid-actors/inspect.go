@@ -12,12 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/actors"
-	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/internal/modcheck"
 	"github.com/astrid-actors/astrid-actors/manifest"
 )
 
@@ -76,11 +75,11 @@ type importGroup struct {
 	Functions []importFunc `json:"functions"`
 }
 
-// Import statuses.
+// Import statuses (modcheck.Status).
 const (
-	importProvided       = "provided"
-	importUnknown        = "unknown"
-	importWrongSignature = "wrong signature"
+	importProvided       = string(modcheck.Provided)
+	importUnknown        = string(modcheck.Unknown)
+	importWrongSignature = string(modcheck.WrongSignature)
 )
 
 type importFunc struct {
@@ -117,8 +116,8 @@ func (o *inspectOptions) run(cmd *cobra.Command, file string) error {
 		return err
 	}
 	defer engine.Close(ctx)
-	mod, compileErr := engine.Compile(ctx, wasm)
-	rep.verdict(mod, compileErr)
+	_, compileErr := engine.Compile(ctx, wasm)
+	rep.verdict(compileErr)
 
 	out := cmd.OutOrStdout()
 	if o.json {
@@ -139,8 +138,9 @@ func (o *inspectOptions) run(cmd *cobra.Command, file string) error {
 }
 
 // describe compiles wasm with a plain interpreter runtime that has the host modules (the ABI
-// and WASI) instantiated, so that every import can be looked up, even when the module is not
-// a valid capsule.
+// and WASI) instantiated, and reports the runtime's one module check (internal/modcheck, the
+// engine's own) on it: every import's status and every problem, even when the module is not a
+// valid capsule.
 func describe(ctx context.Context, file string, wasm []byte) (*inspectReport, error) {
 	sum := sha256.Sum256(wasm)
 	rep := &inspectReport{File: file, Size: len(wasm), SHA256: hex.EncodeToString(sum[:]), ABIVersion: abi.Version,
@@ -150,99 +150,52 @@ func describe(ctx context.Context, file string, wasm []byte) (*inspectReport, er
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		return nil, err
 	}
-	if err := hostfuncs.Register(ctx, rt); err != nil {
-		return nil, err
-	}
 	compiled, err := rt.CompileModule(ctx, wasm)
 	if err != nil {
 		return nil, err
 	}
 	defer compiled.Close(ctx)
+	check := modcheck.Check(compiled, rt.Module(wasi_snapshot_preview1.ModuleName).ExportedFunctionDefinitions(), actors.MaxMemoryPages)
 
-	for _, f := range compiled.ImportedFunctions() {
-		modName, name, _ := f.Import()
-		imp := importFunc{Name: name, Signature: signature(f.ParamTypes(), f.ResultTypes()), Status: importUnknown}
-		if host := rt.Module(modName); host != nil {
-			if def, ok := host.ExportedFunctionDefinitions()[name]; ok {
-				imp.Status = importProvided
-				if !slices.Equal(def.ParamTypes(), f.ParamTypes()) || !slices.Equal(def.ResultTypes(), f.ResultTypes()) {
-					imp.Status, imp.Expected = importWrongSignature, signature(def.ParamTypes(), def.ResultTypes())
-				}
-			}
-		}
-		i := slices.IndexFunc(rep.Imports, func(g importGroup) bool { return g.Module == modName })
+	for _, imp := range check.Imports {
+		f := importFunc{Name: imp.Name, Signature: imp.Signature(), Status: string(imp.Status), Expected: imp.Expected()}
+		i := slices.IndexFunc(rep.Imports, func(g importGroup) bool { return g.Module == imp.Module })
 		if i < 0 {
-			rep.Imports = append(rep.Imports, importGroup{Module: modName})
+			rep.Imports = append(rep.Imports, importGroup{Module: imp.Module})
 			i = len(rep.Imports) - 1
 		}
-		rep.Imports[i].Functions = append(rep.Imports[i].Functions, imp)
+		rep.Imports[i].Functions = append(rep.Imports[i].Functions, f)
 	}
+	rep.Problems = append(rep.Problems, check.Problems...)
 
-	exports := compiled.ExportedFunctions()
-	for name, f := range exports {
-		rep.Exports = append(rep.Exports, exportReport{Name: name, Kind: "function", Signature: signature(f.ParamTypes(), f.ResultTypes())})
+	for name, f := range compiled.ExportedFunctions() {
+		rep.Exports = append(rep.Exports, exportReport{Name: name, Kind: "function", Signature: modcheck.Signature(f.ParamTypes(), f.ResultTypes())})
 	}
 	for name := range compiled.ExportedMemories() {
 		rep.Exports = append(rep.Exports, exportReport{Name: name, Kind: "memory"})
 	}
 	slices.SortFunc(rep.Exports, func(a, b exportReport) int { return strings.Compare(a.Name, b.Name) })
-	if mem, ok := compiled.ExportedMemories()["memory"]; ok {
-		rep.Memory = &memoryReport{Min: mem.Min()}
-		if maxPages, ok := mem.Max(); ok {
+	if check.Memory {
+		rep.Memory = &memoryReport{Min: check.MinPages}
+		if check.HasMax {
+			maxPages := check.MaxPages
 			rep.Memory.Max = &maxPages
 		}
 	}
-
-	noArgs := func(name string) bool {
-		f, ok := exports[name]
-		return ok && len(f.ParamTypes()) == 0 && len(f.ResultTypes()) == 0
-	}
-	switch {
-	case noArgs("run"):
-		rep.Entry = "run"
-	case noArgs("_start"):
-		rep.Entry = "_start"
-	default:
-		rep.Entry = "none"
-	}
-	rep.Initialize = noArgs("_initialize")
-	_, rep.Interceptor.HookTrigger = exports["astrid-hook-trigger"]
-	_, rep.Interceptor.Realloc = exports["cabi_realloc"]
+	rep.Entry, rep.Initialize = check.Entry, check.Initialize
+	rep.Interceptor = interceptorExports{HookTrigger: check.HookTrigger, Realloc: check.Realloc}
 	return rep, nil
 }
 
-// verdict sets Compatible, Kind, Problems and Notes from the runtime engine's compile result
-// and the import statuses.
-func (rep *inspectReport) verdict(mod *actors.Module, compileErr error) {
-	if compileErr != nil {
+// verdict sets Compatible, Kind and Notes. compileErr is the runtime engine's compile result,
+// which can only add a problem the shared check does not know of (the compiler's own limits).
+func (rep *inspectReport) verdict(compileErr error) {
+	if compileErr != nil && len(rep.Problems) == 0 {
 		rep.Problems = append(rep.Problems, compileErr.Error())
 	}
-	for _, g := range rep.Imports {
-		if g.Module != wasi_snapshot_preview1.ModuleName {
-			continue // the engine's compile checks the others
-		}
-		for _, f := range g.Functions {
-			switch f.Status {
-			case importUnknown:
-				rep.Problems = append(rep.Problems, fmt.Sprintf("imports %s.%s, which the runtime's WASI does not provide: instantiation would fail", g.Module, f.Name))
-			case importWrongSignature:
-				rep.Problems = append(rep.Problems, fmt.Sprintf("import %s.%s has signature %s, WASI defines %s: instantiation would fail", g.Module, f.Name, f.Signature, f.Expected))
-			}
-		}
-	}
 	rep.Compatible = len(rep.Problems) == 0
-	if mod != nil {
-		switch mod.Entry() {
-		case actors.EntryRun:
-			rep.Entry = "run"
-		case actors.EntryStart:
-			rep.Entry = "_start"
-		default:
-			rep.Entry = "none"
-		}
-	}
 	switch {
-	case rep.Entry != "none":
+	case rep.Entry != modcheck.EntryNone:
 		rep.Kind = "run-loop capsule (" + rep.Entry + ")"
 	case rep.Interceptor.HookTrigger && rep.Interceptor.Realloc:
 		rep.Kind = "reactor serving interceptor handlers"
@@ -255,10 +208,10 @@ func (rep *inspectReport) verdict(mod *actors.Module, compileErr error) {
 	if rep.Interceptor.HookTrigger != rep.Interceptor.Realloc {
 		rep.Notes = append(rep.Notes, "exports only one of astrid-hook-trigger and cabi_realloc: interceptor handlers need both")
 	}
-	if rep.Entry != "none" && rep.Interceptor.HookTrigger && rep.Interceptor.Realloc {
+	if rep.Entry != modcheck.EntryNone && rep.Interceptor.HookTrigger && rep.Interceptor.Realloc {
 		rep.Notes = append(rep.Notes, "has a run loop: a manifest may not declare [subscribe] handlers for it")
 	}
-	if rep.Entry == "none" && !(rep.Interceptor.HookTrigger && rep.Interceptor.Realloc) {
+	if rep.Entry == modcheck.EntryNone && !(rep.Interceptor.HookTrigger && rep.Interceptor.Realloc) {
 		rep.Notes = append(rep.Notes, "no run loop and no interceptor exports: the capsule would never run any code")
 	}
 	if rep.Memory != nil && rep.Memory.Min > actors.DefaultMemoryPages {
@@ -375,16 +328,4 @@ func pagesSize(pages uint32) string {
 		return fmt.Sprintf("%d MiB", kib>>10)
 	}
 	return fmt.Sprintf("%d KiB", kib)
-}
-
-// signature renders a function type as "(i32, i32) -> (i32)".
-func signature(params, results []api.ValueType) string {
-	names := func(ts []api.ValueType) string {
-		s := make([]string, len(ts))
-		for i, t := range ts {
-			s[i] = api.ValueTypeName(t)
-		}
-		return strings.Join(s, ", ")
-	}
-	return "(" + names(params) + ") -> (" + names(results) + ")"
 }

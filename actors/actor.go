@@ -92,15 +92,11 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 	case *instanceRunning:
 		if a.current(m.id) {
 			a.initialized()
-			a.handle.update(func(s *Status) {
-				if s.State == StateStarting {
-					s.State = StateRunning
-				}
-			})
+			a.handle.record(lifecycle{kind: lifeRunning, instance: m.id})
 			if a.spec.Module.entry == EntryNone {
 				// A reactor is ready once instantiated; it serves interceptor calls.
 				a.handle.serveCalls(a.inst.calls, a.inst.done)
-				a.handle.markReady(m.id, StateReady)
+				a.handle.record(lifecycle{kind: lifeReady, instance: m.id})
 			}
 			if a.inst.watchdog == nil {
 				a.armWatchdog()
@@ -112,7 +108,7 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 		}
 	case *readySignal:
 		if a.current(m.id) {
-			a.handle.markReady(m.id, StateReady)
+			a.handle.record(lifecycle{kind: lifeReady, instance: m.id})
 		}
 	case *watchdogTick:
 		if a.current(m.id) {
@@ -126,11 +122,7 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 		}
 	case *actor.Stopping:
 		a.shutdown()
-		a.handle.update(func(s *Status) {
-			if s.State != StateFailed && s.State != StateExited {
-				s.State = StateStopped
-			}
-		})
+		a.handle.record(lifecycle{kind: lifeStopping})
 	case *actor.Restarting:
 		a.shutdown()
 	case *actor.Stopped:
@@ -142,7 +134,7 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 		default:
 		}
 		a.rt.budget.release(a.handle) // the instance's memory is unmapped: shutdown waited for it
-		a.handle.markReady(a.handle.Status().InstanceID, a.handle.Status().State)
+		a.handle.record(lifecycle{kind: lifeActorStopped})
 		close(a.handle.done)
 	}
 }
@@ -172,7 +164,7 @@ func (a *capsuleActor) start() {
 		KV:         a.rt.kvOpened(), KVQuotaBytes: a.spec.Limits.KVBytes,
 	})
 	runCtx, cancel := context.WithCancelCause(context.Background())
-	previous := a.handle.newInstance(id)
+	previous := a.handle.record(lifecycle{kind: lifeStarting, instance: id})
 	a.inst = &instance{id: id, host: host, cancel: cancel, done: make(chan struct{}), calls: make(chan *hookCall)}
 	a.handle.attach(host)
 	a.log.Debug("instance starting", zap.Stringer("instance_id", id))
@@ -387,14 +379,15 @@ func (a *capsuleActor) exited(m *instanceExited) {
 	kind, reason := classifyExit(m.err)
 	exit := &ExitError{CapsuleID: a.spec.ID, InstanceID: m.id, Kind: kind, Reason: reason, Err: m.err,
 		Discarded: m.released.Discarded}
+	ended := lifecycle{kind: lifeEnded, instance: m.id}
 	if kind == supervision.Crashed {
 		a.log.Warn("capsule crashed", zap.Stringer("instance_id", m.id), zap.String("reason", reason),
 			zap.Uint64("discarded", m.released.Discarded))
-		a.handle.update(func(s *Status) { s.LastError = reason })
+		ended.reason = reason
 	} else {
 		a.log.Info("capsule exited", zap.Stringer("instance_id", m.id), zap.String("reason", reason))
 	}
-	a.handle.markReady(m.id, StateRestarting)
+	a.handle.record(ended)
 	panic(exit)
 }
 

@@ -385,39 +385,89 @@ func (c *Capsule) Stop(ctx context.Context) error {
 	}
 }
 
-func (c *Capsule) update(f func(s *Status)) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f(&c.status)
+// lifecycle is one change of a capsule's life, reported to its handle by the actor that saw
+// or decided it: the capsule actor reports its instances' progress (lifeStarting to
+// lifeEnded, lifeStopping, lifeActorStopped), the supervisor its decisions (lifeRestart,
+// lifeEnd, lifeFail). Capsule.record applies it; nothing else writes Status.
+type lifecycle struct {
+	kind lifecycleKind
+	// instance is the instance the change is about (lifeStarting to lifeEnded); a change
+	// about an instance that is no longer the current one is ignored.
+	instance uuid.UUID
+	// reason is the crash of lifeEnded ("" for a normal exit) and the cause of lifeFail.
+	reason string
 }
 
-// newInstance records a fresh instance and returns the previous instance's id (uuid.Nil for
-// the first).
-func (c *Capsule) newInstance(id uuid.UUID) uuid.UUID {
+type lifecycleKind int
+
+const (
+	lifeStarting     lifecycleKind = iota // a new instance is being created
+	lifeRunning                           // it is instantiated and initialised
+	lifeReady                             // it signalled ready (a reactor: it is serving)
+	lifeEnded                             // it ended by itself; the supervisor decides next
+	lifeRestart                           // the supervisor restarts it after a backoff
+	lifeEnd                               // the supervisor lets it end (restart policy)
+	lifeFail                              // the supervisor gave up on it (or its group)
+	lifeStopping                          // the capsule actor is stopping
+	lifeActorStopped                      // the capsule actor stopped for good
+)
+
+// record applies a lifecycle change to the capsule's status: the one writer of Status, so
+// every transition of State is in this function. For lifeStarting it returns the previous
+// instance's id (uuid.Nil for the first).
+func (c *Capsule) record(l lifecycle) (previous uuid.UUID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	previous := c.status.InstanceID
-	c.status.InstanceID = id
-	c.status.Instances++
-	c.status.State = StateStarting
-	select {
-	case <-c.ready:
-		c.ready = make(chan struct{})
-	default:
+	st := &c.status
+	current := l.instance == st.InstanceID
+	switch l.kind {
+	case lifeStarting:
+		previous = st.InstanceID
+		st.InstanceID = l.instance
+		st.Instances++
+		st.State = StateStarting
+		select {
+		case <-c.ready:
+			c.ready = make(chan struct{})
+		default:
+		}
+	case lifeRunning:
+		if current && st.State == StateStarting {
+			st.State = StateRunning
+		}
+	case lifeReady:
+		if current {
+			st.State = StateReady
+			c.closeReadyLocked()
+		}
+	case lifeEnded:
+		if current {
+			if l.reason != "" {
+				st.LastError = l.reason
+			}
+			if st.State != StateReady {
+				st.State = StateRestarting
+			}
+			c.closeReadyLocked()
+		}
+	case lifeRestart:
+		st.State, st.Restarts = StateRestarting, st.Restarts+1
+	case lifeEnd:
+		st.State = StateExited
+	case lifeFail:
+		st.State, st.LastError = StateFailed, l.reason
+	case lifeStopping:
+		if st.State != StateFailed && st.State != StateExited {
+			st.State = StateStopped
+		}
+	case lifeActorStopped:
+		c.closeReadyLocked()
 	}
 	return previous
 }
 
-// markReady closes the readiness channel of instance id (a stale instance is ignored).
-func (c *Capsule) markReady(id uuid.UUID, state State) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.status.InstanceID != id {
-		return
-	}
-	if state == StateReady || c.status.State != StateReady {
-		c.status.State = state
-	}
+// closeReadyLocked wakes WaitReady for the current instance; c.mu is held.
+func (c *Capsule) closeReadyLocked() {
 	select {
 	case <-c.ready:
 	default:

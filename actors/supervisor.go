@@ -118,12 +118,12 @@ func (s *supervisorActor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervis
 		if s.group != "" {
 			targets = sup.Children()
 		}
-		info.handle.update(func(st *Status) { st.State, st.Restarts = StateRestarting, st.Restarts+1 })
+		info.handle.record(lifecycle{kind: lifeRestart})
 		log.Info("restarting capsule", zap.Duration("backoff", d.Backoff), zap.Int("restarts_in_window", d.Restarts),
 			zap.String("group", s.group), zap.Int("capsules", len(targets)))
 		s.after(d.Backoff, func() { sup.RestartChildren(targets...) })
 	case supervision.End:
-		info.handle.update(func(st *Status) { st.State = StateExited })
+		info.handle.record(lifecycle{kind: lifeEnd})
 		log.Info("capsule ended", zap.Stringer("restart_policy", info.tracker.Policy().Restart))
 		sup.StopChildren(child)
 	case supervision.Fail:
@@ -143,7 +143,7 @@ func (s *supervisorActor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervis
 
 // fail marks a capsule failed and publishes the event.
 func (s *supervisorActor) fail(info *childInfo, why string) {
-	info.handle.update(func(st *Status) { st.State, st.LastError = StateFailed, why })
+	info.handle.record(lifecycle{kind: lifeFail, reason: why})
 	st := info.handle.Status()
 	s.rt.log.Warn("capsule failed", zap.String("capsule_id", info.handle.ID()), zap.String("reason", why))
 	s.rt.publishEvent(TopicFailed, event{CapsuleID: info.handle.ID(), InstanceID: st.InstanceID.String(),

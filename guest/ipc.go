@@ -11,13 +11,8 @@ import (
 // Publish publishes payload, which must be JSON text, on topic. The message carries the
 // principal of the message being handled (see Caller), or the capsule owner's.
 //
-// The host checks, in this order: topic length (at most abi.MaxTopicBytes), the
-// per-(capsule, principal) rate limit in bytes and messages (ErrRateLimited; the budget is the
-// capsule's and survives restarts), topic syntax (no empty segment, at most
-// abi.MaxTopicSegments segments), the manifest's [publish] ACL (ErrCapabilityDenied; an empty
-// ACL denies everything), payload size (at most abi.MaxPayloadBytes) and payload validity:
-// RFC 8259 JSON text, so valid UTF-8 throughout. A bad topic or payload is ErrInvalidInput (the
-// host may report an oversize payload as ErrTooLarge); ErrClosed while the capsule is stopping.
+// The host's checks, their order and codes are docs/abi.md §5.1 (ErrInvalidInput,
+// ErrRateLimited, ErrCapabilityDenied, ErrTooLarge; ErrClosed while the capsule is stopping).
 func Publish(topic string, payload []byte) error {
 	return callErr(fnPublish, topic, host.publish(topic, bytesString(payload)))
 }

@@ -73,10 +73,7 @@ func (in *Instance) publishAs(mem guestMemory, topicPtr, topicLen, payloadPtr, p
 	return claimed, topic, code
 }
 
-// publish is the shared publish path. The range checks of both (ptr, len) pairs come first
-// (ABI §1: a bogus length is invalid-input, never rate-limited), then the seed's order: topic
-// length, rate limit, empty segments, segment count, publish ACL, payload size, payload JSON
-// (RFC 8259, so UTF-8). The rate limiter is charged only once the message was accepted.
+// publish is the shared publish path; its checks and their order are docs/abi.md §5.1.
 func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen uint32, p bus.Principal) (string, abi.Code) {
 	view, ok := mem.view(topicPtr, topicLen)
 	if !ok {

@@ -6,7 +6,7 @@
 // matches the topic on the publisher's goroutine against the router's lock-free index
 // (topics.Index, single writer, concurrent readers) and pushes the message into each matching
 // mailbox. So publishing scales with publishers instead of funnelling through one goroutine,
-// while every change of the table is serialized by the actor. docs/architecture.md has the
+// while every change of the table is serialized by the actor. RATIONALE.md has the
 // measurements behind this choice.
 //
 // Every message published after a Subscribe returned and matching its pattern is, for that

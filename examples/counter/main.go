@@ -10,7 +10,6 @@ package main
 import (
 	"errors"
 	"strconv"
-	"time"
 
 	"github.com/astrid-actors/astrid-actors/guest"
 )
@@ -29,38 +28,20 @@ type value struct {
 
 //go:wasmexport run
 func run() {
-	ticks, err := guest.Subscribe("counter.tick")
-	if err != nil {
-		guest.Errorf("counter: subscribe: %v", err)
-		return
-	}
-	if err := guest.SignalReady(); err != nil {
-		return
-	}
-	for {
-		batch, err := ticks.Recv(60 * time.Second)
-		if errors.Is(err, guest.ErrCancelled) || errors.Is(err, guest.ErrClosed) {
-			return
+	err := guest.Serve(guest.On("counter.tick", func(m guest.Message) error {
+		var t tick
+		_ = m.Decode(&t) // an empty or non-object payload is a plain tick
+		if t.Crash {
+			panic("counter: crash requested") // a trap: the supervisor restarts the capsule
 		}
+		n, err := increment()
 		if err != nil {
-			guest.Errorf("counter: recv: %v", err)
-			return
+			return err // logged by Serve; the next tick tries again
 		}
-		for _, m := range batch.Messages {
-			var t tick
-			_ = m.Decode(&t) // an empty or non-object payload is a plain tick
-			if t.Crash {
-				panic("counter: crash requested") // a trap: the supervisor restarts the capsule
-			}
-			n, err := increment()
-			if err != nil {
-				guest.Errorf("counter: %v", err)
-				continue
-			}
-			if err := guest.PublishJSON("counter.value", value{N: n}); err != nil {
-				guest.Errorf("counter: publish: %v", err)
-			}
-		}
+		return guest.PublishJSON("counter.value", value{N: n})
+	}))
+	if err != nil {
+		guest.Errorf("counter: %v", err)
 	}
 }
 

@@ -55,14 +55,15 @@ func newServeHost(t *testing.T) *serveHost {
 		return deliver(handle, buf, n)
 	}
 	calls.wait = func(handles []uint32, _ int64, ready []uint32, n *uint32) abi.Code {
-		*n = 0
+		count := 0
 		for _, hd := range handles {
 			if q := h.queue(h.patterns[hd-1]); len(q.msgs) > 0 || q.dropped > 0 {
-				ready[*n] = hd
-				*n++
+				ready[count] = hd
+				count++
 			}
 		}
-		if *n == 0 {
+		*n = uint32(count * abi.WaitHandleSize) // the host writes the length in bytes
+		if count == 0 {
 			return abi.Cancelled
 		}
 		return abi.OK

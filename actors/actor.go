@@ -62,7 +62,7 @@ type instance struct {
 // capsuleActor owns one capsule: its current wasm instance, the instance's host state
 // (handle table, subscriptions, caller) and its worker goroutine. The guest never runs on
 // the actor's goroutine, so Stop and Restart are always handled promptly. Every end of an
-// instance that the actor did not cause is handed to the supervisor (panic with *ExitError).
+// instance that the actor did not cause is handed to the supervisor (panic with *exitError).
 type capsuleActor struct {
 	rt       *Runtime
 	spec     *CapsuleSpec
@@ -377,7 +377,7 @@ func (a *capsuleActor) exited(m *instanceExited) {
 		return
 	}
 	kind, reason := classifyExit(m.err)
-	exit := &ExitError{CapsuleID: a.spec.ID, InstanceID: m.id, Kind: kind, Reason: reason, Err: m.err,
+	exit := &exitError{CapsuleID: a.spec.ID, InstanceID: m.id, Kind: kind, Reason: reason, Err: m.err,
 		Discarded: m.released.Discarded}
 	ended := lifecycle{kind: lifeEnded, instance: m.id}
 	if kind == supervision.Crashed {

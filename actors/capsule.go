@@ -475,9 +475,9 @@ func (c *Capsule) closeReadyLocked() {
 	}
 }
 
-// ExitError is how a capsule actor hands the end of an instance to its supervisor: it panics
+// exitError is how a capsule actor hands the end of an instance to its supervisor: it panics
 // with it, and the supervisor's strategy applies the capsule's policy.
-type ExitError struct {
+type exitError struct {
 	CapsuleID  string
 	InstanceID uuid.UUID
 	// Kind tells a crash from a normal exit.
@@ -491,7 +491,7 @@ type ExitError struct {
 }
 
 // Error implements error.
-func (e *ExitError) Error() string {
+func (e *exitError) Error() string {
 	what := "crashed"
 	if e.Kind == supervision.Normal {
 		what = "exited"
@@ -500,7 +500,7 @@ func (e *ExitError) Error() string {
 }
 
 // Unwrap returns the guest call's error.
-func (e *ExitError) Unwrap() error { return e.Err }
+func (e *exitError) Unwrap() error { return e.Err }
 
 // firstLine returns the first line of s, which for wazero traps is the error without the
 // wasm stack trace.

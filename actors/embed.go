@@ -21,60 +21,12 @@ func (r *Runtime) Publish(ctx context.Context, topic string, payload []byte, pri
 	return r.bus.PublishCopyAt(topic, payload, uuid.Nil, principal, r.bus.Now())
 }
 
-// Subscription is a host-side subscription: the same bounded, fair, counted mailbox a
-// capsule's subscription has.
-type Subscription struct {
-	sub *bus.Subscription
-	buf []*bus.Message
-}
-
-// Batch is what one Recv or Poll returns: messages of one flow (one principal from one
-// publisher), oldest first, and the number of messages dropped since the previous batch. Poll
-// again for the other publishers' messages; Seq gives the publish order across batches.
-type Batch struct {
-	Messages []*bus.Message
-	Dropped  uint64
-	// Lagged counts messages lost between cluster nodes since the previous batch.
-	Lagged uint64
-}
-
-// Subscribe subscribes the host to a route pattern (topics.MatchRoute). Unlike a guest, the
+// Subscribe subscribes the host to a route pattern (topics.MatchRoute): a bus.Subscription
+// with Recv and Poll. Unlike a guest, the
 // host may use middle wildcards ("a.*.c") and up to 20 segments.
-func (r *Runtime) Subscribe(ctx context.Context, pattern string) (*Subscription, error) {
-	s, err := r.bus.Subscribe(ctx, pattern, bus.SubscribeOptions{})
-	if err != nil {
-		return nil, err
-	}
-	return &Subscription{sub: s}, nil
+func (r *Runtime) Subscribe(ctx context.Context, pattern string) (*bus.Subscription, error) {
+	return r.bus.Subscribe(ctx, pattern, bus.SubscribeOptions{})
 }
-
-// Pattern returns the subscribed pattern.
-func (s *Subscription) Pattern() string { return s.sub.Pattern() }
-
-// Poll returns what is queued now, up to 1 MiB, without waiting.
-func (s *Subscription) Poll() Batch {
-	b := s.sub.Mailbox().Drain(s.buf[:0], 1<<20, func(*bus.Message) bool { return true })
-	out := Batch{Messages: append([]*bus.Message(nil), b.Messages...), Dropped: b.Dropped, Lagged: b.Lagged}
-	clear(b.Messages)
-	s.buf = b.Messages[:0]
-	return out
-}
-
-// Recv waits up to timeout for at least one message, then returns like Poll. It returns
-// ctx.Err() when ctx ends and bus.ErrClosed when the subscription or the runtime closed; a
-// timeout returns an empty Batch.
-func (s *Subscription) Recv(ctx context.Context, timeout time.Duration) (Batch, error) {
-	if _, err := s.sub.Mailbox().Wait(ctx, timeout); err != nil {
-		return Batch{}, err
-	}
-	return s.Poll(), nil
-}
-
-// Stats returns the subscription's counters.
-func (s *Subscription) Stats() bus.MailboxStats { return s.sub.Mailbox().Stats() }
-
-// Close unsubscribes; queued messages are discarded and counted.
-func (s *Subscription) Close(ctx context.Context) error { return s.sub.Close(ctx) }
 
 // Event is a lifecycle event of the runtime (see the Topic* constants).
 type Event struct {

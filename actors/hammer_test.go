@@ -84,7 +84,7 @@ func hammer(t *testing.T, r *Runtime, mod *Module, set *capsuleSet, stop <-chan 
 				case 3:
 					err = r.Unload(ctx, id)
 				case 4:
-					var s *Subscription
+					var s *bus.Subscription
 					if s, err = r.Subscribe(ctx, "echo.*"); err == nil {
 						s.Poll()
 						err = s.Close(ctx)

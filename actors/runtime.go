@@ -180,7 +180,8 @@ func (r *Runtime) closeCluster(ctx context.Context) {
 // DispatchStats returns the interceptor dispatcher's counters.
 func (r *Runtime) DispatchStats() DispatchStats { return r.dispatch.stats() }
 
-// Bus returns the runtime's topic bus.
+// Bus returns the runtime's topic bus, for what Publish, Subscribe and Events do not cover
+// (taps, custom mailbox limits, bus statistics). RATIONALE.md, "A small public surface".
 func (r *Runtime) Bus() *bus.Bus { return r.bus }
 
 // Engine returns the runtime's wazero engine.

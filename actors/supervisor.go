@@ -88,13 +88,13 @@ func (s *supervisorActor) spawn(ctx actor.Context, m *spawnChild) {
 }
 
 // HandleFailure implements actor.SupervisorStrategy: a capsule actor panicked with an
-// *ExitError (or anything else, treated as a crash).
+// *exitError (or anything else, treated as a crash).
 func (s *supervisorActor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
 	_ *actor.RestartStatistics, reason any, _ any) {
 	info := s.children[child.Id]
-	exit, ok := reason.(*ExitError)
+	exit, ok := reason.(*exitError)
 	if !ok {
-		exit = &ExitError{Kind: supervision.Crashed, Reason: fmt.Sprint(reason)}
+		exit = &exitError{Kind: supervision.Crashed, Reason: fmt.Sprint(reason)}
 	}
 	if info == nil {
 		sup.StopChildren(child)

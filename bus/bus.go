@@ -363,7 +363,7 @@ func (b *Bus) Subscribe(ctx context.Context, pattern string, opts SubscribeOptio
 	if limits.PerPrincipal <= 0 {
 		limits.PerPrincipal = b.opts.Mailbox.PerPrincipal
 	}
-	mb := NewMailbox(limits)
+	mb := newMailbox(limits)
 	if opts.Ledger != nil {
 		mb = opts.Ledger.NewMailbox(limits)
 	}

@@ -11,7 +11,7 @@ import (
 func TestMailboxFlowPerPublisher(t *testing.T) {
 	flooder, victim := uuid.New(), uuid.New()
 	p := Verified("default")
-	m := NewMailbox(MailboxLimits{PerPrincipal: 16})
+	m := newMailbox(MailboxLimits{PerPrincipal: 16})
 	push := func(seq uint64, src uuid.UUID) {
 		msg := msgOf(seq, p, 8)
 		msg.Source = src

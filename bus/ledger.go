@@ -22,7 +22,7 @@ func NewLedger() *Ledger { return &Ledger{live: make(map[*Mailbox]struct{})} }
 
 // NewMailbox returns an empty mailbox with the given limits whose counters are summed in l.
 func (l *Ledger) NewMailbox(limits MailboxLimits) *Mailbox {
-	m := NewMailbox(limits)
+	m := newMailbox(limits)
 	m.ledger = l
 	l.mu.Lock()
 	l.live[m] = struct{}{}

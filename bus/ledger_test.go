@@ -73,7 +73,7 @@ func TestLedgerBalancesAtEveryMoment(t *testing.T) {
 }
 
 func TestMailboxCloseReturnsWhatItDiscarded(t *testing.T) {
-	m := NewMailbox(MailboxLimits{})
+	m := newMailbox(MailboxLimits{})
 	for i := range 5 {
 		m.Push(msgOf(uint64(i), System(), 10))
 	}

@@ -173,8 +173,8 @@ func (b *bucket) pop() *Message {
 	return m
 }
 
-// NewMailbox returns an empty mailbox with the given limits (zero fields take the defaults).
-func NewMailbox(limits MailboxLimits) *Mailbox {
+// newMailbox returns an empty mailbox with the given limits (zero fields take the defaults).
+func newMailbox(limits MailboxLimits) *Mailbox {
 	return &Mailbox{
 		limits:   limits.withDefaults(),
 		buckets:  make(map[flow]*bucket),

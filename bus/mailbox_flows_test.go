@@ -21,7 +21,7 @@ func BenchmarkMailboxPushEvictFlows(b *testing.B) {
 			}
 			size := msgs[0].Size()
 			// Room for 2 messages per flow; filling it takes 2n pushes, then every push evicts.
-			m := NewMailbox(MailboxLimits{Bytes: 2 * n * size, PerPrincipal: 1 << 20})
+			m := newMailbox(MailboxLimits{Bytes: 2 * n * size, PerPrincipal: 1 << 20})
 			for i := range 2 * n {
 				m.Push(msgs[i%n])
 			}
@@ -49,7 +49,7 @@ func TestMailboxEvictsOldestAcrossManyFlows(t *testing.T) {
 	}
 	proto := &Message{Topic: "t", Payload: []byte(`1`)}
 	size := proto.Size()
-	m := NewMailbox(MailboxLimits{Bytes: 40 * size, PerPrincipal: 1 << 20})
+	m := newMailbox(MailboxLimits{Bytes: 40 * size, PerPrincipal: 1 << 20})
 	model := map[uint64]bool{} // queued seqs
 	evicted := 0
 	rng := rand.New(rand.NewPCG(9, 10))

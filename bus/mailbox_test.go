@@ -72,7 +72,7 @@ func TestMailboxEvictionAndCounting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := NewMailbox(tt.limits)
+			m := newMailbox(tt.limits)
 			for _, msg := range tt.push {
 				m.Push(msg)
 			}
@@ -101,7 +101,7 @@ func TestMailboxEvictionAndCounting(t *testing.T) {
 }
 
 func TestMailboxDrainOnePrincipalPerBatchRoundRobin(t *testing.T) {
-	m := NewMailbox(MailboxLimits{})
+	m := newMailbox(MailboxLimits{})
 	a, b, c := Verified("a"), Claimed("b"), System()
 	seq := uint64(0)
 	push := func(p Principal, n int) {
@@ -133,7 +133,7 @@ func TestMailboxDrainOnePrincipalPerBatchRoundRobin(t *testing.T) {
 func TestMailboxFairnessUnderSmallBudget(t *testing.T) {
 	// A budget of 3 messages per drain: the chatty principal must not get two batches in a
 	// row while the quiet one waits.
-	m := NewMailbox(MailboxLimits{})
+	m := newMailbox(MailboxLimits{})
 	chatty, quiet := Verified("chatty"), Verified("quiet")
 	for i := range 30 {
 		m.Push(msgOf(uint64(i+1), chatty, 10))
@@ -151,7 +151,7 @@ func TestMailboxFairnessUnderSmallBudget(t *testing.T) {
 }
 
 func TestMailboxRefusedConsumesNothing(t *testing.T) {
-	m := NewMailbox(MailboxLimits{Bytes: 30, PerPrincipal: 10})
+	m := newMailbox(MailboxLimits{Bytes: 30, PerPrincipal: 10})
 	m.Push(msgOf(1, System(), 10))
 	m.Push(msgOf(2, System(), 10))
 	m.Push(msgOf(3, System(), 10)) // evicts 1
@@ -172,7 +172,7 @@ func TestMailboxRefusedConsumesNothing(t *testing.T) {
 }
 
 func TestMailboxMessageLargerThanDrainBudgetIsNotStuck(t *testing.T) {
-	m := NewMailbox(MailboxLimits{Bytes: 1 << 20})
+	m := newMailbox(MailboxLimits{Bytes: 1 << 20})
 	m.Push(msgOf(1, Verified("a"), 5000))
 	m.Push(msgOf(2, Verified("b"), 10))
 	var got []uint64
@@ -207,7 +207,7 @@ func waitIn(ctx context.Context, m *Mailbox, timeout time.Duration) <-chan waitR
 func TestMailboxWait(t *testing.T) {
 	t.Run("returns at once when cancelled", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			m := NewMailbox(MailboxLimits{})
+			m := newMailbox(MailboxLimits{})
 			ctx, cancel := context.WithCancel(context.Background())
 			res := waitIn(ctx, m, time.Minute)
 			synctest.Wait()
@@ -225,7 +225,7 @@ func TestMailboxWait(t *testing.T) {
 	t.Run("times out", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			start := time.Now()
-			ok, err := NewMailbox(MailboxLimits{}).Wait(context.Background(), time.Second)
+			ok, err := newMailbox(MailboxLimits{}).Wait(context.Background(), time.Second)
 			if ok || err != nil {
 				t.Fatalf("Wait = %v, %v", ok, err)
 			}
@@ -236,7 +236,7 @@ func TestMailboxWait(t *testing.T) {
 	})
 	t.Run("wakes on push", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			m := NewMailbox(MailboxLimits{})
+			m := newMailbox(MailboxLimits{})
 			res := waitIn(context.Background(), m, time.Minute)
 			synctest.Wait()
 			m.Push(msgOf(1, System(), 2))
@@ -247,7 +247,7 @@ func TestMailboxWait(t *testing.T) {
 	})
 	t.Run("wakes on close", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			m := NewMailbox(MailboxLimits{})
+			m := newMailbox(MailboxLimits{})
 			res := waitIn(context.Background(), m, time.Minute)
 			synctest.Wait()
 			m.Close()
@@ -258,7 +258,7 @@ func TestMailboxWait(t *testing.T) {
 	})
 	t.Run("one push wakes one of two waiters, the next the other", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			m := NewMailbox(MailboxLimits{})
+			m := newMailbox(MailboxLimits{})
 			a, b := waitIn(context.Background(), m, time.Minute), waitIn(context.Background(), m, time.Minute)
 			synctest.Wait()
 			m.Push(msgOf(1, System(), 2))
@@ -282,7 +282,7 @@ func TestMailboxWait(t *testing.T) {
 		})
 	})
 	t.Run("zero timeout only checks", func(t *testing.T) {
-		m := NewMailbox(MailboxLimits{})
+		m := newMailbox(MailboxLimits{})
 		if ok, err := m.Wait(context.Background(), 0); ok || err != nil {
 			t.Fatalf("Wait = %v, %v", ok, err)
 		}
@@ -295,7 +295,7 @@ func TestMailboxWait(t *testing.T) {
 
 func TestWaitAny(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		boxes := []*Mailbox{NewMailbox(MailboxLimits{}), NewMailbox(MailboxLimits{}), NewMailbox(MailboxLimits{})}
+		boxes := []*Mailbox{newMailbox(MailboxLimits{}), newMailbox(MailboxLimits{}), newMailbox(MailboxLimits{})}
 		type anyResult struct {
 			ready []int
 			err   error
@@ -329,7 +329,7 @@ func TestWaitAny(t *testing.T) {
 }
 
 func TestMailboxCloseDiscardsAndCounts(t *testing.T) {
-	m := NewMailbox(MailboxLimits{})
+	m := newMailbox(MailboxLimits{})
 	for i := range 5 {
 		m.Push(msgOf(uint64(i), System(), 4))
 	}
@@ -345,7 +345,7 @@ func TestMailboxCloseDiscardsAndCounts(t *testing.T) {
 }
 
 func TestMailboxDrainDoesNotAllocate(t *testing.T) {
-	m := NewMailbox(MailboxLimits{})
+	m := newMailbox(MailboxLimits{})
 	msg := msgOf(1, System(), 100)
 	dst := make([]*Message, 0, 8)
 	allocs := testing.AllocsPerRun(1000, func() {

@@ -208,7 +208,7 @@ func (h *Harness) PublishJSON(topic string, v any) {
 // there until an Expect takes it.
 type Inbox struct {
 	h       *Harness
-	sub     *actors.Subscription
+	sub     *bus.Subscription
 	pending []*bus.Message
 	dropped uint64
 }

@@ -10,7 +10,7 @@ import (
 // fnPublishBatch is the audit name of publish-batch.
 const fnPublishBatch = "astrid:ipc/publish-batch"
 
-// PublishBatch implements ipc@1.1.0 publish-batch (ABI §6.1): the records
+// abiPublishBatch implements ipc@1.1.0 publish-batch (ABI §6.1): the records
 // (u32 topic_len | u32 payload_len | topic | payload, packed) are published in order, each with
 // exactly the checks and effects of publish, as the same principal. The call stops at the
 // first record that fails or is malformed; the number published goes to the u32 at
@@ -20,7 +20,7 @@ const fnPublishBatch = "astrid:ipc/publish-batch"
 //
 // Each record is audited like a publish, under the name astrid:ipc/publish-batch; a refusal of
 // the call itself (or of a malformed record) is audited once with an empty topic.
-func (in *Instance) PublishBatch(mem guestMemory, recPtr, recLen, acceptedOut uint32) abi.Code {
+func (in *Instance) abiPublishBatch(mem guestMemory, recPtr, recLen, acceptedOut uint32) abi.Code {
 	p := in.effectivePrincipal()
 	code, recordCode := in.publishBatch(mem, recPtr, recLen, acceptedOut, p)
 	if !recordCode {

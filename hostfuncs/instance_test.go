@@ -22,7 +22,7 @@ func TestSubscribeCancelledByStopLeavesNothing(t *testing.T) {
 	cancel() // the stop came first: the request reaches the router, the reply is not awaited
 	failed := 0
 	for range 200 {
-		if code := g.in.Subscribe(ctx, memoryOf(g.mod), uint32(pp), uint32(pl), out); code != abi.OK {
+		if code := g.in.abiSubscribe(ctx, memoryOf(g.mod), uint32(pp), uint32(pl), out); code != abi.OK {
 			failed++
 		}
 		if g.in.Subscriptions() == abi.MaxSubscriptions {

@@ -35,18 +35,18 @@ func (in *Instance) effectivePrincipal() bus.Principal {
 	return c.Principal
 }
 
-// Publish implements ipc publish.
-func (in *Instance) Publish(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen uint32) abi.Code {
+// abiPublish implements ipc publish.
+func (in *Instance) abiPublish(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen uint32) abi.Code {
 	p := in.effectivePrincipal()
 	topic, code := in.publish(mem, topicPtr, topicLen, payloadPtr, payloadLen, p)
 	in.auditCall(fnPublish, p, topic, "bytes", int(payloadLen), code)
 	return code
 }
 
-// PublishAs implements ipc publish-as: an uplink capsule publishes on behalf of a principal it
+// abiPublishAs implements ipc publish-as: an uplink capsule publishes on behalf of a principal it
 // names; receivers see it as claimed.
 // The audit line names the claimed principal once it is valid, and the caller's before.
-func (in *Instance) PublishAs(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen, prPtr, prLen uint32) abi.Code {
+func (in *Instance) abiPublishAs(mem guestMemory, topicPtr, topicLen, payloadPtr, payloadLen, prPtr, prLen uint32) abi.Code {
 	p, topic, code := in.publishAs(mem, topicPtr, topicLen, payloadPtr, payloadLen, prPtr, prLen)
 	in.auditCall(fnPublishAs, p, topic, "bytes", int(payloadLen), code)
 	return code
@@ -144,9 +144,9 @@ func codeOfBusError(err error) abi.Code {
 	return abi.Unknown
 }
 
-// Subscribe implements ipc subscribe with the seed's checks: pattern length, empty segments,
+// abiSubscribe implements ipc subscribe with the seed's checks: pattern length, empty segments,
 // wildcard position (exact or one trailing '*'), segment count, subscribe ACL, quota.
-func (in *Instance) Subscribe(ctx context.Context, mem guestMemory, patPtr, patLen, handleOut uint32) abi.Code {
+func (in *Instance) abiSubscribe(ctx context.Context, mem guestMemory, patPtr, patLen, handleOut uint32) abi.Code {
 	pattern, handle, code := in.subscribe(ctx, mem, patPtr, patLen, handleOut)
 	in.auditCall(fnSubscribe, in.effectivePrincipal(), pattern, "handle", int(handle), code)
 	return code
@@ -202,8 +202,8 @@ func (in *Instance) lookup(handle uint32) *bus.Subscription {
 	return in.handles[handle]
 }
 
-// Poll implements subscription-poll: a non-blocking drain into the guest buffer.
-func (in *Instance) Poll(mem guestMemory, handle, bufPtr, bufCap, lenOut uint32) abi.Code {
+// abiPoll implements subscription-poll: a non-blocking drain into the guest buffer.
+func (in *Instance) abiPoll(mem guestMemory, handle, bufPtr, bufCap, lenOut uint32) abi.Code {
 	in.yielded()
 	if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
 		in.auditCall(fnPoll, in.effectivePrincipal(), "", "count", 0, abi.InvalidInput)
@@ -225,9 +225,9 @@ func clampTimeout(ms int64) time.Duration {
 	return time.Duration(ms) * time.Millisecond
 }
 
-// Recv implements subscription-recv: wait for at least one message, the timeout, or the stop
+// abiRecv implements subscription-recv: wait for at least one message, the timeout, or the stop
 // of the capsule (cancelled), then drain like Poll.
-func (in *Instance) Recv(ctx context.Context, mem guestMemory, handle uint32, timeoutMs int64, bufPtr, bufCap, lenOut uint32) abi.Code {
+func (in *Instance) abiRecv(ctx context.Context, mem guestMemory, handle uint32, timeoutMs int64, bufPtr, bufCap, lenOut uint32) abi.Code {
 	in.BeginYield()
 	defer in.EndYield()
 	if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
@@ -328,9 +328,9 @@ func drainBudget(bufCap uint32) int {
 	return int(min(max(uint64(bufCap), abi.MaxEnvelopePayloadBytes), maxDrainBudget))
 }
 
-// Wait implements subscription-wait: block until at least one of the listed subscriptions has
+// abiWait implements subscription-wait: block until at least one of the listed subscriptions has
 // a message, then write the ready handles (u32 each) to the ready buffer.
-func (in *Instance) Wait(ctx context.Context, mem guestMemory, handlesPtr, count uint32, timeoutMs int64, readyPtr, readyCap, readyLenOut uint32) abi.Code {
+func (in *Instance) abiWait(ctx context.Context, mem guestMemory, handlesPtr, count uint32, timeoutMs int64, readyPtr, readyCap, readyLenOut uint32) abi.Code {
 	in.BeginYield()
 	defer in.EndYield()
 	n, code := in.wait(ctx, mem, handlesPtr, count, timeoutMs, readyPtr, readyCap, readyLenOut)
@@ -399,9 +399,9 @@ func (in *Instance) Drop(ctx context.Context, handle uint32) abi.Code {
 	return code
 }
 
-// InterceptorBindings implements get-interceptor-bindings. The list is written whole or not
+// abiInterceptorBindings implements get-interceptor-bindings. The list is written whole or not
 // at all (buffer-too-small with the size needed).
-func (in *Instance) InterceptorBindings(mem guestMemory, bufPtr, bufCap, lenOut uint32) abi.Code {
+func (in *Instance) abiInterceptorBindings(mem guestMemory, bufPtr, bufCap, lenOut uint32) abi.Code {
 	if !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
 		in.auditCall(fnBindings, in.effectivePrincipal(), "", "count", 0, abi.InvalidInput)
 		return abi.InvalidInput

@@ -22,27 +22,27 @@ func init() {
 var kvFunctions = []Function{
 	{abi.ModuleKV, "kv-get", []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i32},
 		func(ctx context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.KVGet(ctx, m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3]), u32(s[4])))
+			return code(in.abiKVGet(ctx, m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3]), u32(s[4])))
 		}},
 	{abi.ModuleKV, "kv-set", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32},
 		func(ctx context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.KVSet(ctx, m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3])))
+			return code(in.abiKVSet(ctx, m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3])))
 		}},
 	{abi.ModuleKV, "kv-delete", []api.ValueType{i32, i32}, []api.ValueType{i32},
 		func(ctx context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.KVDelete(ctx, m, u32(s[0]), u32(s[1])))
+			return code(in.abiKVDelete(ctx, m, u32(s[0]), u32(s[1])))
 		}},
 	{abi.ModuleKV, "kv-cas", []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32},
 		func(ctx context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.KVCAS(ctx, m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3]), u32(s[4]), u32(s[5]), u32(s[6])))
+			return code(in.abiKVCAS(ctx, m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3]), u32(s[4]), u32(s[5]), u32(s[6])))
 		}},
 	{abi.ModuleKV, "kv-list-keys-page", []api.ValueType{i32, i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32},
 		func(ctx context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.KVListPage(ctx, m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3]), u32(s[4]), u32(s[5]), u32(s[6]), u32(s[7])))
+			return code(in.abiKVListPage(ctx, m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3]), u32(s[4]), u32(s[5]), u32(s[6]), u32(s[7])))
 		}},
 	{abi.ModuleKV, "kv-clear-prefix", []api.ValueType{i32, i32, i32}, []api.ValueType{i32},
 		func(ctx context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.KVClearPrefix(ctx, m, u32(s[0]), u32(s[1]), u32(s[2])))
+			return code(in.abiKVClearPrefix(ctx, m, u32(s[0]), u32(s[1]), u32(s[2])))
 		}},
 }
 
@@ -92,10 +92,10 @@ func kvKey(mem guestMemory, ptr, n uint32) (string, abi.Code) {
 	return k, abi.OK
 }
 
-// KVGet implements kv-get: the value goes to (buf, cap) and its length to len_out; a value
+// abiKVGet implements kv-get: the value goes to (buf, cap) and its length to len_out; a value
 // larger than cap gets buffer-too-small with its length written; a missing key gets not-found
 // with 0 written.
-func (in *Instance) KVGet(ctx context.Context, mem guestMemory, keyPtr, keyLen, bufPtr, bufCap, lenOut uint32) abi.Code {
+func (in *Instance) abiKVGet(ctx context.Context, mem guestMemory, keyPtr, keyLen, bufPtr, bufCap, lenOut uint32) abi.Code {
 	if !mem.inRange(keyPtr, keyLen) || !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
 		return abi.InvalidInput
 	}
@@ -115,8 +115,8 @@ func (in *Instance) KVGet(ctx context.Context, mem guestMemory, keyPtr, keyLen, 
 	return writeResult(mem, v, bufPtr, bufCap, lenOut)
 }
 
-// KVSet implements kv-set. It returns once the write is durable.
-func (in *Instance) KVSet(ctx context.Context, mem guestMemory, keyPtr, keyLen, valPtr, valLen uint32) abi.Code {
+// abiKVSet implements kv-set. It returns once the write is durable.
+func (in *Instance) abiKVSet(ctx context.Context, mem guestMemory, keyPtr, keyLen, valPtr, valLen uint32) abi.Code {
 	if !mem.inRange(keyPtr, keyLen) || !mem.inRange(valPtr, valLen) {
 		return abi.InvalidInput
 	}
@@ -135,8 +135,8 @@ func (in *Instance) KVSet(ctx context.Context, mem guestMemory, keyPtr, keyLen, 
 	return in.kvCode("kv-set", st.Set(ctx, in.kvNamespace(), key, val))
 }
 
-// KVDelete implements kv-delete; deleting a missing key is ok.
-func (in *Instance) KVDelete(ctx context.Context, mem guestMemory, keyPtr, keyLen uint32) abi.Code {
+// abiKVDelete implements kv-delete; deleting a missing key is ok.
+func (in *Instance) abiKVDelete(ctx context.Context, mem guestMemory, keyPtr, keyLen uint32) abi.Code {
 	if !mem.inRange(keyPtr, keyLen) {
 		return abi.InvalidInput
 	}
@@ -151,8 +151,8 @@ func (in *Instance) KVDelete(ctx context.Context, mem guestMemory, keyPtr, keyLe
 	return in.kvCode("kv-delete", st.Delete(ctx, in.kvNamespace(), key))
 }
 
-// KVCAS implements kv-cas: expect_present must be 0 or 1 (else invalid-input).
-func (in *Instance) KVCAS(ctx context.Context, mem guestMemory, keyPtr, keyLen, expPtr, expLen, expectPresent, newPtr, newLen uint32) abi.Code {
+// abiKVCAS implements kv-cas: expect_present must be 0 or 1 (else invalid-input).
+func (in *Instance) abiKVCAS(ctx context.Context, mem guestMemory, keyPtr, keyLen, expPtr, expLen, expectPresent, newPtr, newLen uint32) abi.Code {
 	if !mem.inRange(keyPtr, keyLen) || !mem.inRange(expPtr, expLen) || !mem.inRange(newPtr, newLen) {
 		return abi.InvalidInput
 	}
@@ -175,11 +175,11 @@ func (in *Instance) KVCAS(ctx context.Context, mem guestMemory, keyPtr, keyLen, 
 	return in.kvCode("kv-cas", st.CAS(ctx, in.kvNamespace(), key, expected, expectPresent == 1, val))
 }
 
-// KVListPage implements kv-list-keys-page. The page holds the keys that fit in cap (whole
+// abiKVListPage implements kv-list-keys-page. The page holds the keys that fit in cap (whole
 // keys only); when fewer than the store returned fit, or more remain, next_cursor is the last
 // key written. If not even the smallest page fits, it writes the size of that page and
 // returns buffer-too-small; nothing is consumed either way (the cursor is the guest's).
-func (in *Instance) KVListPage(ctx context.Context, mem guestMemory, prefixPtr, prefixLen, cursorPtr, cursorLen, limit, bufPtr, bufCap, lenOut uint32) abi.Code {
+func (in *Instance) abiKVListPage(ctx context.Context, mem guestMemory, prefixPtr, prefixLen, cursorPtr, cursorLen, limit, bufPtr, bufCap, lenOut uint32) abi.Code {
 	if !mem.inRange(prefixPtr, prefixLen) || !mem.inRange(cursorPtr, cursorLen) ||
 		!mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
 		return abi.InvalidInput
@@ -252,9 +252,9 @@ func encodePage(page kv.Page, capacity int) ([]byte, int) {
 	return out, len(out)
 }
 
-// KVClearPrefix implements kv-clear-prefix: the number of deleted keys goes to the u64 at
+// abiKVClearPrefix implements kv-clear-prefix: the number of deleted keys goes to the u64 at
 // count_out.
-func (in *Instance) KVClearPrefix(ctx context.Context, mem guestMemory, prefixPtr, prefixLen, countOut uint32) abi.Code {
+func (in *Instance) abiKVClearPrefix(ctx context.Context, mem guestMemory, prefixPtr, prefixLen, countOut uint32) abi.Code {
 	if !mem.inRange(prefixPtr, prefixLen) || !mem.inRange(countOut, 8) {
 		return abi.InvalidInput
 	}

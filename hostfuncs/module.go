@@ -44,7 +44,7 @@ func code(c abi.Code) uint64 { return api.EncodeI32(int32(c)) }
 // publish-batch).
 var functions = withIPC11(baseFunctions, Function{abi.ModuleIPC11, "publish-batch", []api.ValueType{i32, i32, i32}, []api.ValueType{i32},
 	func(_ context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-		return code(in.PublishBatch(m, u32(s[0]), u32(s[1]), u32(s[2])))
+		return code(in.abiPublishBatch(m, u32(s[0]), u32(s[1]), u32(s[2])))
 	}})
 
 // withIPC11 returns base plus, under abi.ModuleIPC11, a copy of every abi.ModuleIPC function
@@ -64,27 +64,27 @@ func withIPC11(base []Function, additions ...Function) []Function {
 var baseFunctions = []Function{
 	{abi.ModuleIPC, "publish", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32},
 		func(_ context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.Publish(m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3])))
+			return code(in.abiPublish(m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3])))
 		}},
 	{abi.ModuleIPC, "publish-as", []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32},
 		func(_ context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.PublishAs(m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3]), u32(s[4]), u32(s[5])))
+			return code(in.abiPublishAs(m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3]), u32(s[4]), u32(s[5])))
 		}},
 	{abi.ModuleIPC, "subscribe", []api.ValueType{i32, i32, i32}, []api.ValueType{i32},
 		func(ctx context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.Subscribe(ctx, m, u32(s[0]), u32(s[1]), u32(s[2])))
+			return code(in.abiSubscribe(ctx, m, u32(s[0]), u32(s[1]), u32(s[2])))
 		}},
 	{abi.ModuleIPC, "subscription-poll", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32},
 		func(_ context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.Poll(m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3])))
+			return code(in.abiPoll(m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3])))
 		}},
 	{abi.ModuleIPC, "subscription-recv", []api.ValueType{i32, i64, i32, i32, i32}, []api.ValueType{i32},
 		func(ctx context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.Recv(ctx, m, u32(s[0]), int64(s[1]), u32(s[2]), u32(s[3]), u32(s[4])))
+			return code(in.abiRecv(ctx, m, u32(s[0]), int64(s[1]), u32(s[2]), u32(s[3]), u32(s[4])))
 		}},
 	{abi.ModuleIPC, "subscription-wait", []api.ValueType{i32, i32, i64, i32, i32, i32}, []api.ValueType{i32},
 		func(ctx context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.Wait(ctx, m, u32(s[0]), u32(s[1]), int64(s[2]), u32(s[3]), u32(s[4]), u32(s[5])))
+			return code(in.abiWait(ctx, m, u32(s[0]), u32(s[1]), int64(s[2]), u32(s[3]), u32(s[4]), u32(s[5])))
 		}},
 	{abi.ModuleIPC, "subscription-drop", []api.ValueType{i32}, []api.ValueType{i32},
 		func(ctx context.Context, in *Instance, _ guestMemory, s []uint64) uint64 {
@@ -92,11 +92,11 @@ var baseFunctions = []Function{
 		}},
 	{abi.ModuleIPC, "get-interceptor-bindings", []api.ValueType{i32, i32, i32}, []api.ValueType{i32},
 		func(_ context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.InterceptorBindings(m, u32(s[0]), u32(s[1]), u32(s[2])))
+			return code(in.abiInterceptorBindings(m, u32(s[0]), u32(s[1]), u32(s[2])))
 		}},
 	{abi.ModuleSys, "log", []api.ValueType{i32, i32, i32}, []api.ValueType{i32},
 		func(_ context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.Log(m, api.DecodeI32(s[0]), u32(s[1]), u32(s[2])))
+			return code(in.abiLog(m, api.DecodeI32(s[0]), u32(s[1]), u32(s[2])))
 		}},
 	{abi.ModuleSys, "signal-ready", nil, []api.ValueType{i32},
 		func(_ context.Context, in *Instance, _ guestMemory, _ []uint64) uint64 {
@@ -104,7 +104,7 @@ var baseFunctions = []Function{
 		}},
 	{abi.ModuleSys, "get-caller", []api.ValueType{i32, i32, i32}, []api.ValueType{i32},
 		func(_ context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.GetCaller(m, u32(s[0]), u32(s[1]), u32(s[2])))
+			return code(in.abiGetCaller(m, u32(s[0]), u32(s[1]), u32(s[2])))
 		}},
 	{abi.ModuleSys, "clock-ms", nil, []api.ValueType{i64},
 		func(_ context.Context, in *Instance, _ guestMemory, _ []uint64) uint64 {
@@ -120,11 +120,11 @@ var baseFunctions = []Function{
 		}},
 	{abi.ModuleSys, "random-bytes", []api.ValueType{i32, i32}, []api.ValueType{i32},
 		func(_ context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.RandomBytes(m, u32(s[0]), u32(s[1])))
+			return code(in.abiRandomBytes(m, u32(s[0]), u32(s[1])))
 		}},
 	{abi.ModuleSys, "get-config", []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i32},
 		func(_ context.Context, in *Instance, m guestMemory, s []uint64) uint64 {
-			return code(in.GetConfig(m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3]), u32(s[4])))
+			return code(in.abiGetConfig(m, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3]), u32(s[4])))
 		}},
 }
 

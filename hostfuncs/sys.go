@@ -18,9 +18,9 @@ const MaxLogBytes = 64 << 10
 // fnLog is the audit name of sys log (audited only when refused for its budget).
 const fnLog = "astrid:sys/log"
 
-// Log implements sys log: the message goes to the capsule's zap logger, trace mapped to debug.
+// abiLog implements sys log: the message goes to the capsule's zap logger, trace mapped to debug.
 // Checks: the message range (ABI §1: range checks first), the level, the length.
-func (in *Instance) Log(mem guestMemory, level int32, msgPtr, msgLen uint32) abi.Code {
+func (in *Instance) abiLog(mem guestMemory, level int32, msgPtr, msgLen uint32) abi.Code {
 	if !mem.inRange(msgPtr, msgLen) {
 		return abi.InvalidInput
 	}
@@ -101,9 +101,9 @@ func (in *Instance) SignalReady() abi.Code {
 	return abi.OK
 }
 
-// GetCaller implements sys get-caller: the record of the message being handled, or a record
+// abiGetCaller implements sys get-caller: the record of the message being handled, or a record
 // with kind system, no principal, a zero source id and time zero when there is none.
-func (in *Instance) GetCaller(mem guestMemory, bufPtr, bufCap, lenOut uint32) abi.Code {
+func (in *Instance) abiGetCaller(mem guestMemory, bufPtr, bufCap, lenOut uint32) abi.Code {
 	c := in.Caller()
 	var rec []byte
 	if c == nil {
@@ -158,8 +158,8 @@ func (in *Instance) Sleep(ctx context.Context, ns int64) abi.Code {
 	}
 }
 
-// RandomBytes implements sys random-bytes from crypto/rand.
-func (in *Instance) RandomBytes(mem guestMemory, bufPtr, n uint32) abi.Code {
+// abiRandomBytes implements sys random-bytes from crypto/rand.
+func (in *Instance) abiRandomBytes(mem guestMemory, bufPtr, n uint32) abi.Code {
 	if !mem.inRange(bufPtr, n) {
 		return abi.InvalidInput
 	}
@@ -172,9 +172,9 @@ func (in *Instance) RandomBytes(mem guestMemory, bufPtr, n uint32) abi.Code {
 	return abi.OK
 }
 
-// GetConfig implements sys get-config: the [env] value of key, or not-found.
+// abiGetConfig implements sys get-config: the [env] value of key, or not-found.
 // Checks: every range (ABI §1), the key length, the key.
-func (in *Instance) GetConfig(mem guestMemory, keyPtr, keyLen, bufPtr, bufCap, lenOut uint32) abi.Code {
+func (in *Instance) abiGetConfig(mem guestMemory, keyPtr, keyLen, bufPtr, bufCap, lenOut uint32) abi.Code {
 	if !mem.inRange(keyPtr, keyLen) || !mem.inRange(bufPtr, bufCap) || !mem.inRange(lenOut, 4) {
 		return abi.InvalidInput
 	}

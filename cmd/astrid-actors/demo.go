@@ -210,7 +210,7 @@ func (o *demoOptions) run(cmd *cobra.Command) (err error) {
 type demo struct {
 	out    io.Writer
 	r      *actors.Runtime
-	sub    *actors.Subscription
+	sub    *bus.Subscription
 	queued []*bus.Message
 	events <-chan actors.Event
 	names  map[uuid.UUID]string // instance → capsule id

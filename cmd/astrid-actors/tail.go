@@ -63,7 +63,7 @@ type tailer struct {
 	notes         *lineWriter
 	onExit        func(*bus.Message) // called once, on the first exit-on match, after printing
 
-	subs     []*actors.Subscription
+	subs     []*bus.Subscription
 	patterns []string // of subs
 	items    chan *bus.Message
 	flush    context.CancelFunc // asks the readers to flush their queue and end
@@ -121,8 +121,8 @@ func (t *tailer) stop() {
 
 // read forwards the messages of one subscription until ctx ends; when flushCtx ends first,
 // it forwards what is queued at that moment and returns.
-func (t *tailer) read(ctx, flushCtx context.Context, sub *actors.Subscription, pattern string) {
-	forward := func(b actors.Batch) bool {
+func (t *tailer) read(ctx, flushCtx context.Context, sub *bus.Subscription, pattern string) {
+	forward := func(b bus.Batch) bool {
 		if b.Dropped > 0 {
 			t.notes.notef("warning: --tail %s: %d message(s) dropped: the output is not keeping up", pattern, b.Dropped)
 		}

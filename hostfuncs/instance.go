@@ -156,6 +156,7 @@ type Instance struct {
 	drainBuf  []*bus.Message
 	carried   map[*bus.Subscription]carriedCounts // counts a too-small buffer could not report
 	lastTopic string                              // the last published topic that passed validation and the ACL
+	pub       *bus.Publisher                      // the instance's match cache on cfg.Bus (nil without a bus)
 }
 
 // NewInstance returns the host state of one capsule instance.
@@ -184,6 +185,9 @@ func NewInstance(cfg Config) *Instance {
 		shared:  cfg.Shared,
 		limiter: cfg.Shared.limiter,
 		handles: make(map[uint32]*bus.Subscription),
+	}
+	if cfg.Bus != nil {
+		in.pub = cfg.Bus.NewPublisher()
 	}
 	in.lastYield.Store(time.Now().UnixNano())
 	return in

@@ -112,7 +112,7 @@ func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, pay
 	if payloadLen > abi.MaxPayloadBytes {
 		return topic, abi.InvalidInput
 	}
-	if _, err := in.cfg.Bus.PublishCopyAt(topic, payload, in.cfg.InstanceID, p, now); err != nil {
+	if _, err := in.pub.PublishCopyAt(topic, payload, in.cfg.InstanceID, p, now); err != nil {
 		return topic, codeOfBusError(err)
 	}
 	in.limiter.charge(window, int(payloadLen))

@@ -16,6 +16,7 @@ import (
 type benchOptions struct {
 	cache       cacheFlag
 	duration    time.Duration
+	rounds      int
 	scenarios   []string
 	payload     int
 	subscribers int
@@ -41,13 +42,14 @@ processes on loopback: remote 1→1 and 1→2 against the bus alone, round trip,
 node goroutines and RSS). Progress goes to stderr; the table (or --json)
 to stdout. Machines are noisy: compare ratios, not absolute values.`,
 		Example: `  astrid-actors bench
-  astrid-actors bench --scenario pubsub --scenario fanout --duration 5s
+  astrid-actors bench --scenario pubsub --scenario fanout --duration 5s --rounds 5
   astrid-actors bench --json > bench.json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	f := cmd.Flags()
 	f.DurationVar(&o.duration, "duration", 2*time.Second, "how long each measurement runs")
+	f.IntVar(&o.rounds, "rounds", bench.DefaultRounds, "interleaved rounds of pubsub and fanout (capsules, then each baseline, per round); medians and min–max reported")
 	f.StringArrayVar(&o.scenarios, "scenario", nil, "scenario to run (repeatable; default all): "+joinNames(bench.Scenarios()))
 	f.IntVar(&o.payload, "payload-bytes", 128, "JSON payload size of pubsub, fanout, rtt and wake messages")
 	f.IntVar(&o.subscribers, "subscribers", 100, "subscriber capsules of the fanout scenario")
@@ -75,6 +77,9 @@ func (o *benchOptions) run(cmd *cobra.Command) error {
 			return usagef("--scenario %q: want one of %s", s, joinNames(bench.Scenarios()))
 		}
 	}
+	if o.rounds <= 0 {
+		return usagef("--rounds %d: must be positive", o.rounds)
+	}
 	if o.duration <= 0 {
 		return usagef("--duration %v: must be positive", o.duration)
 	}
@@ -96,6 +101,7 @@ func (o *benchOptions) run(cmd *cobra.Command) error {
 	results, err := bench.Run(ctx, bench.Config{
 		Executable:      exe,
 		Duration:        o.duration,
+		Rounds:          o.rounds,
 		Scenarios:       o.scenarios,
 		PayloadBytes:    o.payload,
 		Subscribers:     o.subscribers,

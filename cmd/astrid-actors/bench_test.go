@@ -10,7 +10,7 @@ import (
 
 func TestBench(t *testing.T) {
 	t.Parallel()
-	res := cli(t, "bench", "--scenario", "restart", "--scenario", "pubsub", "--duration", "100ms", "--json")
+	res := cli(t, "bench", "--scenario", "restart", "--scenario", "pubsub", "--duration", "100ms", "--rounds", "2", "--json")
 	if res.code != 0 {
 		t.Fatalf("bench: %v", res)
 	}
@@ -23,6 +23,9 @@ func TestBench(t *testing.T) {
 		scenarios[r.Scenario] = true
 		if r.Value <= 0 || len(r.Baselines) == 0 || r.Baselines[0].Ratio <= 0 {
 			t.Errorf("result %+v", r)
+		}
+		if r.Scenario == "pubsub" && (r.Rounds != 2 || r.Spread == nil || r.Baselines[0].RatioSpread == nil) {
+			t.Errorf("pubsub: rounds %d, spread %v, ratio spread %v: want 2 rounds with spreads", r.Rounds, r.Spread, r.Baselines[0].RatioSpread)
 		}
 	}
 	if !scenarios["restart"] || !scenarios["pubsub"] || len(scenarios) != 2 {
@@ -37,7 +40,7 @@ func TestBench(t *testing.T) {
 		t.Fatalf("bench table: %v", res)
 	}
 
-	for _, args := range [][]string{{"bench", "--scenario", "nope"}, {"bench", "--duration", "-1s"}, {"bench", "extra"}} {
+	for _, args := range [][]string{{"bench", "--scenario", "nope"}, {"bench", "--duration", "-1s"}, {"bench", "--rounds", "0"}, {"bench", "extra"}} {
 		if res := cli(t, args...); res.code != 2 {
 			t.Errorf("%v: %v, want exit 2", args, res)
 		}

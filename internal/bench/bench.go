@@ -86,6 +86,10 @@ type Config struct {
 	CacheDir string
 	// Progress receives progress lines; nil discards them.
 	Progress io.Writer
+	// Rounds is how many rounds the pubsub and fanout scenarios run, each round running the
+	// capsules and then every baseline once, each for Duration/Rounds; values and ratios are
+	// the medians over the rounds, reported with their ranges (default DefaultRounds).
+	Rounds int
 	// Executable is the astrid-actors binary the cluster scenario starts its child nodes with
 	// (the hidden ClusterNodeCommand); the scenario fails without it.
 	Executable string
@@ -96,8 +100,19 @@ type Baseline struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
 	// Ratio is the scenario's value divided by the baseline's (0 when the baseline is 0): above
-	// 1 the capsules are faster for rates and slower for latencies.
+	// 1 the capsules are faster for rates and slower for latencies. With rounds it is the
+	// median of the per-round ratios.
 	Ratio float64 `json:"ratio"`
+	// Spread is the range of Value over the rounds (nil for a scenario measured once).
+	Spread *Spread `json:"spread,omitempty"`
+	// RatioSpread is the range of the per-round ratios (nil for a scenario measured once).
+	RatioSpread *Spread `json:"ratio_spread,omitempty"`
+}
+
+// Spread is the range of a figure over the rounds of an interleaved measurement.
+type Spread struct {
+	Min float64 `json:"min"`
+	Max float64 `json:"max"`
 }
 
 // Result is one measured metric of a scenario.
@@ -115,6 +130,10 @@ type Result struct {
 	Met bool `json:"met"`
 	// Note tells how the value was obtained: counts, duration, dropped messages, caveats.
 	Note string `json:"note,omitempty"`
+	// Rounds is how many interleaved rounds the value is the median of (0: measured once);
+	// Spread is then its range over them.
+	Rounds int     `json:"rounds,omitempty"`
+	Spread *Spread `json:"spread,omitempty"`
 }
 
 // Scenarios returns the scenario names, in the order Run runs them.
@@ -135,6 +154,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Subscribers <= 0 {
 		c.Subscribers = DefaultSubscribers
+	}
+	if c.Rounds < 0 {
+		return c, fmt.Errorf("bench: %d rounds: must be positive", c.Rounds)
+	}
+	if c.Rounds == 0 {
+		c.Rounds = DefaultRounds
 	}
 	if len(c.ColdStartCounts) == 0 {
 		c.ColdStartCounts = DefaultColdStartCounts()

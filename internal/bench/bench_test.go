@@ -92,6 +92,8 @@ func TestRunAll(t *testing.T) {
 	checkJSON(t, rs)
 }
 
+func within(v float64, s *Spread) bool { return s.Min <= v && v <= s.Max }
+
 func checkResult(t *testing.T, r Result) {
 	t.Helper()
 	name := r.Scenario + " " + r.Metric
@@ -109,9 +111,22 @@ func checkResult(t *testing.T, r Result) {
 		if b.Name == "" || b.Value <= 0 && !rssResult {
 			t.Errorf("%s: baseline %+v", name, b)
 		}
+		if r.Rounds > 0 {
+			// medians over interleaved rounds: each figure within its range
+			if b.Spread == nil || b.RatioSpread == nil || !within(b.Value, b.Spread) || !within(b.Ratio, b.RatioSpread) || b.Ratio <= 0 {
+				t.Errorf("%s: baseline %s value %v spread %v ratio %v spread %v", name, b.Name, b.Value, b.Spread, b.Ratio, b.RatioSpread)
+			}
+			continue
+		}
 		if b.Value > 0 && math.Abs(b.Ratio-r.Value/b.Value) > 1e-9*math.Abs(b.Ratio) {
 			t.Errorf("%s: baseline %s ratio %v, want %v", name, b.Name, b.Ratio, r.Value/b.Value)
 		}
+	}
+	if r.Rounds > 0 && (r.Spread == nil || !within(r.Value, r.Spread)) {
+		t.Errorf("%s: value %v outside its spread %v over %d rounds", name, r.Value, r.Spread, r.Rounds)
+	}
+	if (r.Scenario == ScenarioPubSub || r.Scenario == ScenarioFanout) && r.Rounds != DefaultRounds {
+		t.Errorf("%s: %d rounds, want %d", name, r.Rounds, DefaultRounds)
 	}
 	if r.Target == "" && !r.Met {
 		t.Errorf("%s: no target but not met", name)
@@ -180,7 +195,11 @@ func checkTable(t *testing.T, rs []Result) {
 					}
 					continue
 				}
-				ratio, err := strconv.ParseFloat(cell(line, 7), 64)
+				ratioCell, spread, ranged := strings.Cut(cell(line, 7), " (")
+				if ranged != (b.RatioSpread != nil) || ranged && !strings.HasSuffix(spread, ")") {
+					t.Errorf("row %q: ratio %q: range shown %v, want %v", line, cell(line, 7), ranged, b.RatioSpread != nil)
+				}
+				ratio, err := strconv.ParseFloat(ratioCell, 64)
 				if err != nil || math.Abs(ratio-b.Ratio) > 0.01*b.Ratio+0.0051 {
 					t.Errorf("row %q: ratio %q, want %v (%v)", line, cell(line, 7), b.Ratio, err)
 				}

@@ -48,13 +48,31 @@ func (e *env) throughput(ctx context.Context, scenario string, sinks int) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	var dropped uint64
-	n, el, err := calibrate(ctx, e.cfg.Duration, chunk, chunk, maxPublishes, func(n int) (time.Duration, error) {
-		el, d, err := ps.run(ctx, n)
-		dropped = d
-		e.progress("%s: capsules: %d messages × %d subscribers in %v", scenario, n, sinks, el.Round(time.Microsecond))
-		return el, err
-	})
+	names := []string{"bus alone (Go)", "protoactor actors", "Go channels"}
+	cs := []contender{{name: "capsules", n0: chunk, step: chunk, per: sinks, run: func(n int) (time.Duration, uint64, error) {
+		return ps.run(ctx, n)
+	}}}
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	for i, run := range []func(context.Context, int, []byte) (func(int) (time.Duration, error), func(), error){
+		busAlone, protoactorFanout, channelFanout,
+	} {
+		f, stop, err := run(ctx, sinks, pl)
+		if err != nil {
+			_ = ps.g.close()
+			return Result{}, fmt.Errorf("baseline %s: %w", names[i], err)
+		}
+		stops = append(stops, stop)
+		cs = append(cs, contender{name: names[i], n0: 1000, step: 1, per: sinks, run: func(n int) (time.Duration, uint64, error) {
+			el, err := f(n)
+			return el, 0, err
+		}})
+	}
+	m, err := e.rounds(ctx, scenario, cs)
 	extra := capsuleDrops(ps.sinks...)
 	if cerr := ps.g.close(); err == nil {
 		err = cerr
@@ -62,49 +80,27 @@ func (e *env) throughput(ctx context.Context, scenario string, sinks int) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	value := float64(uint64(n*sinks)-dropped) / el.Seconds()
-
-	var bases []Baseline
-	for _, b := range []struct {
-		name string
-		run  func(context.Context, int, []byte) (func(int) (time.Duration, error), func(), error)
-	}{
-		{"bus alone (Go)", busAlone},
-		{"protoactor actors", protoactorFanout},
-		{"Go channels", channelFanout},
-	} {
-		run, stop, err := b.run(ctx, sinks, pl)
-		if err != nil {
-			return Result{}, fmt.Errorf("baseline %s: %w", b.name, err)
-		}
-		bn, bel, err := calibrate(ctx, e.cfg.Duration, 1000, 1, maxPublishes, run)
-		stop()
-		if err != nil {
-			return Result{}, fmt.Errorf("baseline %s: %w", b.name, err)
-		}
-		v := rate(bn*sinks, bel)
-		e.progress("%s: baseline %s: %d messages × %d in %v: %.0f/s", scenario, b.name, bn, sinks, bel.Round(time.Microsecond), v)
-		bases = append(bases, Baseline{Name: b.name, Value: v})
+	n, el, dropped := m.n[0], m.elapsed[0], m.dropped[0]
+	if scenario == ScenarioPubSub {
+		names[1], names[2] = "protoactor 2 actors", "Go channel"
 	}
-
-	note := fmt.Sprintf("%d messages of %d bytes × %d subscriber capsule(s) in %v; benchsink recv batches; %s",
-		n, len(pl), sinks, el.Round(time.Millisecond), dropNote(dropped))
+	note := fmt.Sprintf("%d rounds of %d messages of %d bytes × %d subscriber capsule(s) (last %v), each round followed by the baselines; benchsink recv batches; %s",
+		e.cfg.Rounds, n, len(pl), sinks, el.Round(time.Millisecond), dropNote(dropped))
 	if extra > dropped {
 		note += fmt.Sprintf("; capsule status reports %d dropped or discarded", extra)
 	}
+	value := spreadOf(m.rates[0]).med
 	if scenario == ScenarioPubSub {
 		e.progress("%s: %.0f msg/s", scenario, value)
-		bases[1].Name = "protoactor 2 actors"
-		bases[2].Name = "Go channel"
-		return result(scenario, "throughput 1→1", "msg/s", value, "≥ 1000000 msg/s", atLeast(1e6), note, bases...), nil
+		return roundsResult(scenario, "throughput 1→1", "msg/s", "≥ 1000000 msg/s", atLeast(1e6), note, names, m), nil
 	}
 	e.progress("%s: %.0f deliveries/s", scenario, value)
 	metric := fmt.Sprintf("deliveries 1→%d", sinks)
 	if sinks != DefaultSubscribers {
 		note += fmt.Sprintf("; the target is for 1→%d", DefaultSubscribers)
-		return result(scenario, metric, "deliveries/s", value, "", nil, note, bases...), nil
+		return roundsResult(scenario, metric, "deliveries/s", "", nil, note, names, m), nil
 	}
-	return result(scenario, metric, "deliveries/s", value, "≥ 5000000 deliveries/s", atLeast(5e6), note, bases...), nil
+	return roundsResult(scenario, metric, "deliveries/s", "≥ 5000000 deliveries/s", atLeast(5e6), note, names, m), nil
 }
 
 // pubSubCapsules are a benchpub capsule and benchsink capsules in one runtime.

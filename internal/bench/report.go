@@ -27,7 +27,7 @@ func WriteTable(w io.Writer, rs []Result) error {
 		if target == "" {
 			target = "-"
 		}
-		first := []string{r.Scenario, r.Metric, formatValue(r.Value, r.Unit), target, met}
+		first := []string{r.Scenario, r.Metric, valueCell(r.Value, r.Spread, r.Unit), target, met}
 		if len(r.Baselines) == 0 {
 			row(append(first, "-", "-", "-")...)
 			continue
@@ -37,14 +37,19 @@ func WriteTable(w io.Writer, rs []Result) error {
 			if i > 0 {
 				cells = []string{"", "", "", "", ""}
 			}
-			row(append(cells, b.Name, formatValue(b.Value, r.Unit), formatRatio(b.Ratio))...)
+			row(append(cells, b.Name, valueCell(b.Value, b.Spread, r.Unit), formatRatio(b.Ratio)+formatSpread(b.RatioSpread, "ratio"))...)
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	var notes []string
+	roundsNote := false
 	for _, r := range rs {
+		if r.Rounds > 0 && !roundsNote {
+			roundsNote = true
+			notes = append(notes, "  values with a range are medians over interleaved rounds (min–max)")
+		}
 		if r.Note != "" {
 			notes = append(notes, fmt.Sprintf("  %s %s: %s", r.Scenario, r.Metric, r.Note))
 		}
@@ -62,16 +67,47 @@ func WriteJSON(w io.Writer, rs []Result) error {
 	out := make([]Result, len(rs))
 	for i, r := range rs {
 		r.Value = finite(r.Value)
+		r.Spread = finiteSpread(r.Spread)
 		r.Baselines = append([]Baseline(nil), r.Baselines...)
 		for j := range r.Baselines {
 			r.Baselines[j].Value = finite(r.Baselines[j].Value)
 			r.Baselines[j].Ratio = finite(r.Baselines[j].Ratio)
+			r.Baselines[j].Spread = finiteSpread(r.Baselines[j].Spread)
+			r.Baselines[j].RatioSpread = finiteSpread(r.Baselines[j].RatioSpread)
 		}
 		out[i] = r
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+func finiteSpread(s *Spread) *Spread {
+	if s == nil {
+		return nil
+	}
+	return &Spread{Min: finite(s.Min), Max: finite(s.Max)}
+}
+
+// valueCell renders v with its range, if any, before the unit: "1 200 (1 100–1 300) msg/s".
+func valueCell(v float64, s *Spread, unit string) string {
+	c := formatValue(v, "") + formatSpread(s, "")
+	if unit == "" {
+		return c
+	}
+	return c + " " + unit
+}
+
+// formatSpread renders a range as " (min–max)", values shortened like formatRatio for ratios
+// and with thousands grouping otherwise; "" for nil.
+func formatSpread(s *Spread, kind string) string {
+	if s == nil {
+		return ""
+	}
+	if kind == "ratio" {
+		return fmt.Sprintf(" (%s–%s)", formatRatio(s.Min), formatRatio(s.Max))
+	}
+	return fmt.Sprintf(" (%s–%s)", formatValue(s.Min, ""), formatValue(s.Max, ""))
 }
 
 func finite(v float64) float64 {

@@ -1,10 +1,14 @@
 package bus
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 )
 
 var jsonCases = []string{
@@ -29,6 +33,9 @@ func TestValidJSON(t *testing.T) {
 		if got, want := validJSON([]byte(c)), wantJSON([]byte(c)); got != want {
 			t.Errorf("validJSON(%.40q) = %v, encoding/json + utf8 say %v", c, got, want)
 		}
+		if got, want := scanJSON([]byte(c)), wantJSON([]byte(c)); got != want {
+			t.Errorf("scanJSON(%.40q) = %v, encoding/json + utf8 say %v", c, got, want)
+		}
 	}
 }
 
@@ -39,8 +46,12 @@ func FuzzValidJSONAgreesWithEncodingJSON(f *testing.F) {
 		f.Add([]byte(c))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := validJSON(b), wantJSON(b); got != want {
+		want := wantJSON(b)
+		if got := validJSON(b); got != want {
 			t.Fatalf("validJSON(%q) = %v, encoding/json + utf8 say %v", b, got, want)
+		}
+		if got := scanJSON(b); got != want {
+			t.Fatalf("scanJSON(%q) = %v, encoding/json + utf8 say %v", b, got, want)
 		}
 	})
 }
@@ -61,4 +72,59 @@ func BenchmarkValidJSON(b *testing.B) {
 			json.Valid(payload128)
 		}
 	})
+}
+
+// validJSONGjson is the validator before scanJSON (utf8.Valid, then gjson below the nesting
+// bound, else encoding/json), kept as the benchmarks' baseline.
+func validJSONGjson(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	if bytes.Count(b, []byte{'['})+bytes.Count(b, []byte{'{'}) >= maxJSONNesting {
+		return json.Valid(b)
+	}
+	return gjson.ValidBytes(b)
+}
+
+// benchPayloads are the validation benchmarks' inputs: the bench scenario's shape (an object
+// with one long plain string) and a structured one (records of short keys, numbers, strings).
+func benchPayloads(size int) map[string][]byte {
+	padded := []byte(`{"kind":"bench","pad":"` + strings.Repeat("x", max(size-25, 0)) + `"}`)
+	var s strings.Builder
+	s.WriteString(`[`)
+	for i := 0; s.Len() < size-70; i++ {
+		if i > 0 {
+			s.WriteByte(',')
+		}
+		fmt.Fprintf(&s, `{"id":%d,"name":"user-%d","score":%d.5,"ok":true,"tags":["a","bé"]}`, i, i, i*7)
+	}
+	s.WriteString(`]`)
+	return map[string][]byte{"string": padded, "records": []byte(s.String())}
+}
+
+func BenchmarkValidJSONSizes(b *testing.B) {
+	for _, size := range []int{128, 1 << 10, 64 << 10} {
+		for shape, p := range benchPayloads(size) {
+			if !scanJSON(p) || !wantJSON(p) {
+				b.Fatalf("%s %d: invalid payload", shape, size)
+			}
+			dst := make([]byte, len(p))
+			for _, v := range []struct {
+				name string
+				f    func([]byte) bool
+			}{
+				{"scan", scanJSON},
+				{"gjson+utf8", validJSONGjson},
+				{"encoding-json+utf8", wantJSON},
+				{"copy", func(p []byte) bool { return copy(dst, p) == len(p) }},
+			} {
+				b.Run(fmt.Sprintf("%s/%d/%s", shape, size, v.name), func(b *testing.B) {
+					b.SetBytes(int64(len(p)))
+					for range b.N {
+						v.f(p)
+					}
+				})
+			}
+		}
+	}
 }

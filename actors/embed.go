@@ -18,7 +18,7 @@ func (r *Runtime) Publish(ctx context.Context, topic string, payload []byte, pri
 	if err := ctx.Err(); err != nil {
 		return bus.PublishResult{}, err
 	}
-	return r.bus.PublishCopyAt(topic, payload, uuid.Nil, principal, r.bus.Now())
+	return r.bus.Publish(topic, payload, uuid.Nil, principal)
 }
 
 // Subscribe subscribes the host to a route pattern (topics.MatchRoute): a bus.Subscription

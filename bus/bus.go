@@ -134,38 +134,22 @@ type PublishResult struct {
 	Matched int
 }
 
-// Publish validates and publishes one message. The topic must pass topics.Validate with
-// topics.HostLimits; payload must be valid JSON of at most Options.MaxPayloadBytes. The bus takes
-// ownership of payload: the caller must not modify it afterwards.
+// Publish validates and publishes one message: the topic must pass topics.Validate with
+// topics.HostLimits, payload must be valid JSON (UTF-8) of at most Options.MaxPayloadBytes. The
+// payload is validated in place and copied only when accepted (into the message's own
+// allocation for the common small sizes), so the caller keeps ownership of payload — it may be
+// a view of guest memory. The message is stamped with the bus's clock (Options.Now).
 func (b *Bus) Publish(topic string, payload []byte, source uuid.UUID, principal Principal) (PublishResult, error) {
-	return b.PublishAt(topic, payload, source, principal, b.opts.Now())
+	if err := b.check(topic, payload); err != nil {
+		return PublishResult{}, err
+	}
+	c := b.getL1()
+	defer b.putL1(c)
+	return b.publishWith(c, newMessage(payload), topic, source, principal, b.opts.Now()), nil
 }
 
-// Now reads the bus's clock (Options.Now).
+// Now reads the bus's clock (Options.Now), the one messages are stamped with.
 func (b *Bus) Now() time.Time { return b.opts.Now() }
-
-// PublishAt is Publish with the publish time given by the caller, who read it from Now (the
-// host functions read the clock once for the rate limiter and the message).
-func (b *Bus) PublishAt(topic string, payload []byte, source uuid.UUID, principal Principal, at time.Time) (PublishResult, error) {
-	if err := b.check(topic, payload); err != nil {
-		return PublishResult{}, err
-	}
-	c := b.getL1()
-	defer b.putL1(c)
-	return b.publishWith(c, &Message{Payload: payload}, topic, source, principal, at), nil
-}
-
-// PublishCopyAt is PublishAt for a payload the caller does not own (a view of guest memory):
-// it is validated in place and copied only when accepted, into the same allocation as the
-// message for the common small sizes.
-func (b *Bus) PublishCopyAt(topic string, payload []byte, source uuid.UUID, principal Principal, at time.Time) (PublishResult, error) {
-	if err := b.check(topic, payload); err != nil {
-		return PublishResult{}, err
-	}
-	c := b.getL1()
-	defer b.putL1(c)
-	return b.publishWith(c, newMessage(payload), topic, source, principal, at), nil
-}
 
 // check validates a publish.
 func (b *Bus) check(topic string, payload []byte) error {

@@ -419,12 +419,12 @@ func TestTapSeesEveryAcceptedMessage(t *testing.T) {
 	}
 }
 
-func TestPublishCopyAtOwnsItsPayload(t *testing.T) {
+func TestPublishCopiesItsPayload(t *testing.T) {
 	b := newBus(t, Options{})
 	s := subscribe(t, b, "c")
 	for _, n := range []int{2, 64, 65, 256, 1000, 1024, 1025, 5000} {
 		payload := []byte(`"` + strings.Repeat("x", n-2) + `"`)
-		if _, err := b.PublishCopyAt("c", payload, uuid.Nil, System(), b.Now()); err != nil {
+		if _, err := b.Publish("c", payload, uuid.Nil, System()); err != nil {
 			t.Fatal(err)
 		}
 		want := string(payload)
@@ -434,7 +434,7 @@ func TestPublishCopyAtOwnsItsPayload(t *testing.T) {
 			t.Fatalf("size %d: got %d messages, payload ok %v, cap %d", n, len(got), len(got) == 1 && string(got[0].Payload) == want, cap(got[0].Payload))
 		}
 	}
-	if _, err := b.PublishCopyAt("c", []byte(`{`), uuid.Nil, System(), b.Now()); !errors.Is(err, ErrInvalidPayload) {
+	if _, err := b.Publish("c", []byte(`{`), uuid.Nil, System()); !errors.Is(err, ErrInvalidPayload) {
 		t.Fatalf("invalid payload: %v", err)
 	}
 }

@@ -1,8 +1,6 @@
 package bus
 
 import (
-	"time"
-
 	"github.com/google/uuid"
 
 	"github.com/astrid-actors/astrid-actors/topics"
@@ -100,18 +98,10 @@ type Publisher struct {
 // NewPublisher returns a Publisher for b.
 func (b *Bus) NewPublisher() *Publisher { return &Publisher{b: b} }
 
-// PublishAt is Bus.PublishAt through p's match cache.
-func (p *Publisher) PublishAt(topic string, payload []byte, source uuid.UUID, principal Principal, at time.Time) (PublishResult, error) {
+// Publish is Bus.Publish through p's match cache.
+func (p *Publisher) Publish(topic string, payload []byte, source uuid.UUID, principal Principal) (PublishResult, error) {
 	if err := p.b.check(topic, payload); err != nil {
 		return PublishResult{}, err
 	}
-	return p.b.publishWith(&p.cache, &Message{Payload: payload}, topic, source, principal, at), nil
-}
-
-// PublishCopyAt is Bus.PublishCopyAt through p's match cache.
-func (p *Publisher) PublishCopyAt(topic string, payload []byte, source uuid.UUID, principal Principal, at time.Time) (PublishResult, error) {
-	if err := p.b.check(topic, payload); err != nil {
-		return PublishResult{}, err
-	}
-	return p.b.publishWith(&p.cache, newMessage(payload), topic, source, principal, at), nil
+	return p.b.publishWith(&p.cache, newMessage(payload), topic, source, principal, p.b.opts.Now()), nil
 }

@@ -29,7 +29,7 @@ func TestPublisherCacheFollowsChanges(t *testing.T) {
 		var res PublishResult
 		var err error
 		if via == "publisher" {
-			res, err = p.PublishAt(topic, []byte(`1`), uuid.Nil, System(), b.Now())
+			res, err = p.Publish(topic, []byte(`1`), uuid.Nil, System())
 		} else {
 			res, err = b.Publish(topic, []byte(`1`), uuid.Nil, System())
 		}

@@ -95,8 +95,7 @@ func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, pay
 	if !checked {
 		topic = string(view)
 	}
-	now := in.cfg.Bus.Now() // one clock read for the rate limiter and the message
-	window, ok := in.limiter.reserve(p, int(payloadLen), in.shared.rateNow(now))
+	window, ok := in.limiter.reserve(p, int(payloadLen), in.shared.rateNow(in.cfg.Bus.Now()))
 	if !ok {
 		return topic, abi.RateLimited
 	}
@@ -112,7 +111,7 @@ func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, pay
 	if payloadLen > abi.MaxPayloadBytes {
 		return topic, abi.InvalidInput
 	}
-	if _, err := in.pub.PublishCopyAt(topic, payload, in.cfg.InstanceID, p, now); err != nil {
+	if _, err := in.pub.Publish(topic, payload, in.cfg.InstanceID, p); err != nil {
 		return topic, codeOfBusError(err)
 	}
 	in.limiter.charge(window, int(payloadLen))

@@ -53,12 +53,29 @@ func entryToken(e jetstream.KeyValueEntry) (leaseValue, uint64) {
 	return v, v.Token
 }
 
+// seenRev is a lease revision and when this node first saw it.
+type seenRev struct {
+	rev uint64
+	at  time.Time
+}
+
+// seenAt returns when this node's watcher delivered revision rev of key (zero if it did not).
+func (l *leaseState) seenAt(key string, rev uint64) time.Time {
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
+	if s := l.seen[key]; s.rev == rev {
+		return s.at
+	}
+	return time.Time{}
+}
+
 // LeaseStats are a node's placement and fencing counters.
 type LeaseStats struct {
 	// Claims counts leases this node acquired; Lost those it lost (renewal refused, or not
 	// renewed within the TTL).
-	Claims uint64 `json:"claims"`
-	Lost   uint64 `json:"lost"`
+	Claims   uint64 `json:"claims"`
+	Renewals uint64 `json:"renewals"`
+	Lost     uint64 `json:"lost"`
 	// FencedOut counts messages of a local instance whose lease was no longer valid, dropped
 	// before they left this node; FencedIn counts messages from other nodes refused for a
 	// stale lease token.
@@ -78,11 +95,12 @@ type leaseState struct {
 
 	fmu    sync.Mutex
 	fences map[string]uint64 // newest token known per lease key
+	seen   map[string]seenRev // latest revision per key, when the watcher delivered it
 
 	instances atomic.Pointer[map[uuid.UUID]*Claim] // fenced local publishers; copy on write
 	imu       sync.Mutex
 
-	claims, lost, fencedOut, fencedIn atomic.Uint64
+	claims, renewals, lost, fencedOut, fencedIn atomic.Uint64
 }
 
 // JetStream returns the node's JetStream context (on the node's in-process connection to its
@@ -97,7 +115,7 @@ func (n *Node) Conn() *nats.Conn { return n.nc }
 // LeaseStats returns the node's placement and fencing counters.
 func (n *Node) LeaseStats() LeaseStats {
 	l := &n.leases
-	return LeaseStats{Claims: l.claims.Load(), Lost: l.lost.Load(), FencedOut: l.fencedOut.Load(),
+	return LeaseStats{Claims: l.claims.Load(), Renewals: l.renewals.Load(), Lost: l.lost.Load(), FencedOut: l.fencedOut.Load(),
 		FencedIn: l.fencedIn.Load(), Bucket: l.kv.Load() != nil, Replicas: int(l.replicas.Load())}
 }
 
@@ -140,6 +158,11 @@ func (n *Node) manageLeases() {
 				if _, tok := entryToken(e); tok != 0 {
 					l.bumpFence(e.Key(), tok)
 				}
+				l.fmu.Lock()
+				if e.Revision() > l.seen[e.Key()].rev {
+					l.seen[e.Key()] = seenRev{e.Revision(), time.Now()}
+				}
+				l.fmu.Unlock()
 			}
 			continue
 		case <-t.C:
@@ -223,7 +246,7 @@ type Claim struct {
 // succeeded within the TTL less a margin — after a freeze or a partition), onLose runs at once
 // and the node bids again. Both run on the claim's goroutine, one at a time. A standby node
 // takes the lease over when it saw no renewal for LeaseTTL, or at once when the owner's route
-// closed (SIGKILL). Release ends the claim.
+// closed after the last renewal it saw (SIGKILL). Release ends the claim.
 func (n *Node) Claim(name string, onOwn func(token uint64), onLose func(why string)) (*Claim, error) {
 	if name == "" || len(name) > 255 {
 		return nil, fmt.Errorf("%w: claim name must be 1-255 bytes", ErrInvalidOptions)
@@ -302,6 +325,8 @@ func (c *Claim) run() {
 	defer close(c.done)
 	t := time.NewTicker(n.opts.LeaseRenew)
 	defer t.Stop()
+	now := make(chan struct{}, 1) // the first bid does not wait for a tick
+	now <- struct{}{}
 	var (
 		lastRev uint64    // owned: revision of our last write
 		seenRev uint64    // standby: the revision last observed
@@ -350,6 +375,7 @@ func (c *Claim) run() {
 			}
 			return
 		case <-t.C:
+		case <-now:
 		}
 		kvp := n.leases.kv.Load()
 		if kvp == nil {
@@ -371,6 +397,7 @@ func (c *Claim) run() {
 			cancel()
 			switch {
 			case err == nil:
+				n.leases.renewals.Add(1)
 				lastRev = rev
 				c.validTil.Store(sent.Add(n.opts.LeaseTTL - leaseMargin).UnixNano())
 			case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists):
@@ -409,11 +436,17 @@ func (c *Claim) run() {
 			now := time.Now()
 			if e.Revision() != seenRev {
 				seenRev, seenAt = e.Revision(), now
+				// The watcher usually delivered it earlier than this poll read it.
+				if w := n.leases.seenAt(c.key, seenRev); !w.IsZero() && w.Before(seenAt) {
+					seenAt = w
+				}
 			}
-			if now.Sub(seenAt) < n.opts.LeaseTTL && !n.gone(prev.Node) {
+			if now.Sub(seenAt) < n.opts.LeaseTTL && !n.gone(prev.Node, seenAt) {
 				cancel()
 				continue
 			}
+			n.log.Debug("lease takeover", zap.String("name", c.name), zap.String("from", prev.Node),
+				zap.Duration("unrenewed", now.Sub(seenAt)))
 			rev, err := kv.Update(ctx, c.key, body, e.Revision())
 			cancel()
 			if err == nil {
@@ -428,12 +461,15 @@ func (c *Claim) run() {
 	}
 }
 
-// gone reports whether node was a member whose route closed (it died or was cut off).
-func (n *Node) gone(node string) bool {
+// gone reports whether node was a member whose route closed (it died or was cut off) after
+// this node observed the lease revision it is judging (seen): a revision observed later proves
+// the owner renewed after its route closed, and a node that was itself cut off (frozen) sees
+// every revision anew after it resumes, so neither takes a lease over early.
+func (n *Node) gone(node string, seen time.Time) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	p := n.peers[node]
-	return p != nil && !p.up && p.serverID == "" && !p.since.IsZero()
+	return p != nil && !p.up && p.serverID == "" && !p.downAt.IsZero() && seen.Before(p.downAt)
 }
 
 // fenceOut reports whether msg must not leave this node: its source is a fenced instance whose

@@ -112,6 +112,7 @@ type peer struct {
 	helloing  bool
 	up        bool
 	since     time.Time
+	downAt    time.Time // when its last membership ended
 	state     state
 	known     bool   // state holds something received
 	acked     uint64 // highest version of our state it confirmed in this membership
@@ -278,7 +279,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		stop:     make(chan struct{}),
 		storeDir: storeDir, tmpStore: tmpStore,
 	}
-	n.leases.fences = map[string]uint64{}
+	n.leases.fences, n.leases.seen = map[string]uint64{}, map[string]seenRev{}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if a := ns.ClusterAddr(); a != nil {
 		n.addr = net.JoinHostPort(host, strconv.Itoa(a.Port))
@@ -667,7 +668,7 @@ func (n *Node) downLocked(p *peer, why string) {
 	if !p.up {
 		return
 	}
-	p.up = false
+	p.up, p.downAt = false, time.Now()
 	n.reindexLocked(p)
 	unacked, queued := p.send.Close()
 	n.log.Info("member down", zap.String("peer", p.name), zap.String("why", why),

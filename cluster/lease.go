@@ -94,7 +94,7 @@ type leaseState struct {
 	replicas atomic.Int64
 
 	fmu    sync.Mutex
-	fences map[string]uint64 // newest token known per lease key
+	fences map[string]uint64  // newest token known per lease key
 	seen   map[string]seenRev // latest revision per key, when the watcher delivered it
 
 	instances atomic.Pointer[map[uuid.UUID]*Claim] // fenced local publishers; copy on write
@@ -135,7 +135,7 @@ func (l *leaseState) bumpFence(key string, token uint64) bool {
 func (n *Node) manageLeases() {
 	defer n.wg.Done()
 	l := &n.leases
-	t := time.NewTicker(n.opts.LeaseRenew)
+	t := time.NewTicker(min(n.opts.LeaseRenew, DefaultLeaseRenew))
 	defer t.Stop()
 	var watcher jetstream.KeyWatcher
 	var updates <-chan jetstream.KeyValueEntry

@@ -55,8 +55,16 @@ func entryToken(e jetstream.KeyValueEntry) (leaseValue, uint64) {
 
 // seenRev is a lease revision and when this node first saw it.
 type seenRev struct {
-	rev uint64
-	at  time.Time
+	rev    uint64
+	at     time.Time
+	holder string // node of the last put entry
+}
+
+// lastHolder returns the node that last held key, as the watcher saw it.
+func (l *leaseState) lastHolder(key string) string {
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
+	return l.seen[key].holder
 }
 
 // seenAt returns when this node's watcher delivered revision rev of key (zero if it did not).
@@ -67,6 +75,16 @@ func (l *leaseState) seenAt(key string, rev uint64) time.Time {
 		return s.at
 	}
 	return time.Time{}
+}
+
+// LeaseHolder returns the node that holds (or last held) the lease on name and its newest
+// fence token, as this node's watch of the lease bucket saw them ("" and 0 when unknown).
+func (n *Node) LeaseHolder(name string) (node string, token uint64) {
+	l := &n.leases
+	key := leaseKey(name)
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
+	return l.seen[key].holder, l.fences[key]
 }
 
 // LeaseStats are a node's placement and fencing counters.
@@ -158,9 +176,13 @@ func (n *Node) manageLeases() {
 				if _, tok := entryToken(e); tok != 0 {
 					l.bumpFence(e.Key(), tok)
 				}
+				v, _ := entryToken(e)
 				l.fmu.Lock()
-				if e.Revision() > l.seen[e.Key()].rev {
-					l.seen[e.Key()] = seenRev{e.Revision(), time.Now()}
+				if old := l.seen[e.Key()]; e.Revision() > old.rev {
+					if v.Node == "" {
+						v.Node = old.holder
+					}
+					l.seen[e.Key()] = seenRev{e.Revision(), time.Now(), v.Node}
 				}
 				l.fmu.Unlock()
 			}
@@ -328,9 +350,10 @@ func (c *Claim) run() {
 	now := make(chan struct{}, 1) // the first bid does not wait for a tick
 	now <- struct{}{}
 	var (
-		lastRev uint64    // owned: revision of our last write
-		seenRev uint64    // standby: the revision last observed
-		seenAt  time.Time // standby: when it was first observed
+		lastRev uint64     // owned: revision of our last write
+		seenRev uint64     // standby: the revision last observed
+		seenAt  time.Time  // standby: when it was first observed
+		holder  leaseValue // standby: the last holder observed (for capsule_moved)
 	)
 	self := leaseValue{Node: n.opts.Node, Epoch: n.epoch}
 	lose := func(why string) {
@@ -426,10 +449,14 @@ func (c *Claim) run() {
 			rev, err := kv.Create(ctx, c.key, body)
 			cancel()
 			if err == nil {
-				own(kv, rev, sent, leaseValue{})
+				if holder.Node == "" { // the holder released it before this node read it
+					holder.Node = n.leases.lastHolder(c.key)
+				}
+				own(kv, rev, sent, holder)
 			}
 		case err == nil:
 			prev, tok := entryToken(e)
+			holder = prev
 			if tok != 0 {
 				n.leases.bumpFence(c.key, tok)
 			}

@@ -144,6 +144,9 @@ func (a *capsuleActor) current(id uuid.UUID) bool { return a.inst != nil && a.in
 // start creates a new instance and runs it on a worker goroutine.
 func (a *capsuleActor) start() {
 	id := uuid.New()
+	if a.spec.fence != nil {
+		a.spec.fence(id)
+	}
 	self, root := a.self, a.root
 	host := hostfuncs.NewInstance(hostfuncs.Config{
 		CapsuleID:  a.spec.ID,

@@ -83,6 +83,12 @@ type CapsuleSpec struct {
 	Owner string
 	// Policy is the capsule's supervision policy; nil means the runtime's default.
 	Policy *supervision.Policy
+	// Placement is manifest.PlacementCluster for a capsule one node of the cluster runs (the
+	// others stand by, StateStandby); empty or manifest.PlacementNode runs it on this node.
+	Placement string
+	// fence, when set, is told every new instance id (cluster placement: its messages carry
+	// the lease token).
+	fence func(uuid.UUID)
 	// Watchdog stops a run loop that stops yielding; nil means the runtime's default, a zero
 	// Window disables it. It also covers instantiation and _initialize.
 	Watchdog *supervision.Watchdog
@@ -135,9 +141,12 @@ const (
 	StateFailed
 	// StateStopped: the capsule was stopped.
 	StateStopped
+	// StateStandby: a cluster-placed capsule another node runs; this node takes over when
+	// that node fails.
+	StateStandby
 )
 
-var stateNames = [...]string{"starting", "running", "ready", "restarting", "exited", "failed", "stopped"}
+var stateNames = [...]string{"starting", "running", "ready", "restarting", "exited", "failed", "stopped", "standby"}
 
 // String returns the state's lower-case name.
 func (s State) String() string {

@@ -2,19 +2,28 @@ package actors
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/cluster"
+	"github.com/astrid-actors/astrid-actors/manifest"
+	"go.uber.org/zap"
 )
 
 // newClusterRuntime starts a runtime that is node name of the cluster "test".
 func newClusterRuntime(t testing.TB, name string, seeds ...string) *Runtime {
 	t.Helper()
-	r, err := New(context.Background(), Options{Engine: EngineOptions{CacheDir: testCacheDir},
+	lg := zap.NewNop()
+	if os.Getenv("ASTRID_TEST_LOG") != "" {
+		lg, _ = zap.NewDevelopment()
+	}
+	r, err := New(context.Background(), Options{Logger: lg.With(zap.String("rt", name)), Engine: EngineOptions{CacheDir: testCacheDir},
 		Cluster: &cluster.Options{Name: "test", Node: name, Seeds: seeds}})
 	if err != nil {
 		t.Fatal(err)
@@ -108,5 +117,98 @@ func TestClusterCapsulesACLAcrossNodes(t *testing.T) {
 	// The denied publish came first on the same link; foo.bar arrived, so it would have too.
 	if st := secret.Mailbox().Stats(); st.Offered != 0 {
 		t.Fatalf("a publish denied on n1 reached n2: %+v", st)
+	}
+}
+
+// TestClusterPlacedCapsuleRunsOnOneNode: three nodes load the echo capsule with placement =
+// "cluster": it runs on exactly one of them, the others show it as standby, and a publish
+// gets one echo. When the runtime running it closes, a standby takes over (capsule_moved on
+// its bus), runs a new instance, and echoes again.
+func TestClusterPlacedCapsuleRunsOnOneNode(t *testing.T) {
+	r1 := newClusterRuntime(t, "n1")
+	rs := []*Runtime{r1, newClusterRuntime(t, "n2", r1.Cluster().Addr()), newClusterRuntime(t, "n3", r1.Cluster().Addr())}
+	for _, r := range rs {
+		checkFor(t, 10*time.Second, "three members", func() bool { return len(r.Cluster().Members()) == 3 })
+	}
+	ctx := t.Context()
+	ms, _, errs := manifest.Discover(filepath.Join("..", "testdata", "capsules", "echo"))
+	if len(errs) > 0 || len(ms) != 1 {
+		t.Fatalf("discover echo: %v", errs)
+	}
+	ms[0].Supervision.Placement = manifest.PlacementCluster
+	for _, r := range rs {
+		if _, err := r.LoadManifest(ctx, ms[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	running := func() []int {
+		var out []int
+		for i, r := range rs {
+			if c := r.Capsule("echo"); c != nil && c.Status().State == StateReady {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	checkFor(t, 20*time.Second, "echo ready on one node", func() bool { return len(running()) == 1 })
+	owner := running()[0]
+	for i, r := range rs {
+		st := r.Capsules()
+		if len(st) != 1 || (i != owner) != (st[0].State == StateStandby) {
+			t.Fatalf("n%d capsules %+v (owner n%d)", i+1, st, owner+1)
+		}
+	}
+	host := rs[(owner+1)%3]
+	out := hostSubscribe(t, host, "echo.out")
+	if _, err := host.Publish(ctx, "echo.in", []byte(`{"n":1}`), bus.Verified("carol")); err != nil {
+		t.Fatal(err)
+	}
+	if m := receive(t, out, 1, 10*time.Second)[0]; m.Source != rs[owner].Capsule("echo").Status().InstanceID {
+		t.Fatalf("echo from %v", m.Source)
+	}
+	var survivors []*Runtime
+	for i, r := range rs {
+		if i != owner {
+			survivors = append(survivors, r)
+		}
+	}
+	for _, r := range survivors {
+		checkFor(t, 5*time.Second, "the survivors see the holder", func() bool {
+			h, _ := r.Cluster().LeaseHolder("echo")
+			return h == rs[owner].Cluster().Name()
+		})
+	}
+	moved := hostSubscribe(t, survivors[0], cluster.TopicCapsuleMoved)
+	moved2 := hostSubscribe(t, survivors[1], cluster.TopicCapsuleMoved)
+	closeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rs[owner].Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+	var next *Runtime
+	checkFor(t, 10*time.Second, "echo ready on a survivor", func() bool {
+		for _, r := range survivors {
+			if c := r.Capsule("echo"); c != nil && c.Status().State == StateReady {
+				next = r
+				return true
+			}
+		}
+		return false
+	})
+	ev := moved
+	if next == survivors[1] {
+		ev = moved2
+	}
+	if m := receive(t, ev, 1, 5*time.Second)[0]; !strings.Contains(string(m.Payload), `"from":"n`+strconv.Itoa(owner+1)+`"`) {
+		t.Fatalf("capsule_moved %s", m.Payload)
+	}
+	if _, err := host.Publish(ctx, "echo.in", []byte(`{"n":2}`), bus.Verified("carol")); err != nil {
+		t.Fatal(err)
+	}
+	if host == rs[owner] {
+		t.Fatal("unreachable: the host is a survivor")
+	}
+	if m := receive(t, out, 1, 10*time.Second)[0]; m.Source != next.Capsule("echo").Status().InstanceID || string(m.Payload) != `{"n":2}` {
+		t.Fatalf("echo after the move: %s from %v", m.Payload, m.Source)
 	}
 }

@@ -178,6 +178,9 @@ func orEmpty(s []string) []string {
 
 // waitLoaded waits for a capsule's readiness up to timeout.
 func (r *Runtime) waitLoaded(ctx context.Context, c *Capsule, timeout time.Duration) error {
+	if c.Status().State == StateStandby {
+		return nil // a cluster-placed capsule another node runs
+	}
 	if timeout <= 0 {
 		timeout = manifest.DefaultSupervision().ReadyTimeout
 	}
@@ -277,12 +280,17 @@ func SpecFromManifest(m *manifest.Manifest, mod *Module) (CapsuleSpec, error) {
 		Policy:       policy,
 		Watchdog:     &supervision.Watchdog{Window: sv.WatchdogWindow, Windows: sv.WatchdogWindows},
 		ReadyTimeout: sv.ReadyTimeout,
+		Placement:    sv.Placement,
 	}, nil
 }
 
 // Unload stops the capsule with that id and removes it from the runtime.
 func (r *Runtime) Unload(ctx context.Context, id string) error {
+	wasPlaced := r.unplace(id)
 	c := r.Capsule(id)
+	if c == nil && wasPlaced {
+		return nil
+	}
 	if c == nil {
 		return fmt.Errorf("unload %s: %w", id, ErrNotFound)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/astrid-actors/astrid-actors/cluster"
 	"github.com/astrid-actors/astrid-actors/internal/actorsys"
 	"github.com/astrid-actors/astrid-actors/kv"
+	"github.com/astrid-actors/astrid-actors/manifest"
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
@@ -76,6 +77,7 @@ type Runtime struct {
 	budget   *memoryBudget
 
 	mu       sync.Mutex
+	placed   map[string]*placed // cluster-placed capsules by id
 	capsules map[string]*Capsule
 	order    []string // start order, for stopping in reverse
 	closed   bool
@@ -165,7 +167,13 @@ func (r *Runtime) Cluster() *cluster.Node { return r.cluster }
 func (r *Runtime) capsuleIDs() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.order)
+	ids := make([]string, 0, len(r.order))
+	for _, id := range r.order {
+		if r.capsules[id].Status().State != StateStandby { // another node runs it
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // closeCluster leaves the cluster, if this runtime is a node of one.
@@ -205,6 +213,9 @@ func (r *Runtime) Start(ctx context.Context, spec CapsuleSpec) (*Capsule, error)
 	spec.Limits = spec.Limits.withDefaults(r.opts.Limits)
 	if err := spec.validate(); err != nil {
 		return nil, err
+	}
+	if spec.Placement == manifest.PlacementCluster && r.cluster != nil {
+		return r.startPlaced(spec)
 	}
 	if _, err := r.kvFor(spec.Module); err != nil {
 		return nil, fmt.Errorf("capsule %s: %w", spec.ID, err)
@@ -328,6 +339,8 @@ func (r *Runtime) Close(ctx context.Context) error {
 	}
 	r.closed = true
 	r.mu.Unlock()
+	// Cluster-placed capsules give up their leases first (stopping the instances they run).
+	r.releasePlaced()
 	// Every Start that passed its check of closed finishes its spawn first, so each capsule
 	// below has an actor to stop (or none, if its spawn failed).
 	r.starting.Wait()

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/astrid-actors/astrid-actors/bus"
@@ -110,6 +112,7 @@ type peer struct {
 	helloing  bool
 	up        bool
 	since     time.Time
+	downAt    time.Time // when its last membership ended
 	state     state
 	known     bool   // state holds something received
 	acked     uint64 // highest version of our state it confirmed in this membership
@@ -146,6 +149,10 @@ type Node struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	subs   []*nats.Subscription
+
+	leases   leaseState
+	storeDir string // removed by Close when tmpStore
+	tmpStore bool
 }
 
 // event is a cluster event waiting to be published.
@@ -173,8 +180,31 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	}
 	host, port, _ := splitHostPort("listen address", opts.Listen)
 	if port == 0 {
-		port = server.RANDOM_PORT
+		// JetStream clustering needs at least one configured route; the node lists itself
+		// (harmless to NATS), so it needs its port before the server starts.
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("cluster: pick a route port on %s: %w", host, err)
+		}
+		port = l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
 	}
+	storeDir, tmpStore := opts.StoreDir, false
+	if storeDir == "" {
+		d, err := os.MkdirTemp("", "astrid-jetstream-")
+		if err != nil {
+			return nil, fmt.Errorf("cluster: JetStream store directory: %w", err)
+		}
+		storeDir, tmpStore = d, true
+	} else if err := os.MkdirAll(storeDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: JetStream store directory: %w", err)
+	}
+	removeStore := func() {
+		if tmpStore {
+			_ = os.RemoveAll(storeDir)
+		}
+	}
+	setRaftTiming()
 	var secret [16]byte
 	_, _ = rand.Read(secret[:])
 	clientToken := hex.EncodeToString(secret[:])
@@ -186,6 +216,11 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		NoSigs:        true,
 		NoLog:         true,
 		MaxPayload:    maxPayload,
+		JetStream:     true,
+		StoreDir:      storeDir,
+		// Leases are tiny; these bound what the embedded JetStream may take.
+		JetStreamMaxMemory: 64 << 20,
+		JetStreamMaxStore:  256 << 20,
 		Cluster: server.ClusterOpts{
 			Name:         opts.Name,
 			Host:         host,
@@ -200,7 +235,12 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if opts.Token != "" {
 		sopts.Cluster.Username, sopts.Cluster.Password = "astrid", opts.Token
 	}
-	for _, s := range opts.Seeds {
+	self := net.JoinHostPort(host, strconv.Itoa(port))
+	seeds := opts.Seeds
+	if !slices.Contains(seeds, self) {
+		seeds = append(slices.Clone(seeds), self)
+	}
+	for _, s := range seeds {
 		u := &url.URL{Scheme: "nats-route", Host: s}
 		if opts.TLS != nil {
 			u.Scheme = "tls"
@@ -212,6 +252,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {
+		removeStore()
 		return nil, fmt.Errorf("cluster: configure embedded NATS server: %w", err)
 	}
 	ns.SetLoggerV2(natsLogger{opts.Logger.Named("nats")}, false, false, false)
@@ -223,6 +264,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if !ns.ReadyForConnections(deadline) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
+		removeStore()
 		return nil, fmt.Errorf("cluster: embedded NATS server did not start (route listener %s)", opts.Listen)
 	}
 	n := &Node{
@@ -235,7 +277,9 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		peers:    map[string]*peer{},
 		refs:     map[string]int{},
 		stop:     make(chan struct{}),
+		storeDir: storeDir, tmpStore: tmpStore,
 	}
+	n.leases.fences, n.leases.seen = map[string]uint64{}, map[string]seenRev{}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if a := ns.ClusterAddr(); a != nil {
 		n.addr = net.JoinHostPort(host, strconv.Itoa(a.Port))
@@ -248,7 +292,12 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err != nil {
 		ns.Shutdown()
 		ns.WaitForShutdown()
+		removeStore()
 		return nil, fmt.Errorf("cluster: connect to embedded NATS server: %w", err)
+	}
+	if n.leases.js, err = jetstream.New(n.nc); err != nil {
+		n.shutdownNATS()
+		return nil, fmt.Errorf("cluster: JetStream context: %w", err)
 	}
 	for subj, h := range map[string]nats.MsgHandler{n.subjData: n.onData, n.subjAck: n.onAck, n.subjCtl: n.onCtl} {
 		sub, err := n.nc.Subscribe(subj, h)
@@ -263,8 +312,9 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		n.shutdownNATS()
 		return nil, fmt.Errorf("cluster: flush subscriptions: %w", err)
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.poll()
+	go n.manageLeases()
 	n.log.Info("node started", zap.String("cluster", opts.Name), zap.String("listen", n.addr),
 		zap.Strings("seeds", opts.Seeds))
 	return n, nil
@@ -274,6 +324,9 @@ func (n *Node) shutdownNATS() {
 	n.nc.Close()
 	n.ns.Shutdown()
 	n.ns.WaitForShutdown()
+	if n.tmpStore {
+		_ = os.RemoveAll(n.storeDir)
+	}
 }
 
 // Name returns the node name.
@@ -436,13 +489,22 @@ func (n *Node) Forward(msg *bus.Message) {
 	if n.index.Len() == 0 || strings.HasPrefix(msg.Topic, eventPrefix) {
 		return
 	}
+	c, drop := n.fenceOut(msg)
+	if drop {
+		return
+	}
+	var key string
+	var token uint64
+	if c != nil {
+		key, token = c.key, c.token.Load()
+	}
 	var buf [8]*peer
 	ps := n.index.Match(msg.Topic, buf[:0])
 	for i, p := range ps {
 		if slices.Contains(ps[:i], p) {
 			continue
 		}
-		if p.send.Enqueue(msg) {
+		if p.send.EnqueueFenced(msg, key, token) {
 			wake(p.wake)
 		}
 	}
@@ -606,7 +668,7 @@ func (n *Node) downLocked(p *peer, why string) {
 	if !p.up {
 		return
 	}
-	p.up = false
+	p.up, p.downAt = false, time.Now()
 	n.reindexLocked(p)
 	unacked, queued := p.send.Close()
 	n.log.Info("member down", zap.String("peer", p.name), zap.String("why", why),
@@ -841,9 +903,24 @@ func (n *Node) onData(msg *nats.Msg) {
 	p := n.peerLocked(f.From)
 	n.mu.Unlock()
 	msgs, ack := p.recv.Accept(f, n.opts.Node)
+	var refused map[int]bool
+	if len(f.Fences) > 0 {
+		skip := len(f.Messages) - len(msgs) // duplicates Accept dropped
+		for _, fe := range f.Fences {
+			if i := int(fe.Index) - skip; i >= 0 && !n.leases.bumpFence(fe.Key, fe.Token) {
+				if refused == nil {
+					refused = map[int]bool{}
+				}
+				refused[i] = true
+				n.leases.fencedIn.Add(1)
+			}
+		}
+	}
 	if b := n.bus.Load(); b != nil {
-		for _, m := range msgs {
-			b.Inject(m)
+		for i, m := range msgs {
+			if !refused[i] {
+				b.Inject(m)
+			}
 		}
 		for _, l := range f.Losses {
 			if b.Lag(l.Topic, l.Count) > 0 {

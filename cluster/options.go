@@ -44,6 +44,11 @@ const (
 	// about one second.
 	DefaultPingInterval = 250 * time.Millisecond
 	DefaultMaxPingsOut  = 3
+	// DefaultLeaseTTL is how long a placement lease stays valid without a renewal; its owner
+	// renews it every DefaultLeaseRenew. A standby node takes a lease over when it saw no
+	// renewal for LeaseTTL, or at once when the owner's route closed.
+	DefaultLeaseTTL   = time.Second
+	DefaultLeaseRenew = 250 * time.Millisecond
 	// maxNameBytes bounds cluster and node names.
 	maxNameBytes = 64
 )
@@ -81,6 +86,13 @@ type Options struct {
 	// means the defaults.
 	PingInterval time.Duration
 	MaxPingsOut  int
+	// StoreDir is where the embedded JetStream keeps its state (the lease bucket's replica
+	// and the RAFT logs); empty means a temporary directory removed by Close. The actors
+	// runtime passes DataDir/cluster.
+	StoreDir string
+	// LeaseTTL and LeaseRenew time the placement leases (Claim); zero means the defaults.
+	// LeaseRenew must be below LeaseTTL/2.
+	LeaseTTL, LeaseRenew time.Duration
 	// Capsules, when set, lists the capsules running on this node; the node polls it every
 	// PollInterval and shares changes with the members (Members, Placement). The actors
 	// runtime sets it.
@@ -155,6 +167,15 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxPingsOut <= 0 {
 		o.MaxPingsOut = DefaultMaxPingsOut
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.LeaseRenew <= 0 {
+		o.LeaseRenew = DefaultLeaseRenew
+	}
+	if 2*o.LeaseRenew >= o.LeaseTTL {
+		return o, fmt.Errorf("%w: lease renewal every %v does not fit twice in the lease TTL %v", ErrInvalidOptions, o.LeaseRenew, o.LeaseTTL)
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()

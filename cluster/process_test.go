@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/internal/actorsys"
@@ -59,6 +61,31 @@ type nodeReply struct {
 	// Goroutines and RSSBytes describe the node process (answer to "footprint").
 	Goroutines int   `json:"goroutines,omitempty"`
 	RSSBytes   int64 `json:"rss_bytes,omitempty"`
+	// Answer to "owner": the claim's state, when this node last acquired and lost it, and
+	// the lease counters.
+	Owned     bool       `json:"owned,omitempty"`
+	Token     uint64     `json:"token,omitempty"`
+	OwnedAtNs int64      `json:"owned_at_ns,omitempty"`
+	LostAtNs  int64      `json:"lost_at_ns,omitempty"`
+	Leases    LeaseStats `json:"leases"`
+	// Tokens maps the fence token of every cluster-capsule message this node's subscriber got
+	// to its count and the wall-clock time of the last one (answer to "stats").
+	Tokens map[uint64]tokenSeen `json:"tokens,omitempty"`
+}
+
+// tokenSeen is what a subscriber got from one lease holder.
+type tokenSeen struct {
+	Count    uint64 `json:"count"`
+	FirstNs  int64  `json:"first_ns"`
+	LastNs   int64  `json:"last_ns"`
+	Instance string `json:"instance"`
+}
+
+// placedPayload is what the cluster capsule stand-in publishes.
+type placedPayload struct {
+	Node  string `json:"node"`
+	Token uint64 `json:"token"`
+	I     int    `json:"i"`
 }
 
 // rssBytes reads the process's resident set size from /proc (0 where unavailable).
@@ -78,6 +105,9 @@ func rssBytes() int64 {
 // nodeMain runs this process as a node until "quit" or stdin ends.
 func nodeMain() int {
 	opts := Options{Name: "proc", Node: os.Getenv(nodeEnv), Listen: "127.0.0.1:0"}
+	if os.Getenv("ASTRID_CLUSTER_TEST_DEBUG") != "" { // node logs on stderr
+		opts.Logger, _ = zap.NewDevelopment()
+	}
 	if s := os.Getenv(nodeEnv + "_SEEDS"); s != "" {
 		opts.Seeds = strings.Split(s, ",")
 	}
@@ -105,8 +135,46 @@ func nodeMain() int {
 		downAt    atomic.Int64
 		wg        sync.WaitGroup
 		pubDone   = make(chan struct{})
+		tokens    = map[uint64]tokenSeen{}
+		claim     *Claim
+		ownedAt   atomic.Int64
+		lostAt    atomic.Int64
+		instStop  chan struct{}
+		instDone  chan struct{}
 	)
 	close(pubDone)
+	// The stand-in for a cluster capsule: while this node holds the lease "placed", an
+	// instance (its own source id, fenced by the claim) publishes on placed.tick every
+	// millisecond.
+	onOwn := func(token uint64) {
+		src := uuid.New()
+		claim.Fence(src)
+		ownedAt.Store(time.Now().UnixNano())
+		instStop, instDone = make(chan struct{}), make(chan struct{})
+		stop, done := instStop, instDone
+		go func() {
+			defer close(done)
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				body, _ := json.Marshal(placedPayload{Node: n.Name(), Token: token, I: i})
+				_, _ = b.Publish("placed.tick", body, src, bus.Claimed("placed"))
+			}
+		}()
+	}
+	onLose := func(string) {
+		lostAt.Store(time.Now().UnixNano())
+		if instStop != nil {
+			close(instStop)
+			<-instDone
+			instStop = nil
+		}
+	}
 	consume := func(s *bus.Subscription, events bool) {
 		defer wg.Done()
 		for {
@@ -126,6 +194,20 @@ func nodeMain() int {
 			if first == nil && len(batch.Messages) > 0 {
 				e := toEnvelope(batch.Messages[0])
 				first = &e
+			}
+			now := time.Now().UnixNano()
+			for _, m := range batch.Messages {
+				var pp placedPayload
+				if m.Topic != "placed.tick" || json.Unmarshal(m.Payload, &pp) != nil {
+					continue
+				}
+				ts := tokens[pp.Token]
+				if ts.Count == 0 {
+					ts.FirstNs, ts.Instance = now, m.Source.String()
+				}
+				ts.Count++
+				ts.LastNs = now
+				tokens[pp.Token] = ts
 			}
 			mu.Unlock()
 			delivered.Add(uint64(len(batch.Messages)))
@@ -196,11 +278,30 @@ func nodeMain() int {
 			r.Envelope = first
 			mu.Unlock()
 			r.Delivered, r.Lagged, r.Links, r.DownAtNs = delivered.Load(), lagged.Load(), n.Links(), downAt.Load()
+			mu.Lock()
+			r.Tokens = maps.Clone(tokens)
+			mu.Unlock()
+			r.Leases = n.LeaseStats()
+		case "claim": // claim: bid for the lease "placed"
+			c, err := n.Claim("placed", onOwn, onLose)
+			if err != nil {
+				r = nodeReply{Err: err.Error()}
+				break
+			}
+			claim = c
+		case "owner":
+			if claim != nil {
+				r.Owned, r.Token = claim.Owned(), claim.Token()
+			}
+			r.OwnedAtNs, r.LostAtNs, r.Leases = ownedAt.Load(), lostAt.Load(), n.LeaseStats()
 		case "footprint":
 			runtime.GC()
 			r.Goroutines, r.RSSBytes = runtime.NumGoroutine(), rssBytes()
 		case "quit":
 			<-pubDone
+			if claim != nil {
+				claim.Release()
+			}
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			for _, s := range append(subs, evs) {
 				_ = s.Close(cctx)

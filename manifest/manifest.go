@@ -265,7 +265,16 @@ type Supervision struct {
 	// ReadyTimeout is how long the runtime waits for signal-ready (default 2s, at most
 	// MaxReadyTimeout).
 	ReadyTimeout time.Duration
+	// Placement is PlacementNode (default: every node that loads the capsule runs it) or
+	// PlacementCluster (one node of the cluster runs it, the others stand by).
+	Placement string
 }
+
+// The values of Supervision.Placement.
+const (
+	PlacementNode    = "node"
+	PlacementCluster = "cluster"
+)
 
 // MaxReadyTimeout is the longest [supervision] ready_timeout: Load starts capsules one after
 // another and waits for each one's readiness up to its ready_timeout, so this bounds how long
@@ -297,6 +306,7 @@ func DefaultSupervision() Supervision {
 		BackoffInitial:  100 * time.Millisecond,
 		BackoffMax:      30 * time.Second,
 		OnFailure:       OnFailureStayFailed,
+		Placement:       PlacementNode,
 		WatchdogWindow:  5 * time.Second,
 		WatchdogWindows: 3,
 		ReadyTimeout:    2 * time.Second,

@@ -895,7 +895,16 @@ func (p *parser) parseSupervision(v any) Supervision {
 			s.WatchdogWindows = int(n)
 		}
 	}
+	if x, ok := t["placement"]; ok {
+		if v, ok := p.str(sec+"placement", x); ok {
+			if v != PlacementNode && v != PlacementCluster {
+				p.errf(sec+"placement", "%q: want node or cluster", v)
+			} else {
+				s.Placement = v
+			}
+		}
+	}
 	p.unknownKeys("[supervision]", t, "restart", "max_restarts", "within", "backoff_initial",
-		"backoff_max", "on_failure", "group", "watchdog_window", "watchdog_windows", "ready_timeout")
+		"backoff_max", "on_failure", "group", "watchdog_window", "watchdog_windows", "ready_timeout", "placement")
 	return s
 }

@@ -586,7 +586,7 @@ func TestParseSupervision(t *testing.T) {
 	runParseCases(t, []parseCase{
 		{name: "defaults", toml: head, check: is(Supervision{Restart: "permanent", MaxRestarts: 5, Within: time.Minute,
 			BackoffInitial: 100 * time.Millisecond, BackoffMax: 30 * time.Second, OnFailure: "stay-failed",
-			WatchdogWindow: 5 * time.Second, WatchdogWindows: 3, ReadyTimeout: 2 * time.Second})},
+			WatchdogWindow: 5 * time.Second, WatchdogWindows: 3, ReadyTimeout: 2 * time.Second, Placement: "node"})},
 		{name: "empty table is defaults", toml: sup(""), check: is(def)},
 		{name: "everything", toml: sup(`restart = "temporary"
 max_restarts = 0
@@ -597,8 +597,12 @@ on_failure = "escalate"
 group = "g-1"
 watchdog_window = "250ms"
 watchdog_windows = 1
-ready_timeout = "45s"`), check: is(Supervision{Restart: "temporary", MaxRestarts: 0, Within: time.Hour, OnFailure: "escalate",
-			Group: "g-1", WatchdogWindow: 250 * time.Millisecond, WatchdogWindows: 1, ReadyTimeout: 45 * time.Second})},
+ready_timeout = "45s"
+placement = "cluster"`), check: is(Supervision{Restart: "temporary", MaxRestarts: 0, Within: time.Hour, OnFailure: "escalate",
+			Group: "g-1", WatchdogWindow: 250 * time.Millisecond, WatchdogWindows: 1, ReadyTimeout: 45 * time.Second, Placement: "cluster"})},
+		{name: "placement node", toml: sup(`placement = "node"`), check: is(def)},
+		{name: "placement unknown", toml: sup(`placement = "everywhere"`), wantErr: []string{`[supervision] placement: "everywhere": want node or cluster`}},
+		{name: "placement not a string", toml: sup(`placement = 1`), wantErr: []string{`[supervision] placement: want a string, got integer`}},
 		{name: "transient", toml: sup(`restart = "transient"`), check: is(with(func(s *Supervision) { s.Restart = "transient" }))},
 		{name: "backoff equal", toml: sup(`backoff_initial = "2s"
 backoff_max = "2s"`), check: is(with(func(s *Supervision) { s.BackoffInitial, s.BackoffMax = 2*time.Second, 2*time.Second }))},

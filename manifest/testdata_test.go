@@ -88,7 +88,7 @@ func TestLoadValidFull(t *testing.T) {
 	}
 	wantSup := Supervision{Restart: "transient", MaxRestarts: 3, Within: 30 * time.Second, BackoffInitial: 50 * time.Millisecond,
 		BackoffMax: 5 * time.Second, OnFailure: "escalate", Group: "demo-group", WatchdogWindow: time.Second,
-		WatchdogWindows: 2, ReadyTimeout: 500 * time.Millisecond}
+		WatchdogWindows: 2, ReadyTimeout: 500 * time.Millisecond, Placement: "node"}
 	if m.Supervision != wantSup {
 		t.Errorf("Supervision = %+v", m.Supervision)
 	}

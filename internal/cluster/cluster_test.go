@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,8 @@ func msg(topic string, seq uint64, payload string) *bus.Message {
 func TestFrameRoundTrip(t *testing.T) {
 	f := &Frame{From: "n1", Session: 42, First: 7,
 		Losses:   []Loss{{Topic: "a.b", Count: 3}},
-		Messages: []*bus.Message{msg("a.b", 1, `{"x":1}`), msg("c", 2, `[]`), {Topic: "s", Payload: []byte(`1`), Principal: bus.System()}}}
+		Messages: []*bus.Message{msg("a.b", 1, `{"x":1}`), msg("c", 2, `[]`), {Topic: "s", Payload: []byte(`1`), Principal: bus.System()}},
+		Fences:   []Fence{{Index: 1, Key: "c_ping", Token: 12}, {Index: 2, Key: "c_pong", Token: 1 << 40}}}
 	f.Messages[2].Time = time.Unix(0, 0)
 	got, err := DecodeFrame(AppendFrame(nil, f))
 	if err != nil {
@@ -66,6 +68,9 @@ func TestFrameRoundTrip(t *testing.T) {
 	}
 	if got.From != f.From || got.Session != f.Session || got.First != f.First || len(got.Losses) != 1 || got.Losses[0] != f.Losses[0] {
 		t.Fatalf("header %+v, want %+v", got, f)
+	}
+	if !slices.Equal(got.Fences, f.Fences) {
+		t.Fatalf("fences %+v, want %+v", got.Fences, f.Fences)
 	}
 	for i, m := range f.Messages {
 		g := got.Messages[i]
@@ -91,6 +96,8 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 		"trailing":  append(append([]byte(nil), good...), 0),
 		"count":     AppendFrame(nil, &Frame{From: "n1"})[:len(AppendFrame(nil, &Frame{From: "n1"}))-4],
 	}
+	cases["fence index"] = AppendFrame(nil, &Frame{From: "n1", Session: 1, First: 1, Messages: []*bus.Message{msg("a", 1, `1`)},
+		Fences: []Fence{{Index: 1, Key: "k", Token: 1}}})
 	huge := AppendFrame(nil, &Frame{From: "n1"})
 	huge = append(huge[:len(huge)-4], 0xff, 0xff, 0xff, 0x7f)
 	cases["huge count"] = huge

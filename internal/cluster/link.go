@@ -76,6 +76,14 @@ type SendStats struct {
 // Lost is the total of messages lost on the link.
 func (s SendStats) Lost() uint64 { return s.LostQueued + s.LostUnacked + s.LostTransit }
 
+// queued is a message waiting to be sent, with the fence of the lease it was published under
+// (an empty key: not fenced).
+type queued struct {
+	m     *bus.Message
+	key   string
+	token uint64
+}
+
 type inflight struct {
 	seq   uint64
 	topic string
@@ -92,7 +100,7 @@ type Sender struct {
 	open    bool
 	session uint64
 	next    uint64
-	queue   []*bus.Message
+	queue   []queued
 	qhead   int
 	qbytes  int
 	unacked []inflight
@@ -129,14 +137,18 @@ func (s *Sender) Session() (uint64, bool) {
 // Enqueue queues m for the peer, evicting the oldest queued messages (counted as LostQueued
 // and reported to the peer) while the queue exceeds its byte budget. It never blocks. It
 // reports false, counting nothing, when no session is open.
-func (s *Sender) Enqueue(m *bus.Message) bool {
+func (s *Sender) Enqueue(m *bus.Message) bool { return s.EnqueueFenced(m, "", 0) }
+
+// EnqueueFenced is Enqueue for a message published under lease key with fence token (see
+// Fence); an empty key means no fence.
+func (s *Sender) EnqueueFenced(m *bus.Message, key string, token uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.open {
 		return false
 	}
 	s.stats.Enqueued++
-	s.queue = append(s.queue, m)
+	s.queue = append(s.queue, queued{m, key, token})
 	s.qbytes += m.Size()
 	for s.qbytes > s.limits.QueueBytes && s.qlen() > 1 {
 		old := s.popQueue()
@@ -149,8 +161,8 @@ func (s *Sender) Enqueue(m *bus.Message) bool {
 func (s *Sender) qlen() int { return len(s.queue) - s.qhead }
 
 func (s *Sender) popQueue() *bus.Message {
-	m := s.queue[s.qhead]
-	s.queue[s.qhead] = nil
+	m := s.queue[s.qhead].m
+	s.queue[s.qhead] = queued{}
 	s.qhead++
 	s.qbytes -= m.Size()
 	if s.qhead == len(s.queue) {
@@ -190,7 +202,8 @@ func (s *Sender) Next(from string) *Frame {
 	f := &Frame{From: from, Session: s.session, First: s.next}
 	bytes := 0
 	for s.qlen() > 0 && len(f.Messages) < s.limits.BatchMessages {
-		m := s.queue[s.qhead]
+		q := s.queue[s.qhead]
+		m := q.m
 		size := m.Size()
 		if len(f.Messages) > 0 && bytes+size > s.limits.BatchBytes {
 			break
@@ -203,6 +216,9 @@ func (s *Sender) Next(from string) *Frame {
 		s.ubytes += size
 		s.next++
 		bytes += size
+		if q.key != "" {
+			f.Fences = append(f.Fences, Fence{Index: uint32(len(f.Messages)), Key: q.key, Token: q.token})
+		}
 		f.Messages = append(f.Messages, m)
 	}
 	for topic, n := range s.losses {

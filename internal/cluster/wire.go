@@ -19,7 +19,7 @@ import (
 
 // Wire versions and frame kinds.
 const (
-	wireVersion = 1
+	wireVersion = 2
 	kindData    = 1
 	kindAck     = 2
 )
@@ -33,6 +33,15 @@ type Loss struct {
 	Count uint64
 }
 
+// Fence marks message Index of a frame as published by the instance of a cluster-placed
+// capsule holding lease Key with fence Token (the lease's claim revision). Receivers refuse a
+// message whose token is older than the newest they know for the key.
+type Fence struct {
+	Index uint32
+	Key   string
+	Token uint64
+}
+
 // Frame is one batch of messages on a link, from the node From to the frame's subject's node.
 // The messages carry link sequence numbers First, First+1, …; a frame with no messages only
 // carries a loss report and First is the next sequence number the sender will use.
@@ -42,6 +51,8 @@ type Frame struct {
 	First    uint64
 	Losses   []Loss
 	Messages []*bus.Message
+	// Fences lists the fenced messages, by index, in increasing order; most frames have none.
+	Fences []Fence
 }
 
 // Range is an inclusive range of link sequence numbers.
@@ -90,6 +101,12 @@ func AppendFrame(b []byte, f *Frame) []byte {
 		b = appendStr16(b, m.Topic)
 		b = le.AppendUint32(b, uint32(len(m.Payload)))
 		b = append(b, m.Payload...)
+	}
+	b = le.AppendUint32(b, uint32(len(f.Fences)))
+	for _, fe := range f.Fences {
+		b = le.AppendUint32(b, fe.Index)
+		b = appendStr16(b, fe.Key)
+		b = le.AppendUint64(b, fe.Token)
 	}
 	return b
 }
@@ -200,6 +217,16 @@ func DecodeFrame(b []byte) (*Frame, error) {
 			m.Principal.ID, m.Topic = principal, topic
 			m.Payload = append([]byte(nil), r.take(int(r.u32()))...)
 			f.Messages = append(f.Messages, m)
+		}
+	}
+	if n := r.count(14); n > 0 {
+		f.Fences = make([]Fence, 0, n)
+		for range n {
+			fe := Fence{Index: r.u32(), Key: r.str16(), Token: r.u64()}
+			if r.err == nil && int(fe.Index) >= len(f.Messages) {
+				r.err = fmt.Errorf("%w: fence of message %d in a frame of %d", ErrBadFrame, fe.Index, len(f.Messages))
+			}
+			f.Fences = append(f.Fences, fe)
 		}
 	}
 	if r.err == nil && len(r.b) != 0 {

@@ -136,6 +136,12 @@ func TestClusterPlacedCapsuleRunsOnOneNode(t *testing.T) {
 		t.Fatalf("discover echo: %v", errs)
 	}
 	ms[0].Supervision.Placement = manifest.PlacementCluster
+	// Subscribed before anything is placed, so no capsule_moved can be missed (under load a
+	// renewal can be late enough for the lease to move before the test closes the owner).
+	moved := make([]*bus.Subscription, len(rs))
+	for i, r := range rs {
+		moved[i] = hostSubscribe(t, r, cluster.TopicCapsuleMoved)
+	}
 	for _, r := range rs {
 		if _, err := r.LoadManifest(ctx, ms[0]); err != nil {
 			t.Fatal(err)
@@ -178,8 +184,6 @@ func TestClusterPlacedCapsuleRunsOnOneNode(t *testing.T) {
 			return h == rs[owner].Cluster().Name()
 		})
 	}
-	moved := hostSubscribe(t, survivors[0], cluster.TopicCapsuleMoved)
-	moved2 := hostSubscribe(t, survivors[1], cluster.TopicCapsuleMoved)
 	closeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := rs[owner].Close(closeCtx); err != nil {
@@ -195,12 +199,14 @@ func TestClusterPlacedCapsuleRunsOnOneNode(t *testing.T) {
 		}
 		return false
 	})
-	ev := moved
-	if next == survivors[1] {
-		ev = moved2
-	}
-	if m := receive(t, ev, 1, 5*time.Second)[0]; !strings.Contains(string(m.Payload), `"from":"n`+strconv.Itoa(owner+1)+`"`) {
-		t.Fatalf("capsule_moved %s", m.Payload)
+	ev := moved[slices.Index(rs, next)]
+	from := `"from":"n` + strconv.Itoa(owner+1) + `"`
+	for found := false; !found; {
+		m := receive(t, ev, 1, 5*time.Second)[0]
+		found = strings.Contains(string(m.Payload), from)
+		if !found {
+			t.Logf("capsule_moved %s (not the move from n%d)", m.Payload, owner+1)
+		}
 	}
 	if _, err := host.Publish(ctx, "echo.in", []byte(`{"n":2}`), bus.Verified("carol")); err != nil {
 		t.Fatal(err)

@@ -1,13 +1,18 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/internal/kvjet"
 	"github.com/astrid-actors/astrid-actors/internal/kvstore"
 	"github.com/astrid-actors/astrid-actors/kv"
 )
@@ -69,6 +74,18 @@ func (r *Runtime) KV() (kv.Store, error) {
 		s.store = r.opts.KV
 		return s.store, nil
 	}
+	if js := r.clusterJetStream(); js != nil {
+		// A node of a cluster keeps every namespace in the cluster's replicated stream, so a
+		// capsule restarted on another node finds its state (docs/kv.md "Cluster").
+		ctx, cancel := context.WithTimeout(context.Background(), kvClusterOpenTimeout)
+		defer cancel()
+		st, err := kvjet.Open(ctx, js, kvjet.Config{Replicas: min(3, len(r.cluster.Members()))})
+		if err != nil {
+			return nil, fmt.Errorf("kv store: cluster: %w", err)
+		}
+		s.store, s.owned = st, true
+		return st, nil
+	}
 	dir := r.opts.DataDir
 	if dir == "" {
 		dir = DefaultDataDir()
@@ -82,6 +99,28 @@ func (r *Runtime) KV() (kv.Store, error) {
 	}
 	s.store, s.owned = st, true
 	return st, nil
+}
+
+// kvClusterOpenTimeout bounds opening the cluster's kv stream (JetStream electing its
+// leaders when the cluster just formed).
+const kvClusterOpenTimeout = 30 * time.Second
+
+// jetStreamNode is a cluster node whose embedded servers run JetStream.
+type jetStreamNode interface {
+	JetStream() jetstream.JetStream
+}
+
+// clusterJetStream returns the cluster node's JetStream context, or nil for a single-node
+// runtime or a node without JetStream.
+func (r *Runtime) clusterJetStream() jetstream.JetStream {
+	if r.cluster == nil {
+		return nil
+	}
+	n, ok := any(r.cluster).(jetStreamNode)
+	if !ok {
+		return nil
+	}
+	return n.JetStream()
 }
 
 // kvOpened returns the store if it is open, else nil.

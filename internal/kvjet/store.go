@@ -83,7 +83,8 @@ type Config struct {
 	// '_'. Empty means DefaultBucket.
 	Bucket string
 	// Replicas is the stream's replica count; the cluster passes min(3, servers). A write
-	// returns once a quorum of them stored it. 0 means 1.
+	// returns once a quorum of them stored it. 0 means 1. An existing stream with more
+	// replicas keeps them (Open scales up, never down).
 	Replicas int
 	// MaxBytes caps the stream on each server; 0 means no cap beyond the server's
 	// JetStream limits.
@@ -160,6 +161,11 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	var lastErr error
 	for {
 		rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		// Never scale an existing stream down: a node that opens it while others are still
+		// joining must not take replicas away.
+		if st, err := js.Stream(rctx, s.name); err == nil && st.CachedInfo().Config.Replicas > scfg.Replicas {
+			scfg.Replicas = st.CachedInfo().Config.Replicas
+		}
 		st, err := js.CreateOrUpdateStream(rctx, scfg)
 		cancel()
 		if err == nil {

@@ -70,7 +70,7 @@ func TestRunAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{ScenarioPubSub: 1, ScenarioFanout: 1, ScenarioRTT: 2, ScenarioWake: 2, ScenarioColdStart: 4, ScenarioRestart: 2, ScenarioKV: 5,
+	want := map[string]int{ScenarioPubSub: 1, ScenarioFanout: 1, ScenarioRTT: 2, ScenarioWake: 2, ScenarioColdStart: 4, ScenarioRestart: 2, ScenarioKV: 10,
 		ScenarioCluster: 7}
 	got := map[string]int{}
 	for _, r := range rs {

@@ -69,7 +69,8 @@ func runKV(ctx context.Context, e *env) (out []Result, err error) {
 	e.progress("kv: gets: %.0f gets/s; direct: %.0f gets/s", callRate(caps.samples), callRate(base.samples))
 	out = append(out, result(ScenarioKV, "gets/s 1 capsule", "gets/s", callRate(caps.samples), "", nil, note,
 		Baseline{Name: "store from Go", Value: callRate(base.samples)}))
-	return out, nil
+	jet, err := runKVJet(ctx, e)
+	return append(out, jet...), err
 }
 
 // callRate is calls per second of time spent inside them (samples in ns).
@@ -104,37 +105,43 @@ func (e *env) kvCompare(ctx context.Context, writers int, op byte) (caps, base k
 		return caps, base, fmt.Errorf("baseline: %w", err)
 	}
 	defer func() { err = errors.Join(err, closeDir()) }()
-	sides := []struct {
-		run kvRun
-		n   int
-		s   *kvSeries
-	}{{run: capRun, s: &caps}, {run: dirRun, s: &base}}
-	for i := range sides {
-		sd := &sides[i]
+	series, err := e.kvAlternate(ctx, op, capRun, dirRun)
+	if err != nil {
+		return caps, base, err
+	}
+	return series[0], series[1], nil
+}
+
+// kvAlternate sizes each run with calibrate (after a preload for gets), then runs the sides
+// in kvRounds alternating rounds, so that every side sees the same disk weather.
+func (e *env) kvAlternate(ctx context.Context, op byte, runs ...kvRun) ([]kvSeries, error) {
+	out := make([]kvSeries, len(runs))
+	ns := make([]int, len(runs))
+	for i, run := range runs {
 		if op == 'g' {
-			if _, _, err := sd.run('s', kvPreload); err != nil {
-				return caps, base, err
+			if _, _, err := run('s', kvPreload); err != nil {
+				return nil, err
 			}
 		}
-		if sd.n, _, err = calibrate(ctx, e.cfg.Duration/kvRounds, 10, 1, maxKVOps, func(n int) (time.Duration, error) {
-			el, _, err := sd.run(op, n)
+		var err error
+		if ns[i], _, err = calibrate(ctx, e.cfg.Duration/kvRounds, 10, 1, maxKVOps, func(n int) (time.Duration, error) {
+			el, _, err := run(op, n)
 			return el, err
 		}); err != nil {
-			return caps, base, err
+			return nil, err
 		}
 	}
 	for range kvRounds {
-		for i := range sides {
-			sd := &sides[i]
-			el, samples, err := sd.run(op, sd.n)
+		for i, run := range runs {
+			el, samples, err := run(op, ns[i])
 			if err != nil {
-				return caps, base, err
+				return nil, err
 			}
-			sd.s.el += el
-			sd.s.samples = append(sd.s.samples, samples...)
+			out[i].el += el
+			out[i].samples = append(out[i].samples, samples...)
 		}
 	}
-	return caps, base, nil
+	return out, nil
 }
 
 // kvCapsules starts writers kvbench capsules, each with its own namespace, in a runtime whose
@@ -204,7 +211,11 @@ func (e *env) kvDirect(writers int) (_ kvRun, closeFn func() error, err error) {
 		_ = os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	closeFn = func() error { return errors.Join(st.Close(), os.RemoveAll(dir)) }
+	return kvDirectOn(st, writers), func() error { return errors.Join(st.Close(), os.RemoveAll(dir)) }, nil
+}
+
+// kvDirectOn runs the operations on st from writers goroutines.
+func kvDirectOn(st kv.Store, writers int) kvRun {
 	value := make([]byte, kvValue)
 	key := func(i int) string { return fmt.Sprintf("k%08x", i) }
 	written := make([]int, writers) // keys set so far per writer
@@ -250,5 +261,5 @@ func (e *env) kvDirect(writers int) (_ kvRun, closeFn func() error, err error) {
 		}
 		return el, samples, nil
 	}
-	return run, closeFn, nil
+	return run
 }

@@ -4,8 +4,9 @@
 // The package holds the contract every store implementation keeps — key rules, size limits,
 // quota accounting, byte-ordered paging, compare-and-set — and the Store interface the host
 // functions call. The runtime's store is the crash-safe embedded one of internal/kvstore
-// (bbolt, group commit); a store replicated through a JetStream key-value bucket, for
-// clusters, implements the same interface. Embedders may pass their own Store in
+// (bbolt, group commit); a store replicated through a JetStream stream, for
+// clusters (internal/kvjet), implements the same interface; kv/kvtest is the conformance
+// suite both pass. Embedders may pass their own Store in
 // actors.Options.
 package kv
 

@@ -337,7 +337,7 @@ func (s *Store) commit(ctx context.Context, msgs []*nats.Msg) error {
 					return err
 				}
 			}
-			rctx, cancel := context.WithTimeout(ctx, s.timeout)
+			rctx, cancel := context.WithTimeout(ctx, min(s.timeout, attemptTimeout))
 			defer cancel()
 			reply, err := s.nc.RequestMsgWithContext(rctx, last)
 			if err != nil {
@@ -380,6 +380,12 @@ func (s *Store) commit(ctx context.Context, msgs []*nats.Msg) error {
 		}
 	}
 }
+
+// attemptTimeout bounds the wait for one commit attempt's acknowledgement; the batch is then
+// sent again (same message ids, so at most one copy commits) until 4 × Config.Timeout. It is
+// short because a batch JetStream dropped (contention on a subject, a leader change) gets no
+// reply at all.
+const attemptTimeout = time.Second
 
 var errRetry = errors.New("kvjet: batch not taken, retrying")
 

@@ -101,9 +101,9 @@ func (childTB) TempDir() string     { d, _ := os.MkdirTemp("", "kvjet-"); return
 func (childTB) Logf(string, ...any) {}
 
 // TestAckedWritesSurviveSIGKILL runs a 3-server cluster over two processes: servers 1 and 2
-// in this one, server 0 and a store in a child. The child reads this process's write, then
+// in this one, server 0 — made the stream's leader — and a store in a child. The child reads this process's write, then
 // sets keys and acknowledges every set that returned; it is killed with SIGKILL mid-run,
-// taking its server with it, and every acknowledged set is read here from the two survivors,
+// taking its server (the leader) with it; the survivors elect a new leader, and every acknowledged set is read here from the two survivors,
 // with the namespace's usage exactly the size of what is stored.
 func TestAckedWritesSurviveSIGKILL(t *testing.T) {
 	routes := freePorts(t, 3)
@@ -148,6 +148,22 @@ func TestAckedWritesSurviveSIGKILL(t *testing.T) {
 	ctx := context.Background()
 	if err := s.Set(ctx, procNS, "from-parent", []byte("hello")); err != nil {
 		t.Fatal(err)
+	}
+	// Make the child's server the stream leader, so the kill also forces a fail-over.
+	leader := func() string {
+		info, err := s.stream.Info(ctx)
+		if err != nil || info.Cluster == nil {
+			return ""
+		}
+		return info.Cluster.Leader
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(30 * time.Second); leader() != "s0"; <-tick.C {
+		if time.Now().After(deadline) {
+			t.Fatalf("the child's server s0 did not become the stream leader (leader %q)", leader())
+		}
+		_, _ = nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+s.name, []byte(`{"placement":{"preferred":"s0"}}`), 5*time.Second)
 	}
 	if _, err := in.Write([]byte("go\n")); err != nil {
 		t.Fatal(err)
@@ -208,6 +224,9 @@ func TestAckedWritesSurviveSIGKILL(t *testing.T) {
 	}
 	if u, err := s.Usage(ctx, procNS); err != nil || u != size {
 		t.Fatalf("usage %d, %v; the keys and values stored add up to %d", u, err, size)
+	}
+	if l := leader(); l == "s0" || l == "" {
+		t.Fatalf("stream leader after the kill: %q", l)
 	}
 	// The survivors still take writes (2 of 3 replicas are a quorum).
 	if err := s.Set(ctx, procNS, "after", []byte("kill")); err != nil {

@@ -139,10 +139,13 @@ func openStore(t testing.TB, js jetstream.JetStream, bucket string) *Store {
 func TestConformance(t *testing.T) {
 	c := startCluster(t)
 	jss := []jetstream.JetStream{c.connect(t, 0), c.connect(t, 1), c.connect(t, 2)}
-	kvtest.Run(t, func(t *testing.T) kv.Store {
+	// Every replicated write waits for a quorum's fsync, so the paging test lists 3 000 keys
+	// here (still several full pages at every limit); the bbolt store and the host-level test
+	// page through 10 000.
+	kvtest.RunWith(t, func(t *testing.T) kv.Store {
 		n := bucketSeq.Add(1)
 		return openStore(t, jss[n%3], "conf"+strconv.FormatInt(n, 10))
-	})
+	}, kvtest.Options{PagingKeys: 3_000})
 }
 
 // TestSubjectsAreInjective: distinct (namespace, key) pairs give distinct subjects, and the

@@ -22,8 +22,25 @@ type Opener func(t *testing.T) kv.Store
 
 var ctx = context.Background()
 
+// pagingKeys is the number of keys testPagingAcross10000Keys writes (Options.PagingKeys).
+var pagingKeys = 10_000
+
+// Options tune the suite for a store whose writes are slow (a replicated one).
+type Options struct {
+	// PagingKeys is the number of keys the paging test writes and lists (default 10 000; at
+	// least 3 000, so that every page limit still spans several full pages).
+	PagingKeys int
+}
+
 // Run runs every conformance test as a subtest of t, each on a store from open.
-func Run(t *testing.T, open Opener) {
+func Run(t *testing.T, open Opener) { RunWith(t, open, Options{}) }
+
+// RunWith is Run with options.
+func RunWith(t *testing.T, open Opener, opts Options) {
+	pagingKeys = 10_000
+	if opts.PagingKeys > 0 {
+		pagingKeys = max(opts.PagingKeys, 3_000)
+	}
 	tests := []struct {
 		name string
 		fn   func(*testing.T, Opener)
@@ -210,7 +227,7 @@ func testQuota(t *testing.T, open Opener) {
 func testPagingAcross10000Keys(t *testing.T, open Opener) {
 	s := open(t)
 	ns := kv.Namespace{Name: "default:capsule:p"}
-	const n = 10_000
+	n := pagingKeys
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for w := range 16 { // concurrent writers: group commit keeps every one

@@ -17,18 +17,7 @@ import (
 // newBudgetRuntime starts a runtime with a host memory budget of limit bytes.
 func newBudgetRuntime(t *testing.T, limit uint64) *Runtime {
 	t.Helper()
-	r, err := New(context.Background(), Options{Engine: EngineOptions{CacheDir: testCacheDir}, MaxMemoryBytes: limit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := r.Close(ctx); err != nil {
-			t.Errorf("close runtime: %v", err)
-		}
-	})
-	return r
+	return newRuntimeWith(t, Options{MaxMemoryBytes: limit})
 }
 
 // A capsule whose memory limit does not fit the host budget is refused with a clear error;

@@ -47,18 +47,7 @@ backoff_max = "0s"
 
 func newCapsRuntime(t *testing.T, caps Caps) *Runtime {
 	t.Helper()
-	r, err := New(context.Background(), Options{Engine: EngineOptions{CacheDir: testCacheDir}, Caps: caps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := r.Close(ctx); err != nil {
-			t.Errorf("close runtime: %v", err)
-		}
-	})
-	return r
+	return newRuntimeWith(t, Options{Caps: caps})
 }
 
 // A crash-looping capsule whose manifest allows a million restarts in 10 s is restarted only

@@ -23,19 +23,8 @@ func newClusterRuntime(t testing.TB, name string, seeds ...string) *Runtime {
 	if os.Getenv("ASTRID_TEST_LOG") != "" {
 		lg, _ = zap.NewDevelopment()
 	}
-	r, err := New(context.Background(), Options{Logger: lg.With(zap.String("rt", name)), Engine: EngineOptions{CacheDir: testCacheDir},
+	return newRuntimeWith(t, Options{Logger: lg.With(zap.String("rt", name)),
 		Cluster: &cluster.Options{Name: "test", Node: name, Seeds: seeds}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := r.Close(ctx); err != nil {
-			t.Errorf("close runtime: %v", err)
-		}
-	})
-	return r
 }
 
 // TestClusterCapsuleAcrossNodes: the echo capsule runs on n2; the host of n1 publishes echo.in

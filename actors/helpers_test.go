@@ -56,9 +56,19 @@ func (c *skewClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 // real clock when clock is nil).
 func newRuntimeWithClock(t testing.TB, log *zap.Logger, clock *skewClock) *Runtime {
 	t.Helper()
-	opts := Options{Logger: log, Engine: EngineOptions{CacheDir: testCacheDir}}
+	opts := Options{Logger: log}
 	if clock != nil {
 		opts.Clock = clock.Now
+	}
+	return newRuntimeWith(t, opts)
+}
+
+// newRuntimeWith starts a runtime with opts (the shared test compilation cache unless opts
+// names one) and closes it when the test ends.
+func newRuntimeWith(t testing.TB, opts Options) *Runtime {
+	t.Helper()
+	if opts.Engine.CacheDir == "" {
+		opts.Engine.CacheDir = testCacheDir
 	}
 	r, err := New(context.Background(), opts)
 	if err != nil {

@@ -40,19 +40,7 @@ type kvResult struct {
 // newKVRuntime is a runtime with the given options, the test cache, and cleanup.
 func newKVRuntime(t *testing.T, opts Options) *Runtime {
 	t.Helper()
-	opts.Engine = EngineOptions{CacheDir: testCacheDir}
-	r, err := New(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := r.Close(ctx); err != nil {
-			t.Errorf("close runtime: %v", err)
-		}
-	})
-	return r
+	return newRuntimeWith(t, opts)
 }
 
 // kvprobe starts the probe as capsule id on r and returns a function running one command.

@@ -445,12 +445,16 @@ func (c *Claim) run() {
 		body, _ := json.Marshal(self)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound) || err == nil && e.Operation() != jetstream.KeyValuePut:
+			// The holder may have released the lease before this node ever read it: the
+			// watcher's last holder stands in, read before Create, since the watcher may
+			// deliver this node's own entry as soon as it is written.
+			last := n.leases.lastHolder(c.key)
 			sent := time.Now()
 			rev, err := kv.Create(ctx, c.key, body)
 			cancel()
 			if err == nil {
-				if holder.Node == "" { // the holder released it before this node read it
-					holder.Node = n.leases.lastHolder(c.key)
+				if holder.Node == "" {
+					holder.Node = last
 				}
 				own(kv, rev, sent, holder)
 			}

@@ -58,6 +58,11 @@ type Options struct {
 // local publish and every change of its subscription patterns; messages from other nodes come
 // back through Bus.Inject and losses between nodes through Bus.Lag.
 type Remote interface {
+	// Admit is called by Publish before anything is delivered: false refuses the message
+	// with ErrFenced, on this node as well as on the others (cluster fencing: the publisher is
+	// an instance of a cluster-placed capsule whose lease this node no longer trusts). It
+	// must not block.
+	Admit(source uuid.UUID) bool
 	// Forward is called on the publisher's goroutine after local delivery of every message
 	// accepted by Publish (never for Inject). It must not block and must not modify msg.
 	Forward(msg *Message)
@@ -142,6 +147,9 @@ type PublishResult struct {
 func (b *Bus) Publish(topic string, payload []byte, source uuid.UUID, principal Principal) (PublishResult, error) {
 	if err := b.check(topic, payload); err != nil {
 		return PublishResult{}, err
+	}
+	if r := b.opts.Remote; r != nil && !r.Admit(source) {
+		return PublishResult{}, ErrFenced
 	}
 	c := b.getL1()
 	defer b.putL1(c)

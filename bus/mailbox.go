@@ -29,6 +29,10 @@ const (
 // that was closed.
 var ErrClosed = errors.New("bus: closed")
 
+// ErrFenced is returned by Publish when Options.Remote refused the publisher: an instance of
+// a cluster-placed capsule whose lease this node no longer holds (docs/cluster.md, fencing).
+var ErrFenced = errors.New("bus: the publisher's cluster lease is not held here")
+
 // MailboxLimits bounds one mailbox.
 type MailboxLimits struct {
 	// Bytes is the byte budget (payload + topic bytes of every queued message).

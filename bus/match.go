@@ -103,5 +103,8 @@ func (p *Publisher) Publish(topic string, payload []byte, source uuid.UUID, prin
 	if err := p.b.check(topic, payload); err != nil {
 		return PublishResult{}, err
 	}
+	if r := p.b.opts.Remote; r != nil && !r.Admit(source) {
+		return PublishResult{}, ErrFenced
+	}
 	return p.b.publishWith(&p.cache, newMessage(payload), topic, source, principal, p.b.opts.Now()), nil
 }

@@ -17,6 +17,13 @@ type recordingRemote struct {
 	forwarded []*Message
 	subs      map[string]int
 	fail      error
+	fenced    uuid.UUID // Admit refuses this source
+}
+
+func (r *recordingRemote) Admit(src uuid.UUID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fenced == uuid.Nil || src != r.fenced
 }
 
 func (r *recordingRemote) Forward(m *Message) {
@@ -93,5 +100,35 @@ func TestRemoteHook(t *testing.T) {
 	}
 	if rr.subs["z"] != 0 || b.Stats().Subscriptions != 0 {
 		t.Fatalf("after failed subscribe %v, %d subscriptions", rr.subs, b.Stats().Subscriptions)
+	}
+}
+
+// TestRemoteAdmitFences: a publisher the Remote refuses gets ErrFenced, and its message reaches
+// no local subscription and is not forwarded; other publishers are unaffected.
+func TestRemoteAdmitFences(t *testing.T) {
+	rr := &recordingRemote{subs: map[string]int{}, fenced: uuid.New()}
+	b := newBus(t, Options{Remote: rr})
+	sub, err := b.Subscribe(t.Context(), "f.*", SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(t.Context())
+	if _, err := b.Publish("f.x", []byte(`"stale"`), rr.fenced, System()); !errors.Is(err, ErrFenced) {
+		t.Fatalf("Bus.Publish of a fenced source: %v, want ErrFenced", err)
+	}
+	if _, err := b.NewPublisher().Publish("f.x", []byte(`"stale"`), rr.fenced, System()); !errors.Is(err, ErrFenced) {
+		t.Fatalf("Publisher.Publish of a fenced source: %v, want ErrFenced", err)
+	}
+	if _, err := b.Publish("f.x", []byte(`"ok"`), uuid.New(), System()); err != nil {
+		t.Fatal(err)
+	}
+	batch := sub.Mailbox().Drain(nil, 1<<20, func(*Message) bool { return true })
+	if len(batch.Messages) != 1 || string(batch.Messages[0].Payload) != `"ok"` {
+		t.Fatalf("delivered %d messages (%v), want only the unfenced one", len(batch.Messages), batch.Messages)
+	}
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if len(rr.forwarded) != 1 || string(rr.forwarded[0].Payload) != `"ok"` {
+		t.Fatalf("forwarded %d messages, want only the unfenced one", len(rr.forwarded))
 	}
 }

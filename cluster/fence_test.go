@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -85,5 +86,32 @@ func TestFenceRefusesStaleToken(t *testing.T) {
 	}
 	if s := nodes[0].node.LeaseStats(); s.FencedOut != 0 {
 		t.Fatalf("n1 fenced %d messages at the origin, want 0", s.FencedOut)
+	}
+
+	// Once n1 knows the lease is not its own, the stale instance's publishes are refused on
+	// n1 itself, before any subscriber there (or anywhere) sees them.
+	local, err := nodes[0].bus.Subscribe(t.Context(), "fence.*", bus.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close(t.Context())
+	claim.Release()
+	if tok := claim.Token(); tok != 0 {
+		t.Fatalf("released claim still has token %d", tok)
+	}
+	if _, err := nodes[0].bus.Publish("fence.t", []byte(`"after"`), src, bus.Claimed("placed")); !errors.Is(err, bus.ErrFenced) {
+		t.Fatalf("publish of the stale instance on its own node: %v, want ErrFenced", err)
+	}
+	if _, err := nodes[0].bus.Publish("fence.t", []byte(`"marker"`), uuid.New(), bus.Claimed("other")); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := recvOne(t, local); string(m.Payload) != `"marker"` {
+		t.Fatalf("n1's own subscriber got %s, want the stale message refused", m.Payload)
+	}
+	if m, _ := recvOne(t, sub); string(m.Payload) != `"marker"` {
+		t.Fatalf("n3 got %s, want the stale message refused", m.Payload)
+	}
+	if s := nodes[0].node.LeaseStats(); s.FencedOut != 1 {
+		t.Fatalf("n1 fenced %d messages at the origin, want 1", s.FencedOut)
 	}
 }

@@ -483,6 +483,18 @@ func (n *Node) Links() []LinkStats {
 	return out
 }
 
+// Admit implements bus.Remote: a publish from an instance of a cluster-placed capsule whose
+// lease this node no longer trusts is refused (and counted as fenced out) before it reaches
+// any subscriber, here or on another node.
+func (n *Node) Admit(source uuid.UUID) bool {
+	c := n.instance(source)
+	if c == nil || c.Token() != 0 {
+		return true
+	}
+	n.leases.fencedOut.Add(1)
+	return false
+}
+
 // Forward implements bus.Remote: it queues msg on the link of every member with a matching
 // subscription pattern. It never blocks. Cluster events are not forwarded.
 func (n *Node) Forward(msg *bus.Message) {

@@ -135,8 +135,8 @@ func codeOfBusError(err error) abi.Code {
 		return abi.InvalidInput
 	case errors.Is(err, bus.ErrPayloadTooLarge):
 		return abi.TooLarge
-	case errors.Is(err, bus.ErrClosed):
-		return abi.Closed
+	case errors.Is(err, bus.ErrClosed), errors.Is(err, bus.ErrFenced):
+		return abi.Closed // fenced: the capsule is being stopped on this node
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return abi.Cancelled
 	}

@@ -87,8 +87,10 @@ type Options struct {
 	PingInterval time.Duration
 	MaxPingsOut  int
 	// StoreDir is where the embedded JetStream keeps its state (the lease bucket's replica
-	// and the RAFT logs); empty means a temporary directory removed by Close. The actors
-	// runtime passes DataDir/cluster.
+	// and the RAFT logs, and the replicated kv stream); empty means a temporary directory
+	// removed by Close. The actors runtime passes it through as given (`run` leaves it empty,
+	// so a node's JetStream state does not outlive the process; the replicas on the other
+	// nodes do).
 	StoreDir string
 	// LeaseTTL and LeaseRenew time the placement leases (Claim); zero means the defaults.
 	// LeaseRenew must be below LeaseTTL/2.

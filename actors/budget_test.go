@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/astrid-actors/astrid-actors/internal/procstat"
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
@@ -82,7 +83,7 @@ func TestDefaultMemoryBudget(t *testing.T) {
 // A crash-looping capsule that fills 256 MiB of memory and traps, three times: the host's RSS
 // is back within 10 % of its baseline within 5 s of the capsule failing.
 func TestClosedInstanceMemoryReturnsToOS(t *testing.T) {
-	if _, ok := readRSS(); !ok {
+	if _, ok := procstat.RSS(); !ok {
 		t.Skip("no /proc/self/statm")
 	}
 	const pages = 4096 // 256 MiB
@@ -90,7 +91,7 @@ func TestClosedInstanceMemoryReturnsToOS(t *testing.T) {
 	mod := compile(t, r, "testdata/wat/fillmem.wasm")
 	runtime.GC()
 	debug.FreeOSMemory()
-	baseline, _ := readRSS()
+	baseline, _ := procstat.RSS()
 	peakReset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil // resets VmHWM
 	c := startCapsule(t, r, CapsuleSpec{ID: "fillmem", Module: mod, Limits: Limits{MemoryPages: pages},
 		Policy: &supervision.Policy{Restart: supervision.Permanent, MaxRestarts: 2, Within: time.Minute}})
@@ -105,27 +106,10 @@ func TestClosedInstanceMemoryReturnsToOS(t *testing.T) {
 	}
 	var rss uint64
 	checkFor(t, time.Until(failed.Add(5*time.Second)), "RSS back within 10 % of its baseline 5 s after the capsule failed", func() bool {
-		rss, _ = readRSS()
+		rss, _ = procstat.RSS()
 		return float64(rss) <= 1.1*float64(baseline)
 	})
 	t.Logf("RSS %d MiB, baseline %d MiB, %v after the capsule failed", rss>>20, baseline>>20, time.Since(failed).Round(time.Millisecond))
-}
-
-// readRSS returns the process's resident set size from /proc/self/statm.
-func readRSS() (uint64, bool) {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0, false
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0, false
-	}
-	pages, err := strconv.ParseUint(f[1], 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return pages * uint64(os.Getpagesize()), true
 }
 
 // readPeakRSS returns VmHWM from /proc/self/status.

@@ -25,6 +25,7 @@ import (
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/internal/actorsys"
 	"github.com/astrid-actors/astrid-actors/internal/leakcheck"
+	"github.com/astrid-actors/astrid-actors/internal/procstat"
 )
 
 // The multi-process tests re-execute the test binary as cluster nodes (env nodeEnv set): a
@@ -86,20 +87,6 @@ type placedPayload struct {
 	Node  string `json:"node"`
 	Token uint64 `json:"token"`
 	I     int    `json:"i"`
-}
-
-// rssBytes reads the process's resident set size from /proc (0 where unavailable).
-func rssBytes() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, _ := strconv.ParseInt(f[1], 10, 64)
-	return pages * int64(os.Getpagesize())
 }
 
 // nodeMain runs this process as a node until "quit" or stdin ends.
@@ -606,4 +593,10 @@ func BenchmarkProcesses(b *testing.B) {
 			}
 		})
 	}
+}
+
+// rssBytes is the process's resident set size (0 where /proc is unavailable).
+func rssBytes() int64 {
+	n, _ := procstat.RSS()
+	return int64(n)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -103,30 +102,10 @@ func withCache(args []string) []string {
 	return args
 }
 
-// cli runs the binary to completion (at most 60 s).
+// cli runs the binary to completion (at most 60 s) in the test's working directory.
 func cli(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, withCache(args)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	res := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		res.code = exit.ExitCode()
-	default:
-		t.Fatalf("run %v: %v", args, err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("astrid-actors %v did not finish within 60s\n%v", args, res)
-	}
-	checkNoRace(t, res.stderr)
-	return res
+	return cliIn(t, "", args...)
 }
 
 func checkNoRace(t *testing.T, stderr string) {

@@ -182,7 +182,7 @@ func buildExamples(t *testing.T, root string) {
 	}
 }
 
-// cliIn runs the binary in dir to completion (at most 60 s).
+// cliIn runs the binary in dir (empty: the test's working directory) to completion (at most 60 s).
 func cliIn(t *testing.T, dir string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

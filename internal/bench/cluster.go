@@ -22,6 +22,7 @@ import (
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/cluster"
 	"github.com/astrid-actors/astrid-actors/internal/actorsys"
+	"github.com/astrid-actors/astrid-actors/internal/procstat"
 )
 
 // ScenarioCluster measures the cluster with the other nodes as child processes on loopback:
@@ -158,20 +159,6 @@ func RunClusterNode(args []string) int {
 		ss = strings.Split(*seeds, ",")
 	}
 	return ClusterNodeMain(os.Stdin, os.Stdout, *node, ss)
-}
-
-// rssBytes reads the resident set size from /proc (0 where unavailable).
-func rssBytes() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, _ := strconv.ParseInt(f[1], 10, 64)
-	return pages * int64(os.Getpagesize())
 }
 
 // benchNode is a child node process.
@@ -521,4 +508,10 @@ func busPingPong(ctx context.Context, pl []byte, n int) ([]int64, error) {
 		samples = append(samples, time.Since(start).Nanoseconds())
 	}
 	return samples, nil
+}
+
+// rssBytes is the process's resident set size (0 where /proc is unavailable).
+func rssBytes() int64 {
+	n, _ := procstat.RSS()
+	return int64(n)
 }

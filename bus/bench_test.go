@@ -173,19 +173,7 @@ func BenchmarkBaselineProtoactor(b *testing.B) {
 func BenchmarkPublishParallel(b *testing.B) {
 	bus := newBus(b, Options{Mailbox: MailboxLimits{Bytes: 64 << 20, PerPrincipal: 1 << 20}})
 	s := subscribe(b, bus, "bench.*")
-	var stop atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		dst := make([]*Message, 0, 1024)
-		for !stop.Load() {
-			batch := s.Mailbox().Drain(dst, 1<<20, takeAll)
-			dst = batch.Messages
-			if len(batch.Messages) == 0 {
-				_, _ = s.Mailbox().Wait(context.Background(), time.Millisecond)
-			}
-		}
-	}()
+	stop := drainUntilStopped(s)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		src := uuid.New()
@@ -196,8 +184,29 @@ func BenchmarkPublishParallel(b *testing.B) {
 			}
 		}
 	})
-	stop.Store(true)
-	<-done
+	stop()
+}
+
+// drainUntilStopped drains s on a goroutine of its own until the returned stop is called (and
+// returns only once that goroutine has ended).
+func drainUntilStopped(s *Subscription) (stop func()) {
+	var stopping atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		dst := make([]*Message, 0, 1024)
+		for !stopping.Load() {
+			batch := s.Mailbox().Drain(dst, 1<<20, takeAll)
+			dst = batch.Messages
+			if len(batch.Messages) == 0 {
+				_, _ = s.Mailbox().Wait(context.Background(), time.Millisecond)
+			}
+		}
+	}()
+	return func() {
+		stopping.Store(true)
+		<-done
+	}
 }
 
 func subName(n int) string {

@@ -1,7 +1,6 @@
 package bus
 
 import (
-	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -19,19 +18,7 @@ func BenchmarkPublishParallelTopics(b *testing.B) {
 		b.Run(fmt.Sprintf("topics=%d", k), func(b *testing.B) {
 			bus := newBus(b, Options{Mailbox: MailboxLimits{Bytes: 64 << 20, PerPrincipal: 1 << 20}})
 			s := subscribe(b, bus, "pt.*")
-			var stop atomic.Bool
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				dst := make([]*Message, 0, 1024)
-				for !stop.Load() {
-					batch := s.Mailbox().Drain(dst, 1<<20, takeAll)
-					dst = batch.Messages
-					if len(batch.Messages) == 0 {
-						_, _ = s.Mailbox().Wait(context.Background(), time.Millisecond)
-					}
-				}
-			}()
+			stop := drainUntilStopped(s)
 			var next atomic.Int64
 			b.ReportAllocs()
 			b.SetParallelism(4)
@@ -45,8 +32,7 @@ func BenchmarkPublishParallelTopics(b *testing.B) {
 					}
 				}
 			})
-			stop.Store(true)
-			<-done
+			stop()
 		})
 	}
 }

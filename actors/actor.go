@@ -19,6 +19,8 @@ import (
 
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/internal/engine"
+	"github.com/astrid-actors/astrid-actors/internal/linelog"
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
@@ -93,7 +95,7 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 		if a.current(m.id) {
 			a.initialized()
 			a.handle.record(lifecycle{kind: lifeRunning, instance: m.id})
-			if a.spec.Module.entry == EntryNone {
+			if a.spec.Module.m.Entry() == engine.EntryNone {
 				// A reactor is ready once instantiated; it serves interceptor calls.
 				a.handle.serveCalls(a.inst.calls, a.inst.done)
 				a.handle.record(lifecycle{kind: lifeReady, instance: m.id})
@@ -161,7 +163,7 @@ func (a *capsuleActor) start() {
 		Ledger:     a.handle.ledger,
 		Logger:     a.rt.log.Named("capsule"),
 		Audit:      a.rt.log.Named("astrid.audit.ipc"),
-		Epoch:      a.rt.engine.Epoch(),
+		Epoch:      a.rt.engine.e.Epoch(),
 		OnReady:    func() { root.Send(self, &readySignal{id: id}) },
 		Observe:    a.observer(),
 		KV:         a.rt.kvOpened(), KVQuotaBytes: a.spec.Limits.KVBytes,
@@ -195,10 +197,10 @@ func (a *capsuleActor) observer() func(fn string, d time.Duration) {
 func (a *capsuleActor) work(ctx context.Context, inst *instance, report func(any)) {
 	defer close(inst.done)
 	log := a.log.With(zap.Stringer("instance_id", inst.id))
-	stdout := newLineLogger(log, zapcore.InfoLevel, "stdout", hostfuncs.FnWASIStdout, inst.host)
-	stderr := newLineLogger(log, zapcore.WarnLevel, "stderr", hostfuncs.FnWASIStderr, inst.host)
+	stdout := linelog.New(log, zapcore.InfoLevel, "stdout", hostfuncs.FnWASIStdout, inst.host)
+	stderr := linelog.New(log, zapcore.WarnLevel, "stderr", hostfuncs.FnWASIStderr, inst.host)
 	callCtx := hostfuncs.WithInstance(ctx, inst.host)
-	mem := &instanceMemory{limitBytes: uint64(a.spec.Limits.MemoryPages) * pageSize}
+	mem := engine.NewInstanceMemory(uint64(a.spec.Limits.MemoryPages) * engine.PageSize)
 	callCtx = experimental.WithMemoryAllocator(callCtx, mem)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
@@ -212,7 +214,7 @@ func (a *capsuleActor) work(ctx context.Context, inst *instance, report func(any
 		WithRandSource(rand.Reader)
 
 	err := a.run(callCtx, cfg, inst, report)
-	mem.release() // the module is closed: its linear memory goes back to the OS now
+	mem.Release() // the module is closed: its linear memory goes back to the OS now
 	stdout.Flush()
 	stderr.Flush()
 	released := inst.host.Release(context.Background())
@@ -224,21 +226,21 @@ func (a *capsuleActor) work(ctx context.Context, inst *instance, report func(any
 }
 
 func (a *capsuleActor) run(ctx context.Context, cfg wazero.ModuleConfig, inst *instance, report func(any)) error {
-	mod, err := a.rt.engine.rt.InstantiateModule(ctx, a.spec.Module.compiled, cfg)
+	mod, err := a.rt.engine.e.Instantiate(ctx, a.spec.Module.m, cfg)
 	if err != nil {
 		return fmt.Errorf("instantiate: %w", err)
 	}
 	defer mod.Close(context.Background())
-	if a.spec.Module.initialize {
+	if a.spec.Module.m.Initialize() {
 		if _, err := mod.ExportedFunction("_initialize").Call(ctx); err != nil {
 			return fmt.Errorf("_initialize: %w", err)
 		}
 	}
 	report(&instanceRunning{id: inst.id})
-	switch a.spec.Module.entry {
-	case EntryRun:
+	switch a.spec.Module.m.Entry() {
+	case engine.EntryRun:
 		_, err = mod.ExportedFunction("run").Call(ctx)
-	case EntryStart:
+	case engine.EntryStart:
 		_, err = mod.ExportedFunction("_start").Call(ctx)
 	default:
 		// A reactor without a run loop serves interceptor calls until it is stopped.
@@ -342,7 +344,7 @@ func cancellableSleep(ctx context.Context, host *hostfuncs.Instance) sys.Nanosle
 // armWatchdog schedules the next watchdog check of a run-loop instance, or of any instance
 // still in instantiation and _initialize.
 func (a *capsuleActor) armWatchdog() {
-	if a.watchdog.Window <= 0 || a.watchdog.Windows <= 0 || (a.spec.Module.entry == EntryNone && a.inst.initDone) {
+	if a.watchdog.Window <= 0 || a.watchdog.Windows <= 0 || (a.spec.Module.m.Entry() == engine.EntryNone && a.inst.initDone) {
 		return
 	}
 	id, self, root := a.inst.id, a.self, a.root
@@ -351,7 +353,7 @@ func (a *capsuleActor) armWatchdog() {
 
 // checkWatchdog stops a run loop that has not yielded for the watchdog's limit, as a crash.
 func (a *capsuleActor) checkWatchdog() {
-	if a.spec.Module.entry == EntryNone && a.inst.initDone {
+	if a.spec.Module.m.Entry() == engine.EntryNone && a.inst.initDone {
 		return // a tick armed during a reactor's initialization
 	}
 	h := a.inst.host

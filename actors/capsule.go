@@ -110,8 +110,8 @@ func (s *CapsuleSpec) validate() error {
 	if s.Limits.MemoryPages > MaxMemoryPages {
 		return fmt.Errorf("capsule %s: memory limit %d pages is over the maximum %d", s.ID, s.Limits.MemoryPages, MaxMemoryPages)
 	}
-	if s.Module.minPages > s.Limits.MemoryPages {
-		return fmt.Errorf("capsule %s: module needs %d memory pages at start, limit is %d", s.ID, s.Module.minPages, s.Limits.MemoryPages)
+	if s.Module.m.MinPages() > s.Limits.MemoryPages {
+		return fmt.Errorf("capsule %s: module needs %d memory pages at start, limit is %d", s.ID, s.Module.m.MinPages(), s.Limits.MemoryPages)
 	}
 	if s.Policy != nil {
 		if err := s.Policy.Validate(); err != nil {

@@ -2,45 +2,29 @@ package actors
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"os"
-	"slices"
-	"time"
 
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
-
-	"github.com/astrid-actors/astrid-actors/hostfuncs"
-	"github.com/astrid-actors/astrid-actors/internal/modcheck"
+	"github.com/astrid-actors/astrid-actors/internal/engine"
 )
-
-// wasiModule is the import module name of WASI preview 1, which Go guests need.
-const wasiModule = wasi_snapshot_preview1.ModuleName
 
 // Memory limits of capsule instances, in 64 KiB wasm pages.
 const (
 	// DefaultMemoryPages is the default memory limit of one capsule instance (64 MiB).
-	DefaultMemoryPages = 1024
-	// MaxMemoryPages is the highest per-capsule limit the engine accepts (1 GiB). Staying well
-	// below wazero's 65 536-page ceiling also keeps its 32-bit offset arithmetic safe.
-	MaxMemoryPages = 16384
+	DefaultMemoryPages = engine.DefaultMemoryPages
+	// MaxMemoryPages is the highest per-capsule limit the engine accepts (1 GiB).
+	MaxMemoryPages = engine.MaxMemoryPages
 )
 
+// pageSize is the size of one wasm page in bytes.
+const pageSize = engine.PageSize
+
 // ErrInvalidModule is returned (wrapped) for wasm that cannot run as a capsule.
-var ErrInvalidModule = errors.New("invalid capsule module")
+var ErrInvalidModule = engine.ErrInvalidModule
 
 // Engine is the process-wide wazero runtime: compiler mode, guests preemptible through their
-// context (WithCloseOnContextDone), an optional on-disk compilation cache, WASI and the host
-// modules registered once. Modules must be compiled and instantiated by the same Engine.
-type Engine struct {
-	rt    wazero.Runtime
-	cache wazero.CompilationCache
-	epoch time.Time
-}
+// context, an optional on-disk compilation cache, WASI and the host modules registered once.
+// Modules must be compiled and instantiated by the same Engine. A Runtime makes its own
+// (Runtime.Engine); NewEngine is for checking modules without running them.
+type Engine struct{ e *engine.Engine }
 
 // EngineOptions configure an Engine.
 type EngineOptions struct {
@@ -54,45 +38,27 @@ type EngineOptions struct {
 
 // NewEngine creates the shared wazero runtime.
 func NewEngine(ctx context.Context, opts EngineOptions) (*Engine, error) {
-	cfg := wazero.NewRuntimeConfigCompiler()
-	if opts.Interpreter {
-		cfg = wazero.NewRuntimeConfigInterpreter()
-	}
-	cfg = cfg.WithCloseOnContextDone(true).WithMemoryLimitPages(MaxMemoryPages)
-	e := &Engine{epoch: time.Now()}
-	if opts.CacheDir != "" {
-		if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
-			return nil, fmt.Errorf("compilation cache %s: %w", opts.CacheDir, err)
-		}
-		cache, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("compilation cache %s: %w", opts.CacheDir, err)
-		}
-		e.cache = cache
-		cfg = cfg.WithCompilationCache(cache)
-	}
-	e.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
-		_ = e.Close(ctx)
-		return nil, fmt.Errorf("instantiate WASI: %w", err)
-	}
-	if err := hostfuncs.Register(ctx, e.rt); err != nil {
-		_ = e.Close(ctx)
+	e, err := engine.New(ctx, engine.Options{CacheDir: opts.CacheDir, Interpreter: opts.Interpreter})
+	if err != nil {
 		return nil, err
 	}
-	return e, nil
+	return &Engine{e: e}, nil
 }
 
-// Epoch is when the engine started: the zero of clock-monotonic-ns.
-func (e *Engine) Epoch() time.Time { return e.epoch }
-
 // Close releases the runtime, every module compiled by it and the cache handle.
-func (e *Engine) Close(ctx context.Context) error {
-	err := e.rt.Close(ctx)
-	if e.cache != nil {
-		err = errors.Join(err, e.cache.Close(ctx))
+func (e *Engine) Close(ctx context.Context) error { return e.e.Close(ctx) }
+
+// Compile validates and compiles wasm. It fails with ErrInvalidModule when the bytes are not a
+// core module, when an import is not provided by this runtime (astrid:ipc@1.0.0,
+// astrid:sys@1.0.0, astrid:kv@1.0.0, wasi_snapshot_preview1) or has the wrong signature, when
+// the module does not export its memory as "memory", or when it needs more than MaxMemoryPages
+// at start.
+func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
+	m, err := e.e.Compile(ctx, wasm)
+	if err != nil {
+		return nil, err
 	}
-	return err
+	return &Module{m: m}, nil
 }
 
 // EntryKind says how a capsule's guest code runs.
@@ -101,95 +67,38 @@ type EntryKind int
 // Entry kinds.
 const (
 	// EntryNone is a reactor without a run loop: it is instantiated and only called into.
-	EntryNone EntryKind = iota
+	EntryNone = EntryKind(engine.EntryNone)
 	// EntryRun is a run-loop capsule exporting "run".
-	EntryRun
+	EntryRun = EntryKind(engine.EntryRun)
 	// EntryStart is a WASI command: "_start" is its run loop.
-	EntryStart
+	EntryStart = EntryKind(engine.EntryStart)
 )
 
 // Module is a compiled, validated capsule module, shared by all its instances and restarts.
-type Module struct {
-	compiled    wazero.CompiledModule
-	entry       EntryKind
-	initialize  bool
-	minPages    uint32
-	hasHook     bool
-	hasRealloc  bool
-	sha256      string
-	imports     []string
-	sizeInBytes int
-}
+type Module struct{ m *engine.Module }
 
 // Entry returns how the module runs.
-func (m *Module) Entry() EntryKind { return m.entry }
+func (m *Module) Entry() EntryKind { return EntryKind(m.m.Entry()) }
 
 // SHA256 is the hex digest of the wasm bytes.
-func (m *Module) SHA256() string { return m.sha256 }
+func (m *Module) SHA256() string { return m.m.SHA256() }
 
 // Imports lists the module's imports as "module.name".
-func (m *Module) Imports() []string { return append([]string(nil), m.imports...) }
+func (m *Module) Imports() []string { return m.m.Imports() }
+
+// ImportsKV reports whether the module imports astrid:kv@1.0.0.
+func (m *Module) ImportsKV() bool { return m.m.ImportsKV() }
 
 // Exports lists the module's exported function names.
-func (m *Module) Exports() []string {
-	var out []string
-	for name := range m.compiled.ExportedFunctions() {
-		out = append(out, name)
-	}
-	slices.Sort(out)
-	return out
-}
+func (m *Module) Exports() []string { return m.m.Exports() }
 
 // Memory returns the exported memory's initial pages and its declared maximum (ok false when
 // the module declares none; the capsule's limit then applies).
-func (m *Module) Memory() (minPages uint32, maxPages uint32, ok bool) {
-	mem := m.compiled.ExportedMemories()["memory"]
-	maxPages, ok = mem.Max()
-	return mem.Min(), maxPages, ok
-}
+func (m *Module) Memory() (minPages uint32, maxPages uint32, ok bool) { return m.m.Memory() }
 
 // Size is the size of the wasm binary in bytes.
-func (m *Module) Size() int { return m.sizeInBytes }
+func (m *Module) Size() int { return m.m.Size() }
 
 // HasInterceptorExports reports whether the module exports astrid-hook-trigger and
 // cabi_realloc, which interceptors need.
-func (m *Module) HasInterceptorExports() bool { return m.hasHook && m.hasRealloc }
-
-// Compile validates and compiles wasm. It fails with ErrInvalidModule when the bytes are not a
-// core module, when an import is not provided by this runtime (astrid:ipc@1.0.0,
-// astrid:sys@1.0.0, astrid:kv@1.0.0, wasi_snapshot_preview1) or has the wrong signature, when the module does
-// not export its memory as "memory", or when it needs more than MaxMemoryPages at start.
-func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
-	sum := sha256.Sum256(wasm)
-	compiled, err := e.rt.CompileModule(ctx, wasm)
-	if err != nil {
-		return nil, fmt.Errorf("%w: compile: %w", ErrInvalidModule, err)
-	}
-	m := &Module{compiled: compiled, sha256: hex.EncodeToString(sum[:]), sizeInBytes: len(wasm)}
-	if err := m.validate(e.rt.Module(wasiModule).ExportedFunctionDefinitions()); err != nil {
-		_ = compiled.Close(ctx)
-		return nil, err
-	}
-	return m, nil
-}
-
-// validate applies the runtime's one module check (internal/modcheck, shared with inspect
-// and validate) and keeps what the engine needs of its report.
-func (m *Module) validate(wasi map[string]api.FunctionDefinition) error {
-	rep := modcheck.Check(m.compiled, wasi, MaxMemoryPages)
-	for _, imp := range rep.Imports {
-		m.imports = append(m.imports, imp.Module+"."+imp.Name)
-	}
-	if len(rep.Problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalidModule, rep.Problems[0])
-	}
-	m.minPages = rep.MinPages
-	switch rep.Entry {
-	case modcheck.EntryRun:
-		m.entry = EntryRun
-	case modcheck.EntryStart:
-		m.entry = EntryStart
-	}
-	m.initialize, m.hasHook, m.hasRealloc = rep.Initialize, rep.HookTrigger, rep.Realloc
-	return nil
-}
+func (m *Module) HasInterceptorExports() bool { return m.m.HasInterceptorExports() }

@@ -1,6 +1,10 @@
 package actors
 
-import "time"
+import (
+	"time"
+
+	"github.com/astrid-actors/astrid-actors/internal/engine"
+)
 
 // armInit bounds the new instance's instantiation and _initialize (the wasm start function
 // included): the watchdog runs from the first moment, so an initializer that spins without a
@@ -26,7 +30,7 @@ func (a *capsuleActor) initialized() {
 	if inst.initStop != nil {
 		inst.initStop.Stop()
 	}
-	if a.spec.Module.entry == EntryNone && inst.watchdog != nil {
+	if a.spec.Module.m.Entry() == engine.EntryNone && inst.watchdog != nil {
 		inst.watchdog.Stop()
 		inst.watchdog = nil
 	}

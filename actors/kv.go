@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/internal/kvjet"
 	"github.com/astrid-actors/astrid-actors/internal/kvstore"
 	"github.com/astrid-actors/astrid-actors/kv"
@@ -28,16 +26,6 @@ func DefaultDataDir() string {
 		return ""
 	}
 	return filepath.Join(home, ".local", "share", "astrid-actors")
-}
-
-// ImportsKV reports whether the module imports astrid:kv@1.0.0.
-func (m *Module) ImportsKV() bool {
-	for _, imp := range m.imports {
-		if strings.HasPrefix(imp, abi.ModuleKV+".") {
-			return true
-		}
-	}
-	return false
 }
 
 // kvState is the runtime's store: Options.KV, or the bbolt store in the data directory,

@@ -1,4 +1,4 @@
-package actors
+package engine
 
 import (
 	"sync"
@@ -6,10 +6,10 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// pageSize is the size of one wasm page.
-const pageSize = 65536
+// PageSize is the size of one wasm page in bytes.
+const PageSize = 65536
 
-// instanceMemory backs one instance's linear memory and refuses to grow it past a limit:
+// InstanceMemory backs one instance's linear memory and refuses to grow it past a limit:
 // memory.grow beyond the limit returns -1 to the guest (a Go guest then dies of "out of
 // memory", which is a crash the supervisor handles). wazero's own limit is per runtime; this is
 // how each capsule gets its own.
@@ -20,18 +20,24 @@ const pageSize = 65536
 // for the Go garbage collector and scavenger (a 1 GiB capsule that crash-loops otherwise holds
 // gigabytes of dead heap). Elsewhere it is a Go slice.
 //
-// release frees whatever Free did not: wazero skips Free when the module was closed by a
+// Release frees whatever Free did not: wazero skips Free when the module was closed by a
 // cancelled context at a moment it does not notice, and an unmapped mapping is never
 // collected. It must only be called once no guest code of the instance runs.
-type instanceMemory struct {
+type InstanceMemory struct {
 	limitBytes uint64
 
 	mu   sync.Mutex
 	mems []*linearMemory
 }
 
+// NewInstanceMemory returns the allocator of one instance's memories, each limited to
+// limitBytes; pass it with experimental.WithMemoryAllocator in the instantiation context.
+func NewInstanceMemory(limitBytes uint64) *InstanceMemory {
+	return &InstanceMemory{limitBytes: limitBytes}
+}
+
 // Allocate implements experimental.MemoryAllocator.
-func (a *instanceMemory) Allocate(_, maxBytes uint64) experimental.LinearMemory {
+func (a *InstanceMemory) Allocate(_, maxBytes uint64) experimental.LinearMemory {
 	m := &linearMemory{limit: min(a.limitBytes, maxBytes)}
 	a.mu.Lock()
 	a.mems = append(a.mems, m)
@@ -39,8 +45,8 @@ func (a *instanceMemory) Allocate(_, maxBytes uint64) experimental.LinearMemory 
 	return m
 }
 
-// release frees every memory of the instance.
-func (a *instanceMemory) release() {
+// Release frees every memory of the instance.
+func (a *InstanceMemory) Release() {
 	a.mu.Lock()
 	mems := a.mems
 	a.mems = nil

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package actors
+package engine
 
 // mapMemory is not available here: linear memories are Go slices.
 func mapMemory(uint64) ([]byte, bool) { return nil, false }

@@ -1,4 +1,8 @@
-package actors
+// Package linelog turns a guest's WASI stdout or stderr into log entries, one per line, through
+// the capsule's log budget: a line over the budget is counted, not written, and a line longer
+// than MaxLine is written cut. The capsule's worker (internal/capsuleactor) makes one Logger per
+// stream and instance.
+package linelog
 
 import (
 	"bytes"
@@ -8,40 +12,42 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// maxLogLine bounds a guest output line: the bytes of a line past it are dropped (and counted),
+// MaxLine bounds a guest output line: the bytes of a line past it are dropped (and counted),
 // so a guest writing megabytes without a newline holds at most this much host memory.
-const maxLogLine = 16 << 10
+const MaxLine = 16 << 10
 
-// outputBudget is the capsule's log budget as the line logger sees it (hostfuncs.Instance).
-type outputBudget interface {
+// Budget is the capsule's log budget as the line logger sees it (hostfuncs.Instance).
+type Budget interface {
 	// AdmitOutput reports whether a line of n bytes may be written, counting it if not.
 	AdmitOutput(fn string, n int) bool
-	// TruncatedOutput counts a line cut at maxLogLine.
+	// TruncatedOutput counts a line cut at MaxLine.
 	TruncatedOutput(fn string)
 }
 
-// lineLogger turns a guest's stdout or stderr into one log entry per line. Every line goes
+// Logger turns a guest's stdout or stderr into one log entry per line. Every line goes
 // through the capsule's log budget: lines over it are not written (the budget counts and
-// audits them, as rate-limited). A line longer than maxLogLine is written cut, with the number
+// audits them, as rate-limited). A line longer than MaxLine is written cut, with the number
 // of bytes cut in the field "truncated_bytes", and counted by the budget as too-large.
-type lineLogger struct {
+type Logger struct {
 	log    *zap.Logger
 	level  zapcore.Level
 	stream string
-	fn     string       // audit name of the stream (hostfuncs.FnWASIStdout, FnWASIStderr)
-	budget outputBudget // nil: no budget (tests)
+	fn     string // audit name of the stream (hostfuncs.FnWASIStdout, FnWASIStderr)
+	budget Budget // nil: no budget (tests)
 
 	mu      sync.Mutex
-	buf     []byte // the current line, at most maxLogLine bytes
-	dropped int    // bytes of the current line past maxLogLine
+	buf     []byte // the current line, at most MaxLine bytes
+	dropped int    // bytes of the current line past MaxLine
 }
 
-func newLineLogger(log *zap.Logger, level zapcore.Level, stream, fn string, budget outputBudget) *lineLogger {
-	return &lineLogger{log: log, level: level, stream: stream, fn: fn, budget: budget}
+// New returns the Logger of one stream: lines go to log at level with the field stream, and
+// through budget (nil: none) under the audit name fn (hostfuncs.FnWASIStdout, FnWASIStderr).
+func New(log *zap.Logger, level zapcore.Level, stream, fn string, budget Budget) *Logger {
+	return &Logger{log: log, level: level, stream: stream, fn: fn, budget: budget}
 }
 
 // Write implements io.Writer. It never fails: what is not written is counted.
-func (l *lineLogger) Write(p []byte) (int, error) {
+func (l *Logger) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := len(p)
@@ -51,7 +57,7 @@ func (l *lineLogger) Write(p []byte) (int, error) {
 		if i >= 0 {
 			seg = p[:i]
 		}
-		room := maxLogLine - len(l.buf)
+		room := MaxLine - len(l.buf)
 		if len(seg) > room {
 			l.dropped += len(seg) - room
 			seg = seg[:room]
@@ -67,7 +73,7 @@ func (l *lineLogger) Write(p []byte) (int, error) {
 }
 
 // Flush logs a trailing partial line.
-func (l *lineLogger) Flush() {
+func (l *Logger) Flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.buf) > 0 || l.dropped > 0 {
@@ -77,7 +83,7 @@ func (l *lineLogger) Flush() {
 }
 
 // emit writes the current line, if its level is enabled and the budget admits it, and resets it.
-func (l *lineLogger) emit() {
+func (l *Logger) emit() {
 	line, dropped := l.buf, l.dropped
 	l.buf, l.dropped = l.buf[:0], 0
 	if !l.log.Core().Enabled(l.level) {

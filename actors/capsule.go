@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +13,8 @@ import (
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/internal/dispatch"
+	"github.com/astrid-actors/astrid-actors/internal/lifecycle"
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
@@ -227,22 +228,14 @@ type Capsule struct {
 	ready   chan struct{} // closed when the current instance signals ready or ends
 	done    chan struct{} // closed when the capsule actor has stopped
 
-	// calls and instDone belong to the current instance of an interceptor capsule while it
-	// runs (nil otherwise): the dispatcher sends hook calls on calls.
-	calls    chan *hookCall
-	instDone chan struct{}
+	// port is where the current instance of an interceptor capsule takes the dispatcher's
+	// calls while it runs.
+	port dispatch.Port
 
 	host  *hostfuncs.Instance // the current instance's host state
 	ended hostfuncs.Counters  // host-side counters of ended instances
 	// shared is the host state every instance shares: the rate budget, refusal counts.
 	shared *hostfuncs.Shared
-}
-
-// serveCalls publishes (or, with nil, withdraws) the current instance's call channel.
-func (c *Capsule) serveCalls(calls chan *hookCall, done chan struct{}) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls, c.instDone = calls, done
 }
 
 func newCapsule(rt *Runtime, id string) *Capsule {
@@ -394,45 +387,19 @@ func (c *Capsule) Stop(ctx context.Context) error {
 	}
 }
 
-// lifecycle is one change of a capsule's life, reported to its handle by the actor that saw
-// or decided it: the capsule actor reports its instances' progress (lifeStarting to
-// lifeEnded, lifeStopping, lifeActorStopped), the supervisor its decisions (lifeRestart,
-// lifeEnd, lifeFail). Capsule.record applies it; nothing else writes Status.
-type lifecycle struct {
-	kind lifecycleKind
-	// instance is the instance the change is about (lifeStarting to lifeEnded); a change
-	// about an instance that is no longer the current one is ignored.
-	instance uuid.UUID
-	// reason is the crash of lifeEnded ("" for a normal exit) and the cause of lifeFail.
-	reason string
-}
-
-type lifecycleKind int
-
-const (
-	lifeStarting     lifecycleKind = iota // a new instance is being created
-	lifeRunning                           // it is instantiated and initialised
-	lifeReady                             // it signalled ready (a reactor: it is serving)
-	lifeEnded                             // it ended by itself; the supervisor decides next
-	lifeRestart                           // the supervisor restarts it after a backoff
-	lifeEnd                               // the supervisor lets it end (restart policy)
-	lifeFail                              // the supervisor gave up on it (or its group)
-	lifeStopping                          // the capsule actor is stopping
-	lifeActorStopped                      // the capsule actor stopped for good
-)
-
-// record applies a lifecycle change to the capsule's status: the one writer of Status, so
-// every transition of State is in this function. For lifeStarting it returns the previous
-// instance's id (uuid.Nil for the first).
-func (c *Capsule) record(l lifecycle) (previous uuid.UUID) {
+// record applies a lifecycle change, reported by the capsule actor (its instances' progress)
+// or the supervisor (its decisions), to the capsule's status: the one writer of Status, so
+// every transition of State is in this function. For lifecycle.Starting it returns the
+// previous instance's id (uuid.Nil for the first).
+func (c *Capsule) record(l lifecycle.Change) (previous uuid.UUID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := &c.status
-	current := l.instance == st.InstanceID
-	switch l.kind {
-	case lifeStarting:
+	current := l.Instance == st.InstanceID
+	switch l.Kind {
+	case lifecycle.Starting:
 		previous = st.InstanceID
-		st.InstanceID = l.instance
+		st.InstanceID = l.Instance
 		st.Instances++
 		st.State = StateStarting
 		select {
@@ -440,36 +407,36 @@ func (c *Capsule) record(l lifecycle) (previous uuid.UUID) {
 			c.ready = make(chan struct{})
 		default:
 		}
-	case lifeRunning:
+	case lifecycle.Running:
 		if current && st.State == StateStarting {
 			st.State = StateRunning
 		}
-	case lifeReady:
+	case lifecycle.Ready:
 		if current {
 			st.State = StateReady
 			c.closeReadyLocked()
 		}
-	case lifeEnded:
+	case lifecycle.Ended:
 		if current {
-			if l.reason != "" {
-				st.LastError = l.reason
+			if l.Reason != "" {
+				st.LastError = l.Reason
 			}
 			if st.State != StateReady {
 				st.State = StateRestarting
 			}
 			c.closeReadyLocked()
 		}
-	case lifeRestart:
+	case lifecycle.Restart:
 		st.State, st.Restarts = StateRestarting, st.Restarts+1
-	case lifeEnd:
+	case lifecycle.End:
 		st.State = StateExited
-	case lifeFail:
-		st.State, st.LastError = StateFailed, l.reason
-	case lifeStopping:
+	case lifecycle.Fail:
+		st.State, st.LastError = StateFailed, l.Reason
+	case lifecycle.Stopping:
 		if st.State != StateFailed && st.State != StateExited {
 			st.State = StateStopped
 		}
-	case lifeActorStopped:
+	case lifecycle.ActorStopped:
 		c.closeReadyLocked()
 	}
 	return previous
@@ -482,40 +449,4 @@ func (c *Capsule) closeReadyLocked() {
 	default:
 		close(c.ready)
 	}
-}
-
-// exitError is how a capsule actor hands the end of an instance to its supervisor: it panics
-// with it, and the supervisor's strategy applies the capsule's policy.
-type exitError struct {
-	CapsuleID  string
-	InstanceID uuid.UUID
-	// Kind tells a crash from a normal exit.
-	Kind supervision.ExitKind
-	// Reason is a one-line description: "wasm error: unreachable", "exit code 3", ...
-	Reason string
-	// Err is the error returned by the guest call (nil for a normal return).
-	Err error
-	// Discarded counts messages that were still queued for the instance when it ended.
-	Discarded uint64
-}
-
-// Error implements error.
-func (e *exitError) Error() string {
-	what := "crashed"
-	if e.Kind == supervision.Normal {
-		what = "exited"
-	}
-	return fmt.Sprintf("capsule %s instance %s %s: %s", e.CapsuleID, e.InstanceID, what, e.Reason)
-}
-
-// Unwrap returns the guest call's error.
-func (e *exitError) Unwrap() error { return e.Err }
-
-// firstLine returns the first line of s, which for wazero traps is the error without the
-// wasm stack trace.
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }

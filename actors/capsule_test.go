@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/astrid-actors/astrid-actors/bus"
+	"github.com/astrid-actors/astrid-actors/internal/capsuleactor"
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
@@ -70,7 +71,7 @@ func TestStopWhileBlockedInRecv(t *testing.T) {
 	slices.Sort(durations)
 	t.Logf("stop while blocked in recv: %v", durations)
 	// The guest's recv would block for 60 s, and a stop abandons a guest that does not end
-	// after shutdownGrace (5 s): well under a second means the cancellation woke the recv.
+	// after capsuleactor.ShutdownGrace (5 s): well under a second means the cancellation woke the recv.
 	// (Typically well under 10 ms; the bound is loose so that a loaded machine passes.)
 	if median := durations[len(durations)/2]; median >= time.Second {
 		t.Fatalf("median stop took %v, want < 1s (all: %v)", median, durations)
@@ -90,9 +91,9 @@ func TestStopSpinningGuest(t *testing.T) {
 	if err := c.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// A loop that was not interrupted would be abandoned after shutdownGrace.
-	if took := time.Since(start); took >= shutdownGrace {
-		t.Fatalf("stop took %v: the loop was not interrupted (grace %v)", took, shutdownGrace)
+	// A loop that was not interrupted would be abandoned after capsuleactor.ShutdownGrace.
+	if took := time.Since(start); took >= capsuleactor.ShutdownGrace {
+		t.Fatalf("stop took %v: the loop was not interrupted (grace %v)", took, capsuleactor.ShutdownGrace)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/internal/capsuleactor"
 	"github.com/astrid-actors/astrid-actors/internal/testguests"
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
@@ -976,7 +977,7 @@ func probeStopWhileBlockedInRecv(t *testing.T, ps *probeSet) {
 	}
 	slices.Sort(durations)
 	t.Logf("stop of a Go guest blocked in recv: %v", durations)
-	// The recv would block for 60 s and a stop abandons a guest after shutdownGrace (5 s):
+	// The recv would block for 60 s and a stop abandons a guest after capsuleactor.ShutdownGrace (5 s):
 	// well under a second means the cancellation woke the recv (typically under 10 ms; the
 	// bound is loose so that a loaded machine passes).
 	if median := durations[len(durations)/2]; median >= time.Second {
@@ -1001,8 +1002,8 @@ func probeStopSpinningGuest(t *testing.T, ps *probeSet) {
 	p.stop(t)
 	took := time.Since(start)
 	t.Logf("stop of a spinning Go guest: %v", took)
-	if took >= shutdownGrace/2 {
-		t.Fatalf("stop took %v: the loop was not interrupted (grace %v)", took, shutdownGrace)
+	if took >= capsuleactor.ShutdownGrace/2 {
+		t.Fatalf("stop took %v: the loop was not interrupted (grace %v)", took, capsuleactor.ShutdownGrace)
 	}
 	if st := p.c.Status(); st.State != StateStopped || st.LastError != "" {
 		t.Fatalf("status after stop: %+v", st)

@@ -14,6 +14,9 @@ import (
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/cluster"
 	"github.com/astrid-actors/astrid-actors/internal/actorsys"
+	"github.com/astrid-actors/astrid-actors/internal/capsuleactor"
+	"github.com/astrid-actors/astrid-actors/internal/dispatch"
+	"github.com/astrid-actors/astrid-actors/internal/supervisor"
 	"github.com/astrid-actors/astrid-actors/kv"
 	"github.com/astrid-actors/astrid-actors/manifest"
 	"github.com/astrid-actors/astrid-actors/supervision"
@@ -70,7 +73,7 @@ type Runtime struct {
 	bus      *bus.Bus
 	engine   *Engine
 	parent   *actor.PID
-	dispatch *dispatcher
+	dispatch *dispatch.Dispatcher
 	kv       kvState
 	cluster  *cluster.Node
 	caps     Caps
@@ -148,8 +151,8 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.Watchdog != nil {
 		r.watchdog = *opts.Watchdog
 	}
-	r.dispatch = newDispatcher(r)
-	r.parent, err = system.Root.SpawnNamed(r.supervisorProps(""), "capsules")
+	r.dispatch = dispatch.New(b, log.Named("dispatch"))
+	r.parent, err = system.Root.SpawnNamed(supervisor.Props(log, ""), "capsules")
 	if err != nil {
 		_ = b.Close(ctx)
 		r.closeCluster(ctx)
@@ -184,9 +187,6 @@ func (r *Runtime) closeCluster(ctx context.Context) {
 		}
 	}
 }
-
-// DispatchStats returns the interceptor dispatcher's counters.
-func (r *Runtime) DispatchStats() DispatchStats { return r.dispatch.stats() }
 
 // Bus returns the runtime's topic bus, for what Publish, Subscribe and Events do not cover
 // (taps, custom mailbox limits, bus statistics). RATIONALE.md, "A small public surface".
@@ -240,7 +240,7 @@ func (r *Runtime) Start(ctx context.Context, spec CapsuleSpec) (*Capsule, error)
 	r.mu.Unlock()
 	defer r.starting.Done()
 	if len(spec.Bindings) > 0 {
-		if err := r.dispatch.register(c, spec.Bindings); err != nil {
+		if err := r.dispatch.Register(spec.ID, &c.port, spec.Bindings); err != nil {
 			c.setSpawned(nil)
 			r.forget(c)
 			return nil, err
@@ -255,19 +255,17 @@ func (r *Runtime) Start(ctx context.Context, spec CapsuleSpec) (*Capsule, error)
 	if spec.Watchdog != nil {
 		watchdog = *spec.Watchdog
 	}
-	props := actor.PropsFromProducer(func() actor.Actor {
-		return &capsuleActor{rt: r, spec: &spec, handle: c, log: log, watchdog: watchdog}
-	})
-	reply := make(chan spawnResult, 1)
-	r.system.Root.Send(r.parent, &spawnChild{props: props, name: spec.ID, handle: c, policy: policy, reply: reply})
+	props := capsuleactor.Props(r.actorConfig(&spec, c, log, watchdog))
+	reply := make(chan supervisor.Spawned, 1)
+	r.system.Root.Send(r.parent, &supervisor.Spawn{Props: props, Name: spec.ID, Child: handle{c}, Policy: policy, Reply: reply})
 	select {
 	case res := <-reply:
-		if res.err != nil {
+		if res.Err != nil {
 			c.setSpawned(nil)
 			r.forget(c)
-			return nil, fmt.Errorf("capsule %s: spawn: %w", spec.ID, res.err)
+			return nil, fmt.Errorf("capsule %s: spawn: %w", spec.ID, res.Err)
 		}
-		c.setSpawned(res.pid)
+		c.setSpawned(res.PID)
 		return c, nil
 	case <-ctx.Done():
 		// The spawn may still happen; stop whatever it produced. Close waits for this too.
@@ -275,10 +273,10 @@ func (r *Runtime) Start(ctx context.Context, spec CapsuleSpec) (*Capsule, error)
 		go func() {
 			defer r.starting.Done()
 			res := <-reply
-			if res.err != nil {
+			if res.Err != nil {
 				c.setSpawned(nil)
 			} else {
-				c.setSpawned(res.pid)
+				c.setSpawned(res.PID)
 				_ = c.Stop(context.Background())
 			}
 			r.forget(c)
@@ -307,7 +305,7 @@ func (r *Runtime) Capsules() []Status {
 
 func (r *Runtime) forget(c *Capsule) {
 	r.budget.release(c)
-	r.dispatch.unregister(c)
+	r.dispatch.Unregister(&c.port)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.capsules[c.id] == c {
@@ -351,7 +349,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	r.dispatch.close()
+	r.dispatch.Close()
 	if err := r.system.Root.StopFuture(r.parent).Wait(); err != nil {
 		errs = append(errs, fmt.Errorf("stop capsule supervisor: %w", err))
 	}
@@ -369,17 +367,20 @@ func (r *Runtime) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// spawnChild asks the supervisor actor to spawn a capsule actor as its child (or as the child
-// of the capsule's group actor).
-type spawnChild struct {
-	props  *actor.Props
-	name   string
-	handle *Capsule
-	policy supervision.Policy
-	reply  chan spawnResult
-}
-
-type spawnResult struct {
-	pid *actor.PID
-	err error
+// actorConfig is what the capsule actor of spec is made from.
+func (r *Runtime) actorConfig(spec *CapsuleSpec, c *Capsule, log *zap.Logger, watchdog supervision.Watchdog) capsuleactor.Config {
+	var observe func(fn string, d time.Duration)
+	if obs := r.opts.ObserveHostCall; obs != nil {
+		id := spec.ID
+		observe = func(fn string, d time.Duration) { obs(id, fn, d) }
+	}
+	return capsuleactor.Config{
+		ID: spec.ID, Owner: spec.Owner,
+		Engine: r.engine.e, Module: spec.Module.m, MemoryPages: spec.Limits.MemoryPages,
+		Grants: spec.Grants, Limits: spec.Limits.IPC, Config: spec.Config, Bindings: spec.Bindings,
+		KVBytes:  spec.Limits.KVBytes,
+		Watchdog: watchdog, ReadyTimeout: spec.ReadyTimeout, Fence: spec.fence,
+		Bus: r.bus, Ledger: c.ledger, Port: &c.port, KV: r.kvOpened, Observe: observe,
+		Log: log, RuntimeLog: r.log, Handle: handle{c},
+	}
 }

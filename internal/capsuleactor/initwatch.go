@@ -1,4 +1,4 @@
-package actors
+package capsuleactor
 
 import (
 	"time"
@@ -8,11 +8,11 @@ import (
 
 // armInit bounds the new instance's instantiation and _initialize (the wasm start function
 // included): the watchdog runs from the first moment, so an initializer that spins without a
-// yielding host call is stopped like a runaway run loop, and the spec's ReadyTimeout, when
+// yielding host call is stopped like a runaway run loop, and the Config's ReadyTimeout, when
 // set, is a hard deadline for both. Either stop is a crash, and the capsule's policy applies.
 func (a *capsuleActor) armInit() {
 	a.armWatchdog()
-	if d := a.spec.ReadyTimeout; d > 0 {
+	if d := a.cfg.ReadyTimeout; d > 0 {
 		id, self, root := a.inst.id, a.self, a.root
 		a.inst.initStop = time.AfterFunc(d, func() { root.Send(self, &initDeadline{id: id}) })
 	}
@@ -30,7 +30,7 @@ func (a *capsuleActor) initialized() {
 	if inst.initStop != nil {
 		inst.initStop.Stop()
 	}
-	if a.spec.Module.m.Entry() == engine.EntryNone && inst.watchdog != nil {
+	if a.cfg.Module.Entry() == engine.EntryNone && inst.watchdog != nil {
 		inst.watchdog.Stop()
 		inst.watchdog = nil
 	}

@@ -1,4 +1,11 @@
-package actors
+// Package capsuleactor is the capsule actor: the protoactor-go actor that owns one capsule's
+// current wasm instance, its host state (internal hostfuncs.Instance: handle table,
+// subscriptions, caller) and the worker goroutine the guest runs on, with the run-loop
+// watchdog and the bounds of instantiation. It reports every change of the capsule's life to
+// the capsule's Handle (package actors implements it; actors.Capsule is the one writer of the
+// status) and hands every end it did not cause to its supervisor (internal/supervisor) by
+// panicking with a *lifecycle.Exit.
+package capsuleactor
 
 import (
 	"context"
@@ -6,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -18,11 +26,87 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/internal/dispatch"
 	"github.com/astrid-actors/astrid-actors/internal/engine"
+	"github.com/astrid-actors/astrid-actors/internal/lifecycle"
 	"github.com/astrid-actors/astrid-actors/internal/linelog"
+	"github.com/astrid-actors/astrid-actors/kv"
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
+
+// Handle is the capsule's side of its actor (package actors implements it): the one writer of
+// the capsule's status, the capsule's accounting over all its instances, and its events.
+type Handle interface {
+	// Done is closed once the capsule's actor has stopped for good (Stopped).
+	Done() <-chan struct{}
+	// Record applies a change of the capsule's life to its status. For lifecycle.Starting it
+	// returns the previous instance's id (uuid.Nil for the first).
+	Record(lifecycle.Change) (previous uuid.UUID)
+	// Shared returns the host state every instance of the capsule shares (the rate budget,
+	// refusal counts), made with limits on first use.
+	Shared(limits hostfuncs.Limits) *hostfuncs.Shared
+	// Attach makes host the current instance's host state.
+	Attach(host *hostfuncs.Instance)
+	// Detach folds the ended instance's counters into the capsule's totals; it is idempotent.
+	Detach(host *hostfuncs.Instance)
+	// Restarted publishes the event of instance replacing the dead instance previous.
+	Restarted(instance, previous uuid.UUID)
+	// HealthFailed publishes the event of the watchdog (or the ready timeout) stopping instance.
+	HealthFailed(instance uuid.UUID, reason string)
+	// Stopped is called once the actor has stopped for good, its instance's memory unmapped:
+	// the capsule releases its memory reservation, records lifecycle.ActorStopped and closes
+	// Done.
+	Stopped()
+}
+
+// Config is everything a capsule actor is made from. Restarts reuse it: a new instance gets a
+// new UUID, the same compiled module and the same grants.
+type Config struct {
+	// ID is the capsule id; Owner the principal it runs as.
+	ID, Owner string
+	// Engine instantiates Module.
+	Engine *engine.Engine
+	Module *engine.Module
+	// MemoryPages is each instance's memory limit.
+	MemoryPages uint32
+	// Grants, Limits, Config, Bindings and KVBytes are the capsule's host state
+	// (hostfuncs.Config).
+	Grants   hostfuncs.Grants
+	Limits   hostfuncs.Limits
+	Config   map[string]string
+	Bindings []abi.Binding
+	KVBytes  int64
+	// Watchdog stops a run loop (or an instantiation) that does not yield; a zero Window
+	// disables it.
+	Watchdog supervision.Watchdog
+	// ReadyTimeout, when positive, bounds instantiation and _initialize.
+	ReadyTimeout time.Duration
+	// Fence, when set, is told every new instance id (cluster placement).
+	Fence func(uuid.UUID)
+	// Bus is the topic bus; Ledger sums the counters of the capsule's subscriptions.
+	Bus    *bus.Bus
+	Ledger *bus.Ledger
+	// Port is where a reactor's instance takes interceptor calls.
+	Port *dispatch.Port
+	// KV returns the runtime's kv store if it is open, else nil.
+	KV func() kv.Store
+	// Observe, when set, is called after every host call.
+	Observe func(fn string, d time.Duration)
+	// Log is the capsule's logger; RuntimeLog the runtime's, which the host functions'
+	// "capsule" and "astrid.audit.ipc" loggers are named from.
+	Log, RuntimeLog *zap.Logger
+	// Handle is the capsule's handle.
+	Handle Handle
+}
+
+// Props returns the props of the capsule actor of cfg.
+func Props(cfg Config) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &capsuleActor{cfg: &cfg, handle: cfg.Handle, log: cfg.Log, watchdog: cfg.Watchdog}
+	})
+}
 
 // Messages the capsule actor sends itself from its worker goroutine and its watchdog timer.
 type (
@@ -53,7 +137,7 @@ var (
 type instance struct {
 	id       uuid.UUID
 	host     *hostfuncs.Instance
-	calls    chan *hookCall // interceptor calls, served by the worker of a reactor
+	calls    chan *dispatch.Call // interceptor calls, served by the worker of a reactor
 	cancel   context.CancelCauseFunc
 	done     chan struct{} // closed when the worker goroutine has finished
 	watchdog *time.Timer   // nil when the watchdog is off
@@ -64,11 +148,11 @@ type instance struct {
 // capsuleActor owns one capsule: its current wasm instance, the instance's host state
 // (handle table, subscriptions, caller) and its worker goroutine. The guest never runs on
 // the actor's goroutine, so Stop and Restart are always handled promptly. Every end of an
-// instance that the actor did not cause is handed to the supervisor (panic with *exitError).
+// instance that the actor did not cause is handed to the supervisor (panic with
+// *lifecycle.Exit).
 type capsuleActor struct {
-	rt       *Runtime
-	spec     *CapsuleSpec
-	handle   *Capsule
+	cfg      *Config
+	handle   Handle
 	log      *zap.Logger
 	watchdog supervision.Watchdog
 	inst     *instance
@@ -82,7 +166,7 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		a.self, a.root = ctx.Self(), ctx.ActorSystem().Root
 		select {
-		case <-a.handle.done:
+		case <-a.handle.Done():
 			// A supervisor's Restart sent just before a Stop was handled is still handled
 			// after it: protoactor-go then re-creates the stopped actor and sends Started.
 			// The capsule is stopped for good; nothing would stop a new instance.
@@ -94,11 +178,11 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 	case *instanceRunning:
 		if a.current(m.id) {
 			a.initialized()
-			a.handle.record(lifecycle{kind: lifeRunning, instance: m.id})
-			if a.spec.Module.m.Entry() == engine.EntryNone {
+			a.handle.Record(lifecycle.Change{Kind: lifecycle.Running, Instance: m.id})
+			if a.cfg.Module.Entry() == engine.EntryNone {
 				// A reactor is ready once instantiated; it serves interceptor calls.
-				a.handle.serveCalls(a.inst.calls, a.inst.done)
-				a.handle.record(lifecycle{kind: lifeReady, instance: m.id})
+				a.cfg.Port.Serve(a.inst.calls, a.inst.done)
+				a.handle.Record(lifecycle.Change{Kind: lifecycle.Ready, Instance: m.id})
 			}
 			if a.inst.watchdog == nil {
 				a.armWatchdog()
@@ -106,11 +190,11 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 		}
 	case *initDeadline:
 		if a.current(m.id) && !a.inst.initDone {
-			a.stopRunaway(fmt.Sprintf("instantiation and _initialize did not finish within the ready timeout %v", a.spec.ReadyTimeout))
+			a.stopRunaway(fmt.Sprintf("instantiation and _initialize did not finish within the ready timeout %v", a.cfg.ReadyTimeout))
 		}
 	case *readySignal:
 		if a.current(m.id) {
-			a.handle.record(lifecycle{kind: lifeReady, instance: m.id})
+			a.handle.Record(lifecycle.Change{Kind: lifecycle.Ready, Instance: m.id})
 		}
 	case *watchdogTick:
 		if a.current(m.id) {
@@ -118,26 +202,24 @@ func (a *capsuleActor) Receive(ctx actor.Context) {
 		}
 	case *instanceExited:
 		if a.current(m.id) {
-			a.handle.serveCalls(nil, nil)
-			a.handle.detach(a.inst.host)
+			a.cfg.Port.Serve(nil, nil)
+			a.handle.Detach(a.inst.host)
 			a.exited(m)
 		}
 	case *actor.Stopping:
 		a.shutdown()
-		a.handle.record(lifecycle{kind: lifeStopping})
+		a.handle.Record(lifecycle.Change{Kind: lifecycle.Stopping})
 	case *actor.Restarting:
 		a.shutdown()
 	case *actor.Stopped:
 		select {
-		case <-a.handle.done:
+		case <-a.handle.Done():
 			// The actor re-created by a late Restart (see Started) was stopped again.
 			a.log.Debug("stop of a stopped capsule ignored")
 			return
 		default:
 		}
-		a.rt.budget.release(a.handle) // the instance's memory is unmapped: shutdown waited for it
-		a.handle.record(lifecycle{kind: lifeActorStopped})
-		close(a.handle.done)
+		a.handle.Stopped() // the instance's memory is unmapped: shutdown waited for it
 	}
 }
 
@@ -146,50 +228,39 @@ func (a *capsuleActor) current(id uuid.UUID) bool { return a.inst != nil && a.in
 // start creates a new instance and runs it on a worker goroutine.
 func (a *capsuleActor) start() {
 	id := uuid.New()
-	if a.spec.fence != nil {
-		a.spec.fence(id)
+	if a.cfg.Fence != nil {
+		a.cfg.Fence(id)
 	}
 	self, root := a.self, a.root
+	cfg := a.cfg
 	host := hostfuncs.NewInstance(hostfuncs.Config{
-		CapsuleID:  a.spec.ID,
+		CapsuleID:  cfg.ID,
 		InstanceID: id,
-		Owner:      a.spec.Owner,
-		Grants:     a.spec.Grants,
-		Limits:     a.spec.Limits.IPC,
-		Shared:     a.handle.sharedHost(a.spec.Limits.IPC),
-		Config:     a.spec.Config,
-		Bindings:   a.spec.Bindings,
-		Bus:        a.rt.bus,
-		Ledger:     a.handle.ledger,
-		Logger:     a.rt.log.Named("capsule"),
-		Audit:      a.rt.log.Named("astrid.audit.ipc"),
-		Epoch:      a.rt.engine.e.Epoch(),
+		Owner:      cfg.Owner,
+		Grants:     cfg.Grants,
+		Limits:     cfg.Limits,
+		Shared:     a.handle.Shared(cfg.Limits),
+		Config:     cfg.Config,
+		Bindings:   cfg.Bindings,
+		Bus:        cfg.Bus,
+		Ledger:     cfg.Ledger,
+		Logger:     cfg.RuntimeLog.Named("capsule"),
+		Audit:      cfg.RuntimeLog.Named("astrid.audit.ipc"),
+		Epoch:      cfg.Engine.Epoch(),
 		OnReady:    func() { root.Send(self, &readySignal{id: id}) },
-		Observe:    a.observer(),
-		KV:         a.rt.kvOpened(), KVQuotaBytes: a.spec.Limits.KVBytes,
+		Observe:    cfg.Observe,
+		KV:         cfg.KV(), KVQuotaBytes: cfg.KVBytes,
 	})
 	runCtx, cancel := context.WithCancelCause(context.Background())
-	previous := a.handle.record(lifecycle{kind: lifeStarting, instance: id})
-	a.inst = &instance{id: id, host: host, cancel: cancel, done: make(chan struct{}), calls: make(chan *hookCall)}
-	a.handle.attach(host)
+	previous := a.handle.Record(lifecycle.Change{Kind: lifecycle.Starting, Instance: id})
+	a.inst = &instance{id: id, host: host, cancel: cancel, done: make(chan struct{}), calls: make(chan *dispatch.Call)}
+	a.handle.Attach(host)
 	a.log.Debug("instance starting", zap.Stringer("instance_id", id))
 	if previous != uuid.Nil {
-		st := a.handle.Status()
-		a.rt.publishEvent(TopicRestarted, event{CapsuleID: a.spec.ID, InstanceID: id.String(),
-			PreviousInstanceID: previous.String(), RestartCount: st.Restarts})
+		a.handle.Restarted(id, previous)
 	}
 	a.armInit()
 	go a.work(runCtx, a.inst, func(msg any) { root.Send(self, msg) })
-}
-
-// observer adapts the runtime's host-call observer to this capsule.
-func (a *capsuleActor) observer() func(fn string, d time.Duration) {
-	obs := a.rt.opts.ObserveHostCall
-	if obs == nil {
-		return nil
-	}
-	id := a.spec.ID
-	return func(fn string, d time.Duration) { obs(id, fn, d) }
 }
 
 // work instantiates the module, runs its entry point and cleans up: close the module, release
@@ -200,7 +271,7 @@ func (a *capsuleActor) work(ctx context.Context, inst *instance, report func(any
 	stdout := linelog.New(log, zapcore.InfoLevel, "stdout", hostfuncs.FnWASIStdout, inst.host)
 	stderr := linelog.New(log, zapcore.WarnLevel, "stderr", hostfuncs.FnWASIStderr, inst.host)
 	callCtx := hostfuncs.WithInstance(ctx, inst.host)
-	mem := engine.NewInstanceMemory(uint64(a.spec.Limits.MemoryPages) * engine.PageSize)
+	mem := engine.NewInstanceMemory(uint64(a.cfg.MemoryPages) * engine.PageSize)
 	callCtx = experimental.WithMemoryAllocator(callCtx, mem)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
@@ -226,18 +297,18 @@ func (a *capsuleActor) work(ctx context.Context, inst *instance, report func(any
 }
 
 func (a *capsuleActor) run(ctx context.Context, cfg wazero.ModuleConfig, inst *instance, report func(any)) error {
-	mod, err := a.rt.engine.e.Instantiate(ctx, a.spec.Module.m, cfg)
+	mod, err := a.cfg.Engine.Instantiate(ctx, a.cfg.Module, cfg)
 	if err != nil {
 		return fmt.Errorf("instantiate: %w", err)
 	}
 	defer mod.Close(context.Background())
-	if a.spec.Module.m.Initialize() {
+	if a.cfg.Module.Initialize() {
 		if _, err := mod.ExportedFunction("_initialize").Call(ctx); err != nil {
 			return fmt.Errorf("_initialize: %w", err)
 		}
 	}
 	report(&instanceRunning{id: inst.id})
-	switch a.spec.Module.m.Entry() {
+	switch a.cfg.Module.Entry() {
 	case engine.EntryRun:
 		_, err = mod.ExportedFunction("run").Call(ctx)
 	case engine.EntryStart:
@@ -263,18 +334,18 @@ func (a *capsuleActor) run(ctx context.Context, cfg wazero.ModuleConfig, inst *i
 // caller for the duration of the call, and the result (ptr << 32 | len) is read back. A trap or
 // a timeout is returned: the instance is dead and the supervisor takes over. Other problems
 // (missing exports, a result outside memory, an unknown result action) fail only the call.
-func (a *capsuleActor) serveHook(ctx context.Context, mod api.Module, inst *instance, call *hookCall) error {
-	reply := func(r hookResult) error {
-		call.reply <- r
+func (a *capsuleActor) serveHook(ctx context.Context, mod api.Module, inst *instance, call *dispatch.Call) error {
+	reply := func(r dispatch.Result) error {
+		call.Reply(r)
 		return nil
 	}
 	alloc, hook := mod.ExportedFunction("cabi_realloc"), mod.ExportedFunction("astrid-hook-trigger")
 	if alloc == nil || hook == nil {
-		return reply(hookResult{err: errors.New("missing export astrid-hook-trigger or cabi_realloc")})
+		return reply(dispatch.Result{Err: errors.New("missing export astrid-hook-trigger or cabi_realloc")})
 	}
-	inst.host.SetCaller(call.caller)
+	inst.host.SetCaller(call.Caller)
 	defer inst.host.SetCaller(nil)
-	cctx, cancel := context.WithTimeout(ctx, hookTimeout)
+	cctx, cancel := context.WithTimeout(ctx, dispatch.CallTimeout)
 	defer cancel()
 	write := func(b []byte) (uint32, error) {
 		res, err := alloc.Call(cctx, 0, 0, 1, uint64(len(b)))
@@ -287,19 +358,19 @@ func (a *capsuleActor) serveHook(ctx context.Context, mod api.Module, inst *inst
 		}
 		return ptr, nil
 	}
-	ap, err := write([]byte(call.action))
+	ap, err := write([]byte(call.Action))
 	if err == nil {
 		var pp uint32
-		if pp, err = write(call.payload); err == nil {
+		if pp, err = write(call.Payload); err == nil {
 			var res []uint64
-			res, err = hook.Call(cctx, uint64(ap), uint64(len(call.action)), uint64(pp), uint64(len(call.payload)))
+			res, err = hook.Call(cctx, uint64(ap), uint64(len(call.Action)), uint64(pp), uint64(len(call.Payload)))
 			if err == nil {
 				return reply(decodeHookResult(mod, res[0]))
 			}
 			err = fmt.Errorf("astrid-hook-trigger: %w", err)
 		}
 	}
-	call.reply <- hookResult{err: err}
+	call.Reply(dispatch.Result{Err: err})
 	if errors.Is(err, errGuestMemory) {
 		return nil
 	}
@@ -310,20 +381,20 @@ func (a *capsuleActor) serveHook(ctx context.Context, mod api.Module, inst *inst
 var errGuestMemory = errors.New("guest memory")
 
 // decodeHookResult reads the result record of astrid-hook-trigger.
-func decodeHookResult(mod api.Module, packed uint64) hookResult {
+func decodeHookResult(mod api.Module, packed uint64) dispatch.Result {
 	ptr, n := uint32(packed>>32), uint32(packed)
 	if n == 0 {
-		return hookResult{action: abi.HookContinue}
+		return dispatch.Result{Action: abi.HookContinue}
 	}
 	data, ok := mod.Memory().Read(ptr, n)
 	if !ok {
-		return hookResult{err: fmt.Errorf("%w: result [%d, +%d) is outside memory", errGuestMemory, ptr, n)}
+		return dispatch.Result{Err: fmt.Errorf("%w: result [%d, +%d) is outside memory", errGuestMemory, ptr, n)}
 	}
 	action := abi.HookAction(data[0])
 	if action > abi.HookDeny {
-		return hookResult{err: fmt.Errorf("unknown result action %d", action)}
+		return dispatch.Result{Err: fmt.Errorf("unknown result action %d", action)}
 	}
-	return hookResult{action: action, data: append([]byte(nil), data[1:]...)}
+	return dispatch.Result{Action: action, Data: append([]byte(nil), data[1:]...)}
 }
 
 // cancellableSleep is WASI's nanosleep for one instance: a guest's time.Sleep counts as
@@ -344,7 +415,7 @@ func cancellableSleep(ctx context.Context, host *hostfuncs.Instance) sys.Nanosle
 // armWatchdog schedules the next watchdog check of a run-loop instance, or of any instance
 // still in instantiation and _initialize.
 func (a *capsuleActor) armWatchdog() {
-	if a.watchdog.Window <= 0 || a.watchdog.Windows <= 0 || (a.spec.Module.m.Entry() == engine.EntryNone && a.inst.initDone) {
+	if a.watchdog.Window <= 0 || a.watchdog.Windows <= 0 || (a.cfg.Module.Entry() == engine.EntryNone && a.inst.initDone) {
 		return
 	}
 	id, self, root := a.inst.id, a.self, a.root
@@ -353,7 +424,7 @@ func (a *capsuleActor) armWatchdog() {
 
 // checkWatchdog stops a run loop that has not yielded for the watchdog's limit, as a crash.
 func (a *capsuleActor) checkWatchdog() {
-	if a.spec.Module.m.Entry() == engine.EntryNone && a.inst.initDone {
+	if a.cfg.Module.Entry() == engine.EntryNone && a.inst.initDone {
 		return // a tick armed during a reactor's initialization
 	}
 	h := a.inst.host
@@ -371,8 +442,7 @@ func (a *capsuleActor) checkWatchdog() {
 // stopRunaway stops the current instance as crashed (watchdog or ready timeout).
 func (a *capsuleActor) stopRunaway(reason string) {
 	a.log.Warn("watchdog stops a runaway capsule", zap.Stringer("instance_id", a.inst.id), zap.String("reason", reason))
-	a.rt.publishEvent(TopicHealthFailed, event{CapsuleID: a.spec.ID, InstanceID: a.inst.id.String(), Reason: reason,
-		RestartCount: a.handle.Status().Restarts})
+	a.handle.HealthFailed(a.inst.id, reason)
 	a.inst.cancel(fmt.Errorf("%w: %s", errWatchdog, reason))
 }
 
@@ -382,17 +452,17 @@ func (a *capsuleActor) exited(m *instanceExited) {
 		return
 	}
 	kind, reason := classifyExit(m.err)
-	exit := &exitError{CapsuleID: a.spec.ID, InstanceID: m.id, Kind: kind, Reason: reason, Err: m.err,
+	exit := &lifecycle.Exit{CapsuleID: a.cfg.ID, InstanceID: m.id, Kind: kind, Reason: reason, Err: m.err,
 		Discarded: m.released.Discarded}
-	ended := lifecycle{kind: lifeEnded, instance: m.id}
+	ended := lifecycle.Change{Kind: lifecycle.Ended, Instance: m.id}
 	if kind == supervision.Crashed {
 		a.log.Warn("capsule crashed", zap.Stringer("instance_id", m.id), zap.String("reason", reason),
 			zap.Uint64("discarded", m.released.Discarded))
-		ended.reason = reason
+		ended.Reason = reason
 	} else {
 		a.log.Info("capsule exited", zap.Stringer("instance_id", m.id), zap.String("reason", reason))
 	}
-	a.handle.record(ended)
+	a.handle.Record(ended)
 	panic(exit)
 }
 
@@ -437,14 +507,23 @@ func (a *capsuleActor) shutdown() {
 		// The worker has released the subscriptions (the capsule's ledger holds their final
 		// counts); fold the instance's own counters in, as the exit message that will not be
 		// handled would have.
-		a.handle.serveCalls(nil, nil)
-		a.handle.detach(inst.host)
-	case <-time.After(shutdownGrace):
+		a.cfg.Port.Serve(nil, nil)
+		a.handle.Detach(inst.host)
+	case <-time.After(ShutdownGrace):
 		a.log.Error("instance did not stop in time; abandoning its goroutine",
-			zap.Stringer("instance_id", inst.id), zap.Duration("grace", shutdownGrace))
+			zap.Stringer("instance_id", inst.id), zap.Duration("grace", ShutdownGrace))
 	}
 }
 
-// shutdownGrace bounds how long a stop waits for a guest. Every blocking host call watches the
+// ShutdownGrace bounds how long a stop waits for a guest. Every blocking host call watches the
 // instance context, so only a host bug can make this wait expire.
-const shutdownGrace = 5 * time.Second
+const ShutdownGrace = 5 * time.Second
+
+// firstLine returns the first line of s, which for wazero traps is the error without the wasm
+// stack trace.
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

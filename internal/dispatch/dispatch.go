@@ -1,4 +1,10 @@
-package actors
+// Package dispatch is the interceptor dispatcher: it taps the bus and runs, for every message
+// whose topic strictly matches interceptor bindings ([subscribe] entries with a handler), the
+// chain of their handlers, in priority order and per (capsule, principal) in publish order. A
+// handler is called through the Port of its capsule, where the capsule's current instance (its
+// worker goroutine, internal/capsuleactor) takes the calls. Package actors registers the
+// bindings of the capsules it starts.
+package dispatch
 
 import (
 	"cmp"
@@ -16,15 +22,15 @@ import (
 	"github.com/astrid-actors/astrid-actors/topics"
 )
 
-// maxChains bounds the interceptor chains in flight; a message that would exceed it is not
-// intercepted, and that is counted (DispatchStats.Dropped) and logged.
-const maxChains = 4096
+// MaxChains bounds the interceptor chains in flight; a message that would exceed it is not
+// intercepted, and that is counted (Stats.Dropped) and logged.
+const MaxChains = 4096
 
-// hookTimeout bounds one astrid-hook-trigger call; a handler that takes longer is stopped
+// CallTimeout bounds one astrid-hook-trigger call; a handler that takes longer is stopped
 // (its instance is closed, which the supervisor sees as a crash) and the chain goes on.
-const hookTimeout = 30 * time.Second
+const CallTimeout = 30 * time.Second
 
-// dispatcher routes bus messages to interceptor capsules: the [subscribe] entries with a
+// Dispatcher routes bus messages to interceptor capsules: the [subscribe] entries with a
 // handler. It taps the bus; for a message whose topic strictly matches one or more
 // bindings it runs a chain on a goroutine of its own:
 //
@@ -38,8 +44,7 @@ const hookTimeout = 30 * time.Second
 // all its bindings when the message is published, and calls a capsule only on its turn. So
 // one principal's messages reach each capsule in publish order, and a slow capsule delays
 // only the messages queued for it.
-type dispatcher struct {
-	rt     *Runtime
+type Dispatcher struct {
 	log    *zap.Logger
 	untap  func()
 	closed chan struct{}
@@ -48,7 +53,7 @@ type dispatcher struct {
 
 	mu        sync.Mutex
 	index     *topics.Index[*binding]
-	byCapsule map[*Capsule][]*binding
+	byCapsule map[*Port][]*binding
 	locks     map[lockKey]*fifoLock
 
 	dispatched, dropped, failed atomic.Uint64
@@ -57,7 +62,8 @@ type dispatcher struct {
 
 // binding is one interceptor of one capsule.
 type binding struct {
-	capsule  *Capsule
+	capsule  string // the capsule id
+	port     *Port
 	topic    string // the strict pattern
 	action   string
 	priority uint32
@@ -69,63 +75,69 @@ type lockKey struct {
 	principal bus.Principal
 }
 
-// DispatchStats count interceptor activity.
-type DispatchStats struct {
+// Stats count interceptor activity.
+type Stats struct {
 	// Dispatched counts messages that started a chain.
 	Dispatched uint64
 	// Dropped counts messages that matched bindings but were not intercepted because
-	// maxChains chains were in flight.
+	// MaxChains chains were in flight.
 	Dropped uint64
 	// HandlerErrors counts handler calls that failed (trap, timeout, missing instance,
 	// malformed result).
 	HandlerErrors uint64
 }
 
-func newDispatcher(rt *Runtime) *dispatcher {
-	d := &dispatcher{
-		rt:        rt,
-		log:       rt.log.Named("dispatch"),
+// New returns a dispatcher tapping b, logging to log.
+func New(b *bus.Bus, log *zap.Logger) *Dispatcher {
+	d := &Dispatcher{
+		log:       log,
 		closed:    make(chan struct{}),
-		slots:     make(chan struct{}, maxChains),
+		slots:     make(chan struct{}, MaxChains),
 		index:     topics.NewIndex[*binding](),
-		byCapsule: map[*Capsule][]*binding{},
+		byCapsule: map[*Port][]*binding{},
 		locks:     map[lockKey]*fifoLock{},
 	}
-	d.untap = rt.bus.Tap(d.tap)
+	d.untap = b.Tap(d.tap)
 	return d
 }
 
-// register adds a capsule's bindings.
-func (d *dispatcher) register(c *Capsule, bindings []abi.Binding) error {
+// Register adds the bindings of capsule id, whose instances take calls at port.
+func (d *Dispatcher) Register(id string, port *Port, bindings []abi.Binding) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, b := range bindings {
-		bd := &binding{capsule: c, topic: b.Topic, action: b.Action, priority: b.Priority}
+		bd := &binding{capsule: id, port: port, topic: b.Topic, action: b.Action, priority: b.Priority}
 		if err := d.index.Add(b.Topic, bd); err != nil {
-			for _, added := range d.byCapsule[c] {
+			for _, added := range d.byCapsule[port] {
 				d.index.Remove(added.topic, added)
 			}
-			delete(d.byCapsule, c)
-			return fmt.Errorf("capsule %s: interceptor %q: %w", c.ID(), b.Topic, err)
+			d.bindings.Add(-int64(len(d.byCapsule[port])))
+			delete(d.byCapsule, port)
+			return fmt.Errorf("capsule %s: interceptor %q: %w", id, b.Topic, err)
 		}
-		d.byCapsule[c] = append(d.byCapsule[c], bd)
+		d.byCapsule[port] = append(d.byCapsule[port], bd)
 		d.bindings.Add(1)
 	}
 	return nil
 }
 
-// unregister removes every binding of a capsule.
-func (d *dispatcher) unregister(c *Capsule) {
+// Unregister removes every binding registered with port, if any.
+func (d *Dispatcher) Unregister(port *Port) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, b := range d.byCapsule[c] {
+	bs, ok := d.byCapsule[port]
+	if !ok {
+		return
+	}
+	id := bs[0].capsule
+	for _, b := range bs {
 		b.removed = true
 		d.index.Remove(b.topic, b)
 		d.bindings.Add(-1)
 	}
-	delete(d.byCapsule, c)
+	delete(d.byCapsule, port)
 	for k := range d.locks {
-		if k.capsule == c.ID() && d.locks[k].idle() {
+		if k.capsule == id && d.locks[k].idle() {
 			delete(d.locks, k)
 		}
 	}
@@ -135,7 +147,7 @@ func (d *dispatcher) unregister(c *Capsule) {
 // tickets, start the chain. The bindings are matched without the mutex (the index has lock-free
 // readers; register and unregister, its writers, hold d.mu), so a publish no binding matches
 // takes no lock; d.mu is held only to take tickets, after dropping bindings unregistered since.
-func (d *dispatcher) tap(msg *bus.Message) {
+func (d *Dispatcher) tap(msg *bus.Message) {
 	if d.bindings.Load() == 0 {
 		return
 	}
@@ -167,7 +179,7 @@ func (d *dispatcher) tap(msg *bus.Message) {
 		chain[i] = step{b: b}
 	}
 	slices.SortStableFunc(chain, func(x, y step) int {
-		return cmp.Or(cmp.Compare(x.b.priority, y.b.priority), cmp.Compare(x.b.capsule.ID(), y.b.capsule.ID()))
+		return cmp.Or(cmp.Compare(x.b.priority, y.b.priority), cmp.Compare(x.b.capsule, y.b.capsule))
 	})
 	select {
 	case d.slots <- struct{}{}:
@@ -178,7 +190,7 @@ func (d *dispatcher) tap(msg *bus.Message) {
 		return
 	}
 	for i := range chain {
-		key := lockKey{capsule: chain[i].b.capsule.ID(), principal: msg.Principal}
+		key := lockKey{capsule: chain[i].b.capsule, principal: msg.Principal}
 		l := d.locks[key]
 		if l == nil {
 			l = newFIFOLock()
@@ -200,7 +212,7 @@ type step struct {
 }
 
 // run executes one chain.
-func (d *dispatcher) run(msg *bus.Message, chain []step) {
+func (d *Dispatcher) run(msg *bus.Message, chain []step) {
 	defer d.wg.Done()
 	defer func() { <-d.slots }()
 	payload := msg.Payload
@@ -211,7 +223,7 @@ func (d *dispatcher) run(msg *bus.Message, chain []step) {
 		}
 		group := chain[:n]
 		chain = chain[n:]
-		results := make([]hookResult, len(group))
+		results := make([]Result, len(group))
 		var wg sync.WaitGroup
 		for i := range group {
 			wg.Add(1)
@@ -225,16 +237,16 @@ func (d *dispatcher) run(msg *bus.Message, chain []step) {
 		var replaced []byte
 		for i, r := range results {
 			switch {
-			case r.err != nil:
+			case r.Err != nil:
 				d.failed.Add(1)
-				d.log.Warn("interceptor failed; the chain goes on", zap.String("capsule_id", group[i].b.capsule.ID()),
-					zap.String("action", group[i].b.action), zap.String("topic", msg.Topic), zap.Error(r.err))
-			case r.action == abi.HookFinal || r.action == abi.HookDeny:
+				d.log.Warn("interceptor failed; the chain goes on", zap.String("capsule_id", group[i].b.capsule),
+					zap.String("action", group[i].b.action), zap.String("topic", msg.Topic), zap.Error(r.Err))
+			case r.Action == abi.HookFinal || r.Action == abi.HookDeny:
 				stop = true
-				d.log.Debug("interceptor chain ended", zap.String("capsule_id", group[i].b.capsule.ID()),
-					zap.String("topic", msg.Topic), zap.Uint8("result", uint8(r.action)), zap.ByteString("data", r.data))
-			case len(r.data) > 0 && replaced == nil:
-				replaced = r.data
+				d.log.Debug("interceptor chain ended", zap.String("capsule_id", group[i].b.capsule),
+					zap.String("topic", msg.Topic), zap.Uint8("result", uint8(r.Action)), zap.ByteString("data", r.Data))
+			case len(r.Data) > 0 && replaced == nil:
+				replaced = r.Data
 			}
 		}
 		if stop {
@@ -250,26 +262,26 @@ func (d *dispatcher) run(msg *bus.Message, chain []step) {
 }
 
 // call invokes one binding on its turn.
-func (d *dispatcher) call(msg *bus.Message, payload []byte, s step) hookResult {
+func (d *Dispatcher) call(msg *bus.Message, payload []byte, s step) Result {
 	defer s.lock.release(s.ticket)
 	select {
 	case <-s.lock.turn(s.ticket):
 	case <-d.closed:
-		return hookResult{err: ErrRuntimeClosed}
+		return Result{Err: ErrClosed}
 	}
 	caller := *msg
 	caller.Payload = payload
-	return s.b.capsule.invoke(d.closed, &hookCall{action: s.b.action, payload: payload, caller: &caller})
+	return s.b.port.invoke(d.closed, &Call{Action: s.b.action, Payload: payload, Caller: &caller})
 }
 
-// stats returns the counters.
-func (d *dispatcher) stats() DispatchStats {
-	return DispatchStats{Dispatched: d.dispatched.Load(), Dropped: d.dropped.Load(), HandlerErrors: d.failed.Load()}
+// Stats returns the counters.
+func (d *Dispatcher) Stats() Stats {
+	return Stats{Dispatched: d.dispatched.Load(), Dropped: d.dropped.Load(), HandlerErrors: d.failed.Load()}
 }
 
-// close stops tapping and waits for the chains in flight, which end quickly once their
+// Close stops tapping and waits for the chains in flight, which end quickly once their
 // capsules are stopped.
-func (d *dispatcher) close() {
+func (d *Dispatcher) Close() {
 	d.untap()
 	close(d.closed)
 	d.wg.Wait()
@@ -332,39 +344,66 @@ func (l *fifoLock) idle() bool {
 	return l.serving == l.next
 }
 
-// hookCall is one interceptor invocation handed to a capsule's worker goroutine.
-type hookCall struct {
-	action  string
-	payload []byte
-	caller  *bus.Message
-	reply   chan hookResult
-}
-
-type hookResult struct {
-	action abi.HookAction
-	data   []byte
-	err    error
-}
+// ErrClosed is the error of a call the dispatcher gave up on because it closed.
+var ErrClosed = errors.New("runtime closed")
 
 // errNoInstance is returned when an interceptor capsule has no running instance (it is
 // restarting or stopped).
 var errNoInstance = errors.New("no running instance")
 
-// invoke sends a call to the capsule's current instance and waits for the result.
-func (c *Capsule) invoke(closed <-chan struct{}, call *hookCall) hookResult {
-	c.mu.Lock()
-	calls, done := c.calls, c.instDone
-	c.mu.Unlock()
+// Call is one interceptor invocation handed to a capsule's worker goroutine.
+type Call struct {
+	// Action is the binding's action, the first argument of astrid-hook-trigger.
+	Action string
+	// Payload is the message's payload as the chain has it (an earlier priority may have
+	// replaced it).
+	Payload []byte
+	// Caller is the message, with Payload, which is the guest's caller during the call.
+	Caller *bus.Message
+	reply  chan Result
+}
+
+// Reply hands the result of the call back to the chain; call it exactly once per call.
+func (c *Call) Reply(r Result) { c.reply <- r }
+
+// Result is the outcome of one Call.
+type Result struct {
+	Action abi.HookAction
+	Data   []byte
+	Err    error
+}
+
+// Port is where an interceptor capsule takes calls: the capsule's current instance serves it
+// while it runs (Serve), and the dispatcher calls through it. The zero Port serves nothing.
+type Port struct {
+	mu    sync.Mutex
+	calls chan *Call
+	done  <-chan struct{}
+}
+
+// Serve makes calls the channel the current instance takes calls on until done is closed; nil
+// withdraws it (the instance ended).
+func (p *Port) Serve(calls chan *Call, done <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls, p.done = calls, done
+}
+
+// invoke sends a call to the current instance and waits for the result.
+func (p *Port) invoke(closed <-chan struct{}, call *Call) Result {
+	p.mu.Lock()
+	calls, done := p.calls, p.done
+	p.mu.Unlock()
 	if calls == nil {
-		return hookResult{err: errNoInstance}
+		return Result{Err: errNoInstance}
 	}
-	call.reply = make(chan hookResult, 1)
+	call.reply = make(chan Result, 1)
 	select {
 	case calls <- call:
 	case <-done:
-		return hookResult{err: errNoInstance}
+		return Result{Err: errNoInstance}
 	case <-closed:
-		return hookResult{err: ErrRuntimeClosed}
+		return Result{Err: ErrClosed}
 	}
 	select {
 	case r := <-call.reply:
@@ -375,7 +414,7 @@ func (c *Capsule) invoke(closed <-chan struct{}, call *hookCall) hookResult {
 		case r := <-call.reply:
 			return r
 		default:
-			return hookResult{err: errNoInstance}
+			return Result{Err: errNoInstance}
 		}
 	}
 }

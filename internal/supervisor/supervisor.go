@@ -1,14 +1,51 @@
-package actors
+// Package supervisor holds the supervisor actors of capsule actors: the root supervisor
+// ("capsules") and one per capsule group ("group-<name>"). They apply each capsule's
+// supervision policy (package supervision) to protoactor-go's failure handling and report
+// their decisions to the capsule's handle (Child, implemented by package actors).
+package supervisor
 
 import (
 	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/astrid-actors/astrid-actors/internal/lifecycle"
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
+
+// Child is the handle of a supervised capsule, the supervisor's side of it (package actors
+// implements it).
+type Child interface {
+	// ID is the capsule id.
+	ID() string
+	// Record applies a decision of the supervisor to the capsule's status.
+	Record(lifecycle.Change) uuid.UUID
+	// Exited publishes the event of an instance's end (crashed or exited); restarts is the
+	// number of restarts so far.
+	Exited(exit *lifecycle.Exit, restarts int)
+	// Failed publishes the event of the capsule's failure; its status already says failed.
+	Failed(reason string)
+}
+
+// Spawn asks a supervisor actor to spawn a capsule actor as its child (or as the child of the
+// capsule's group actor, made on first use) and to supervise it with Policy.
+type Spawn struct {
+	Props  *actor.Props
+	Name   string
+	Child  Child
+	Policy supervision.Policy
+	// Reply receives the outcome; it must have room for it (capacity 1).
+	Reply chan<- Spawned
+}
+
+// Spawned is the outcome of a Spawn.
+type Spawned struct {
+	PID *actor.PID
+	Err error
+}
 
 // supervisorActor supervises capsule actors. The runtime has one root supervisor ("capsules")
 // for capsules supervised alone (one-for-one) and, under it, one supervisor per capsule group
@@ -21,7 +58,7 @@ import (
 // timer; the failed child's mailbox stays suspended meanwhile, while Stop still works), end,
 // fail, or fail the whole group.
 type supervisorActor struct {
-	rt        *Runtime
+	log       *zap.Logger
 	group     string // "" for the root supervisor
 	children  map[string]*childInfo
 	groups    map[string]*actor.PID  // root only
@@ -34,13 +71,15 @@ type supervisorActor struct {
 // childInfo is what a supervisor knows of one capsule actor.
 type childInfo struct {
 	pid     *actor.PID
-	handle  *Capsule
+	handle  Child
 	tracker *supervision.Tracker
 }
 
-func (r *Runtime) supervisorProps(group string) *actor.Props {
+// Props returns the props of a supervisor actor: group "" is the root supervisor, which makes
+// the group supervisors under it.
+func Props(log *zap.Logger, group string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &supervisorActor{rt: r, group: group, children: map[string]*childInfo{},
+		return &supervisorActor{log: log, group: group, children: map[string]*childInfo{},
 			groups: map[string]*actor.PID{}, timers: map[uint64]*time.Timer{}}
 	})
 }
@@ -52,7 +91,7 @@ func (s *supervisorActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		s.self, s.root = ctx.Self(), ctx.ActorSystem().Root
-	case *spawnChild:
+	case *Spawn:
 		s.spawn(ctx, m)
 	case *timerFired:
 		delete(s.timers, m.id)
@@ -65,14 +104,14 @@ func (s *supervisorActor) Receive(ctx actor.Context) {
 	}
 }
 
-func (s *supervisorActor) spawn(ctx actor.Context, m *spawnChild) {
-	if g := m.policy.Group; s.group == "" && g != "" {
+func (s *supervisorActor) spawn(ctx actor.Context, m *Spawn) {
+	if g := m.Policy.Group; s.group == "" && g != "" {
 		pid := s.groups[g]
 		if pid == nil {
 			var err error
-			pid, err = ctx.SpawnNamed(s.rt.supervisorProps(g), "group-"+g)
+			pid, err = ctx.SpawnNamed(Props(s.log, g), "group-"+g)
 			if err != nil {
-				m.reply <- spawnResult{err: fmt.Errorf("spawn group %s: %w", g, err)}
+				m.Reply <- Spawned{Err: fmt.Errorf("spawn group %s: %w", g, err)}
 				return
 			}
 			s.groups[g] = pid
@@ -80,50 +119,44 @@ func (s *supervisorActor) spawn(ctx actor.Context, m *spawnChild) {
 		ctx.Send(pid, m)
 		return
 	}
-	pid, err := ctx.SpawnNamed(m.props, m.name)
+	pid, err := ctx.SpawnNamed(m.Props, m.Name)
 	if err == nil {
-		s.children[pid.Id] = &childInfo{pid: pid, handle: m.handle, tracker: supervision.NewTracker(m.policy, nil, nil)}
+		s.children[pid.Id] = &childInfo{pid: pid, handle: m.Child, tracker: supervision.NewTracker(m.Policy, nil, nil)}
 	}
-	m.reply <- spawnResult{pid: pid, err: err}
+	m.Reply <- Spawned{PID: pid, Err: err}
 }
 
 // HandleFailure implements actor.SupervisorStrategy: a capsule actor panicked with an
-// *exitError (or anything else, treated as a crash).
+// *lifecycle.Exit (or anything else, treated as a crash).
 func (s *supervisorActor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
 	_ *actor.RestartStatistics, reason any, _ any) {
 	info := s.children[child.Id]
-	exit, ok := reason.(*exitError)
+	exit, ok := reason.(*lifecycle.Exit)
 	if !ok {
-		exit = &exitError{Kind: supervision.Crashed, Reason: fmt.Sprint(reason)}
+		exit = &lifecycle.Exit{Kind: supervision.Crashed, Reason: fmt.Sprint(reason)}
 	}
 	if info == nil {
 		sup.StopChildren(child)
 		return
 	}
 	id := info.handle.ID()
-	topic := TopicExited
-	if exit.Kind == supervision.Crashed {
-		topic = TopicCrashed
-	}
-	// The instance has released its subscriptions before it reported its end, so the totals
-	// include what it left queued (as discarded).
-	discarded, totals := exit.Discarded, info.handle.Status().Traffic
-	s.rt.publishEvent(topic, event{CapsuleID: id, InstanceID: exit.InstanceID.String(),
-		Reason: exit.Reason, RestartCount: info.tracker.Total(), Discarded: &discarded, Totals: &totals})
+	// The instance has released its subscriptions before it reported its end, so the
+	// event's totals include what it left queued (as discarded).
+	info.handle.Exited(exit, info.tracker.Total())
 	d := info.tracker.Decide(exit.Kind)
-	log := s.rt.log.With(zap.String("capsule_id", id), zap.String("reason", exit.Reason))
+	log := s.log.With(zap.String("capsule_id", id), zap.String("reason", exit.Reason))
 	switch d.Action {
 	case supervision.RestartAfter:
 		targets := []*actor.PID{child}
 		if s.group != "" {
 			targets = sup.Children()
 		}
-		info.handle.record(lifecycle{kind: lifeRestart})
+		info.handle.Record(lifecycle.Change{Kind: lifecycle.Restart})
 		log.Info("restarting capsule", zap.Duration("backoff", d.Backoff), zap.Int("restarts_in_window", d.Restarts),
 			zap.String("group", s.group), zap.Int("capsules", len(targets)))
 		s.after(d.Backoff, func() { sup.RestartChildren(targets...) })
 	case supervision.End:
-		info.handle.record(lifecycle{kind: lifeEnd})
+		info.handle.Record(lifecycle.Change{Kind: lifecycle.End})
 		log.Info("capsule ended", zap.Stringer("restart_policy", info.tracker.Policy().Restart))
 		sup.StopChildren(child)
 	case supervision.Fail:
@@ -143,11 +176,9 @@ func (s *supervisorActor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervis
 
 // fail marks a capsule failed and publishes the event.
 func (s *supervisorActor) fail(info *childInfo, why string) {
-	info.handle.record(lifecycle{kind: lifeFail, reason: why})
-	st := info.handle.Status()
-	s.rt.log.Warn("capsule failed", zap.String("capsule_id", info.handle.ID()), zap.String("reason", why))
-	s.rt.publishEvent(TopicFailed, event{CapsuleID: info.handle.ID(), InstanceID: st.InstanceID.String(),
-		Reason: why, RestartCount: st.Restarts})
+	info.handle.Record(lifecycle.Change{Kind: lifecycle.Fail, Reason: why})
+	s.log.Warn("capsule failed", zap.String("capsule_id", info.handle.ID()), zap.String("reason", why))
+	info.handle.Failed(why)
 }
 
 // timerFired tells the supervisor that a backoff timer has run.

@@ -9,7 +9,7 @@ import (
 // Memory limits of capsule instances, in 64 KiB wasm pages.
 const (
 	// DefaultMemoryPages is the default memory limit of one capsule instance (64 MiB).
-	DefaultMemoryPages = engine.DefaultMemoryPages
+	DefaultMemoryPages = 1024
 	// MaxMemoryPages is the highest per-capsule limit the engine accepts (1 GiB).
 	MaxMemoryPages = engine.MaxMemoryPages
 )
@@ -67,18 +67,26 @@ type EntryKind int
 // Entry kinds.
 const (
 	// EntryNone is a reactor without a run loop: it is instantiated and only called into.
-	EntryNone = EntryKind(engine.EntryNone)
+	EntryNone EntryKind = iota
 	// EntryRun is a run-loop capsule exporting "run".
-	EntryRun = EntryKind(engine.EntryRun)
+	EntryRun
 	// EntryStart is a WASI command: "_start" is its run loop.
-	EntryStart = EntryKind(engine.EntryStart)
+	EntryStart
 )
 
 // Module is a compiled, validated capsule module, shared by all its instances and restarts.
 type Module struct{ m *engine.Module }
 
 // Entry returns how the module runs.
-func (m *Module) Entry() EntryKind { return EntryKind(m.m.Entry()) }
+func (m *Module) Entry() EntryKind {
+	switch m.m.Entry() {
+	case engine.EntryRun:
+		return EntryRun
+	case engine.EntryStart:
+		return EntryStart
+	}
+	return EntryNone
+}
 
 // SHA256 is the hex digest of the wasm bytes.
 func (m *Module) SHA256() string { return m.m.SHA256() }

@@ -28,14 +28,10 @@ import (
 // wasiModule is the import module name of WASI preview 1, which Go guests need.
 const wasiModule = wasi_snapshot_preview1.ModuleName
 
-// Memory limits of capsule instances, in 64 KiB wasm pages.
-const (
-	// DefaultMemoryPages is the default memory limit of one capsule instance (64 MiB).
-	DefaultMemoryPages = 1024
-	// MaxMemoryPages is the highest per-capsule limit the engine accepts (1 GiB). Staying well
-	// below wazero's 65 536-page ceiling also keeps its 32-bit offset arithmetic safe.
-	MaxMemoryPages = 16384
-)
+// MaxMemoryPages is the highest per-capsule memory limit the engine accepts, in 64 KiB wasm
+// pages (1 GiB). Staying well below wazero's 65 536-page ceiling also keeps its 32-bit offset
+// arithmetic safe.
+const MaxMemoryPages = 16384
 
 // ErrInvalidModule is returned (wrapped) for wasm that cannot run as a capsule.
 var ErrInvalidModule = errors.New("invalid capsule module")
@@ -110,7 +106,7 @@ func (e *Engine) Instantiate(ctx context.Context, m *Module, cfg wazero.ModuleCo
 // Entry says how a capsule's guest code runs.
 type Entry int
 
-// Entry kinds (the values of actors.EntryKind).
+// Entry kinds.
 const (
 	// EntryNone is a reactor without a run loop: it is instantiated and only called into.
 	EntryNone Entry = iota

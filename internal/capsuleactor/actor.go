@@ -1,5 +1,5 @@
 // Package capsuleactor is the capsule actor: the protoactor-go actor that owns one capsule's
-// current wasm instance, its host state (internal hostfuncs.Instance: handle table,
+// current wasm instance, its host state (a hostfuncs.Instance: handle table,
 // subscriptions, caller) and the worker goroutine the guest runs on, with the run-loop
 // watchdog and the bounds of instantiation. It reports every change of the capsule's life to
 // the capsule's Handle (package actors implements it; actors.Capsule is the one writer of the

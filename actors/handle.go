@@ -8,21 +8,6 @@ import (
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
 
-// DispatchStats count interceptor activity.
-type DispatchStats struct {
-	// Dispatched counts messages that started a chain.
-	Dispatched uint64
-	// Dropped counts messages that matched bindings but were not intercepted because 4 096
-	// chains were in flight.
-	Dropped uint64
-	// HandlerErrors counts handler calls that failed (trap, timeout, missing instance,
-	// malformed result).
-	HandlerErrors uint64
-}
-
-// DispatchStats returns the interceptor dispatcher's counters.
-func (r *Runtime) DispatchStats() DispatchStats { return DispatchStats(r.dispatch.Stats()) }
-
 // handle is a Capsule as its capsule actor (capsuleactor.Handle) and its supervisor
 // (supervisor.Child) see it: what they report goes through Capsule.record, the one writer of
 // the capsule's status, and the events they ask for are published by the runtime.

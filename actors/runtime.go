@@ -188,6 +188,21 @@ func (r *Runtime) closeCluster(ctx context.Context) {
 	}
 }
 
+// DispatchStats count interceptor activity.
+type DispatchStats struct {
+	// Dispatched counts messages that started a chain.
+	Dispatched uint64
+	// Dropped counts messages that matched bindings but were not intercepted because 4 096
+	// chains were in flight.
+	Dropped uint64
+	// HandlerErrors counts handler calls that failed (trap, timeout, missing instance,
+	// malformed result).
+	HandlerErrors uint64
+}
+
+// DispatchStats returns the interceptor dispatcher's counters.
+func (r *Runtime) DispatchStats() DispatchStats { return DispatchStats(r.dispatch.Stats()) }
+
 // Bus returns the runtime's topic bus, for what Publish, Subscribe and Events do not cover
 // (taps, custom mailbox limits, bus statistics). RATIONALE.md, "A small public surface".
 func (r *Runtime) Bus() *bus.Bus { return r.bus }

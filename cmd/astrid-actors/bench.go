@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"syscall"
 	"time"
@@ -20,9 +22,11 @@ type benchOptions struct {
 	scenarios   []string
 	payload     int
 	subscribers int
+	batch       int
 	counts      []int
 	json        bool
 	quiet       bool
+	cpuProfile  string
 }
 
 func newBenchCommand() *cobra.Command {
@@ -34,7 +38,8 @@ func newBenchCommand() *cobra.Command {
 workload on baselines (the bus alone driven from Go, plain protoactor-go actors, Go channels,
 bare wazero), then print each result with its baseline ratios and target.
 
-Scenarios: pubsub (1 publisher capsule → 1 subscriber capsule), fanout (1 → N subscriber
+Scenarios: pubsub (1 publisher capsule → 1 subscriber capsule), batch (the same with
+publish-batch calls of --batch-records records, against protoactor-go 2 actors), fanout (1 → N subscriber
 capsules), rtt (request/reply between two capsules), wake (publish→recv latency at 10 000
 msg/s), coldstart (load+instantiate+ready of 1, 100, 10 000 small capsules, time and RSS per
 capsule), restart (trap → new instance ready), cluster (the other cluster nodes as child
@@ -49,12 +54,14 @@ to stdout. Machines are noisy: compare ratios, not absolute values.`,
 	}
 	f := cmd.Flags()
 	f.DurationVar(&o.duration, "duration", 2*time.Second, "how long each measurement runs")
-	f.IntVar(&o.rounds, "rounds", bench.DefaultRounds, "interleaved rounds of pubsub and fanout (capsules, then each baseline, per round); medians and min–max reported")
+	f.IntVar(&o.rounds, "rounds", bench.DefaultRounds, "interleaved rounds of pubsub, batch, fanout, rtt and wake (capsules, then each baseline, per round); medians and min–max reported")
 	f.StringArrayVar(&o.scenarios, "scenario", nil, "scenario to run (repeatable; default all): "+joinNames(bench.Scenarios()))
 	f.IntVar(&o.payload, "payload-bytes", 128, "JSON payload size of pubsub, fanout, rtt and wake messages")
 	f.IntVar(&o.subscribers, "subscribers", 100, "subscriber capsules of the fanout scenario")
+	f.IntVar(&o.batch, "batch-records", bench.DefaultBatchRecords, "records per publish-batch call of the batch scenario (1 to 1024)")
 	f.IntSliceVar(&o.counts, "counts", bench.DefaultColdStartCounts(), "capsule counts of the coldstart scenario")
 	f.BoolVar(&o.json, "json", false, "print the results as JSON")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (scenarios and baselines) to this file, for go tool pprof")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress lines on stderr, only the results")
 	o.cache.register(cmd)
 	return cmd
@@ -86,6 +93,9 @@ func (o *benchOptions) run(cmd *cobra.Command) error {
 	if o.payload <= 0 || o.subscribers <= 0 {
 		return usagef("--payload-bytes and --subscribers must be positive")
 	}
+	if o.batch <= 0 || o.batch > 1024 {
+		return usagef("--batch-records %d: want 1 to 1024", o.batch)
+	}
 	for _, n := range o.counts {
 		if n <= 0 {
 			return usagef("--counts: %d is not a positive count", n)
@@ -97,6 +107,17 @@ func (o *benchOptions) run(cmd *cobra.Command) error {
 	if o.quiet {
 		progress = io.Discard
 	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	exe, _ := os.Executable() // the cluster scenario's child nodes; it fails without
 	results, err := bench.Run(ctx, bench.Config{
 		Executable:      exe,
@@ -105,6 +126,7 @@ func (o *benchOptions) run(cmd *cobra.Command) error {
 		Scenarios:       o.scenarios,
 		PayloadBytes:    o.payload,
 		Subscribers:     o.subscribers,
+		BatchRecords:    o.batch,
 		ColdStartCounts: o.counts,
 		CacheDir:        o.cache.dir,
 		Progress:        progress,

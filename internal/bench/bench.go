@@ -7,6 +7,9 @@
 //
 //   - pubsub: one publisher capsule (benchpub) → one subscriber capsule (benchsink, recv in
 //     batches), msg/s.
+//   - batch: one publisher capsule using publish-batch (benchbatch, Config.BatchRecords records
+//     per call) → one benchsink capsule, msg/s, against plain protoactor-go (2 actors), the
+//     single-publish pubsub capsules and the bus alone.
 //   - fanout: one publisher capsule → Config.Subscribers subscriber capsules, deliveries/s.
 //   - rtt: request/reply round trip between two capsules (rttreq → echo → rttreq), measured
 //     inside the requester with clock-monotonic-ns; p50 and p99.
@@ -38,6 +41,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/astrid-actors/astrid-actors/abi"
 )
 
 // Scenario names.
@@ -76,6 +81,10 @@ type Config struct {
 	// PayloadBytes is the size of the JSON payload of pubsub, fanout, rtt and wake messages
 	// (default 128, at most MaxPayloadBytes; wake needs at least 9 bytes for its index).
 	PayloadBytes int
+	// BatchRecords is the number of records per publish-batch call of the batch scenario
+	// (default DefaultBatchRecords, at most abi.MaxBatchRecords; the capsule also keeps a call
+	// within the 4 MiB records limit).
+	BatchRecords int
 	// Subscribers is the number of subscriber capsules of the fanout scenario (default 100).
 	Subscribers int
 	// ColdStartCounts are the numbers of capsules started by coldstart (default 1, 100,
@@ -86,9 +95,10 @@ type Config struct {
 	CacheDir string
 	// Progress receives progress lines; nil discards them.
 	Progress io.Writer
-	// Rounds is how many rounds the pubsub and fanout scenarios run, each round running the
-	// capsules and then every baseline once, each for Duration/Rounds; values and ratios are
-	// the medians over the rounds, reported with their ranges (default DefaultRounds).
+	// Rounds is how many rounds the pubsub, batch, fanout, rtt and wake scenarios run, each
+	// round running the capsules and then every baseline once, each for Duration/Rounds;
+	// values (rates or percentiles) and ratios are the medians over the rounds, reported with
+	// their ranges (default DefaultRounds).
 	Rounds int
 	// Executable is the astrid-actors binary the cluster scenario starts its child nodes with
 	// (the hidden ClusterNodeCommand); the scenario fails without it.
@@ -138,7 +148,7 @@ type Result struct {
 
 // Scenarios returns the scenario names, in the order Run runs them.
 func Scenarios() []string {
-	return []string{ScenarioPubSub, ScenarioFanout, ScenarioRTT, ScenarioWake, ScenarioColdStart, ScenarioRestart, ScenarioKV, ScenarioCluster}
+	return []string{ScenarioPubSub, ScenarioBatch, ScenarioFanout, ScenarioRTT, ScenarioWake, ScenarioColdStart, ScenarioRestart, ScenarioKV, ScenarioCluster}
 }
 
 // withDefaults fills the zero fields and checks the rest.
@@ -154,6 +164,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Subscribers <= 0 {
 		c.Subscribers = DefaultSubscribers
+	}
+	if c.BatchRecords <= 0 {
+		c.BatchRecords = DefaultBatchRecords
+	}
+	if c.BatchRecords > abi.MaxBatchRecords {
+		return c, fmt.Errorf("bench: %d records per batch is over the limit of %d", c.BatchRecords, abi.MaxBatchRecords)
 	}
 	if c.Rounds < 0 {
 		return c, fmt.Errorf("bench: %d rounds: must be positive", c.Rounds)
@@ -204,6 +220,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	run := map[string]func(context.Context, *env) ([]Result, error){
 		ScenarioPubSub:    runPubSub,
+		ScenarioBatch:     runBatch,
 		ScenarioFanout:    runFanout,
 		ScenarioRTT:       runRTT,
 		ScenarioWake:      runWake,

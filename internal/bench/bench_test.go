@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,7 +71,7 @@ func TestRunAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{ScenarioPubSub: 1, ScenarioFanout: 1, ScenarioRTT: 2, ScenarioWake: 2, ScenarioColdStart: 4, ScenarioRestart: 2, ScenarioKV: 10,
+	want := map[string]int{ScenarioPubSub: 1, ScenarioBatch: 1, ScenarioFanout: 1, ScenarioRTT: 2, ScenarioWake: 2, ScenarioColdStart: 4, ScenarioRestart: 2, ScenarioKV: 10,
 		ScenarioCluster: 7}
 	got := map[string]int{}
 	for _, r := range rs {
@@ -82,7 +83,7 @@ func TestRunAll(t *testing.T) {
 	}
 	for _, r := range rs {
 		switch r.Scenario {
-		case ScenarioPubSub, ScenarioFanout, ScenarioRTT, ScenarioWake:
+		case ScenarioPubSub, ScenarioBatch, ScenarioFanout, ScenarioRTT, ScenarioWake:
 			if !strings.Contains(r.Note, "dropped 0") {
 				t.Errorf("%s %s: note %q does not report zero drops", r.Scenario, r.Metric, r.Note)
 			}
@@ -91,6 +92,9 @@ func TestRunAll(t *testing.T) {
 	checkTable(t, rs)
 	checkJSON(t, rs)
 }
+
+// roundScenarios are the scenarios whose figures are ratios, run interleaved in rounds.
+var roundScenarios = []string{ScenarioPubSub, ScenarioBatch, ScenarioFanout, ScenarioRTT, ScenarioWake}
 
 func within(v float64, s *Spread) bool { return s.Min <= v && v <= s.Max }
 
@@ -125,7 +129,7 @@ func checkResult(t *testing.T, r Result) {
 	if r.Rounds > 0 && (r.Spread == nil || !within(r.Value, r.Spread)) {
 		t.Errorf("%s: value %v outside its spread %v over %d rounds", name, r.Value, r.Spread, r.Rounds)
 	}
-	if (r.Scenario == ScenarioPubSub || r.Scenario == ScenarioFanout) && r.Rounds != DefaultRounds {
+	if slices.Contains(roundScenarios, r.Scenario) && r.Rounds != DefaultRounds {
 		t.Errorf("%s: %d rounds, want %d", name, r.Rounds, DefaultRounds)
 	}
 	if r.Target == "" && !r.Met {

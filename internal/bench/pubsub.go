@@ -44,7 +44,7 @@ func runFanout(ctx context.Context, e *env) ([]Result, error) {
 func (e *env) throughput(ctx context.Context, scenario string, sinks int) (Result, error) {
 	pl := payload(e.cfg.PayloadBytes)
 	chunk := sinkChunk(len(pl))
-	ps, err := e.startPubSub(ctx, sinks, chunk, pl)
+	ps, err := e.startPubSub(ctx, sinks, chunk, pl, wasmPub, nil)
 	if err != nil {
 		return Result{}, err
 	}
@@ -113,7 +113,10 @@ type pubSubCapsules struct {
 	done  *bus.Subscription
 }
 
-func (e *env) startPubSub(ctx context.Context, sinks, chunk int, pl []byte) (_ *pubSubCapsules, err error) {
+// startPubSub starts a publisher capsule of fixture pub (benchpub or benchbatch) with pl as its
+// "payload" config and the entries of config, and sinks benchsink capsules reporting every
+// chunk messages.
+func (e *env) startPubSub(ctx context.Context, sinks, chunk int, pl []byte, pub string, config map[string]string) (_ *pubSubCapsules, err error) {
 	g, err := e.newRig(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -135,8 +138,11 @@ func (e *env) startPubSub(ctx context.Context, sinks, chunk int, pl []byte) (_ *
 		}
 		ps.sinks = append(ps.sinks, c)
 	}
-	if ps.pub, err = g.start(ctx, "pub", wasmPub, []string{"bench.data"}, []string{"bench.go"},
-		map[string]string{"payload": string(pl)}); err != nil {
+	pubConfig := map[string]string{"payload": string(pl)}
+	for k, v := range config {
+		pubConfig[k] = v
+	}
+	if ps.pub, err = g.start(ctx, "pub", pub, []string{"bench.data"}, []string{"bench.go"}, pubConfig); err != nil {
 		return nil, err
 	}
 	if err := waitReady(ctx, append([]*actors.Capsule{ps.pub}, ps.sinks...)...); err != nil {

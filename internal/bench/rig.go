@@ -24,6 +24,7 @@ var fixtures embed.FS
 // Fixture names.
 const (
 	wasmPub    = "benchpub"
+	wasmBatch  = "benchbatch"
 	wasmSink   = "benchsink"
 	wasmEcho   = "echo"
 	wasmRTTReq = "rttreq"

@@ -112,3 +112,61 @@ func roundsResult(scenario, metric, unit, target string, check func(float64) boo
 	return Result{Scenario: scenario, Metric: metric, Unit: unit, Value: v.med, Baselines: bases,
 		Target: target, Met: met, Note: note, Rounds: len(m.rates[0]), Spread: &Spread{Min: v.min, Max: v.max}}
 }
+
+// latencyContender is one side of an interleaved latency comparison: the scenario itself
+// (first) or a baseline. run measures once, with the size fixed before the rounds, and
+// returns the samples in nanoseconds.
+type latencyContender struct {
+	name string
+	run  func() ([]int64, error)
+}
+
+// latencyRounds is what latencyRounds measured: the p50 and p99 (µs) of every contender per
+// round, and the number of samples of each contender's last round.
+type latencyRounded struct {
+	p50, p99 [][]float64 // [contender][round]
+	samples  []int
+}
+
+// latencyRounds runs the contenders in Config.Rounds rounds, each round running every
+// contender once in turn, so that a change of load hits the scenario and its baselines alike.
+func (e *env) latencyRounds(ctx context.Context, scenario string, cs []latencyContender) (latencyRounded, error) {
+	rounds := e.cfg.Rounds
+	out := latencyRounded{p50: make([][]float64, len(cs)), p99: make([][]float64, len(cs)), samples: make([]int, len(cs))}
+	for r := range rounds {
+		for i, c := range cs {
+			if err := ctx.Err(); err != nil {
+				return out, err
+			}
+			samples, err := c.run()
+			if err != nil {
+				return out, fmt.Errorf("%s: round %d: %w", c.name, r+1, err)
+			}
+			if len(samples) == 0 {
+				return out, fmt.Errorf("%s: round %d: no samples", c.name, r+1)
+			}
+			p50, p99 := percentiles(samples)
+			out.p50[i] = append(out.p50[i], p50)
+			out.p99[i] = append(out.p99[i], p99)
+			out.samples[i] = len(samples)
+			e.progress("%s: round %d/%d: %s: %d samples, p50 %.1f µs, p99 %.1f µs", scenario, r+1, rounds, c.name, len(samples), p50, p99)
+		}
+	}
+	return out, nil
+}
+
+// latencyRoundsResults builds the p50 and p99 Results of interleaved latency rounds: each
+// value is the median over the rounds of the first contender's percentile, each baseline's
+// value its median, and each ratio the median of the per-round ratios, with their ranges.
+func latencyRoundsResults(scenario, note string, names []string, m latencyRounded, t50, t99 target) []Result {
+	var out []Result
+	for _, q := range []struct {
+		metric string
+		v      [][]float64
+		t      target
+	}{{"p50", m.p50, t50}, {"p99", m.p99, t99}} {
+		r := roundsResult(scenario, q.metric, "µs", q.t.text, q.t.check, note, names, interleaved{rates: q.v})
+		out = append(out, r)
+	}
+	return out
+}

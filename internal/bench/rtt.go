@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/astrid-actors/astrid-actors/actors"
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/internal/actorsys"
 )
@@ -30,85 +31,94 @@ func runRTT(ctx context.Context, e *env) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	bases := []latencySeries{{name: "protoactor request/reply"}, {name: "Go channel ping-pong"}}
-	for i, run := range []func(context.Context, int) ([]int64, error){protoactorPingPong, channelPingPong} {
-		s := &bases[i]
-		if _, s.el, err = calibrate(ctx, e.cfg.Duration, 1000, 1, maxRoundTrips, func(n int) (time.Duration, error) {
-			start := time.Now()
-			s.samples, err = run(ctx, n)
-			return time.Since(start), err
-		}); err != nil {
-			return nil, fmt.Errorf("baseline %s: %w", s.name, err)
+	defer func() { _ = capsules.g.close() }()
+	d := max(e.cfg.Duration/time.Duration(e.cfg.Rounds), 10*time.Millisecond)
+	cs := []latencyContender{{name: "capsules"}, {name: "protoactor request/reply"}, {name: "Go channel ping-pong"}}
+	runs := []func(context.Context, int) ([]int64, error){capsules.run, protoactorPingPong, channelPingPong}
+	for i := range cs {
+		run := runs[i]
+		n0 := 1000
+		if i == 0 {
+			n0 = 200
 		}
-		p50, p99 := percentiles(s.samples)
-		e.progress("rtt: baseline %s: %d round trips, p50 %.1f µs, p99 %.1f µs", s.name, len(s.samples), p50, p99)
+		// size each contender's rounds once, then run them interleaved
+		n, _, err := calibrate(ctx, d, n0, 1, maxRoundTrips, func(n int) (time.Duration, error) {
+			start := time.Now()
+			_, err := run(ctx, n)
+			return time.Since(start), err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cs[i].name, err)
+		}
+		cs[i].run = func() ([]int64, error) { return run(ctx, n) }
 	}
-	note := fmt.Sprintf("%d round trips between two capsules (rttreq → echo), %d-byte payload, measured in the requester with clock-monotonic-ns; %s",
-		len(capsules.samples), len(pl), dropNote(capsules.dropped))
-	return latencyResults(ScenarioRTT, capsules.samples, note, bases, noTarget, noTarget), nil
+	m, err := e.latencyRounds(ctx, ScenarioRTT, cs)
+	if err != nil {
+		return nil, err
+	}
+	note := fmt.Sprintf("%d rounds of %d round trips between two capsules (rttreq → echo), %d-byte payload, measured in the requester with clock-monotonic-ns, each round followed by the baselines; %s",
+		e.cfg.Rounds, m.samples[0], len(pl), dropNote(capsuleDrops(capsules.caps...)))
+	return latencyRoundsResults(ScenarioRTT, note, []string{cs[1].name, cs[2].name}, m, noTarget, noTarget), nil
 }
 
-// rttResult is the capsule side of the rtt scenario.
-type rttResult struct {
-	samples []int64
-	dropped uint64
+// rttRig is the capsule side of the rtt scenario: a requester and an echo capsule.
+type rttRig struct {
+	e    *env
+	g    *rig
+	out  *bus.Subscription
+	caps []*actors.Capsule
 }
 
-func (e *env) rttCapsules(ctx context.Context, pl []byte) (_ rttResult, err error) {
+func (e *env) rttCapsules(ctx context.Context, pl []byte) (_ *rttRig, err error) {
 	g, err := e.newRig(ctx, nil)
 	if err != nil {
-		return rttResult{}, err
+		return nil, err
 	}
 	defer func() {
-		if cerr := g.close(); err == nil {
-			err = cerr
+		if err != nil {
+			_ = g.close()
 		}
 	}()
 	out, err := g.subscribe(ctx, "rtt.samples")
 	if err != nil {
-		return rttResult{}, err
+		return nil, err
 	}
 	resp, err := g.start(ctx, "rtt-responder", wasmEcho, []string{"rtt.rep"}, []string{"rtt.req"},
 		map[string]string{"in": "rtt.req", "out": "rtt.rep"})
 	if err != nil {
-		return rttResult{}, err
+		return nil, err
 	}
 	req, err := g.start(ctx, "rtt-requester", wasmRTTReq, []string{"rtt.req", "rtt.samples"}, []string{"rtt.go", "rtt.rep"},
 		map[string]string{"payload": string(pl)})
 	if err != nil {
-		return rttResult{}, err
+		return nil, err
 	}
 	if err := waitReady(ctx, resp, req); err != nil {
-		return rttResult{}, err
+		return nil, err
 	}
-	var samples []int64
-	n, el, err := calibrate(ctx, e.cfg.Duration, 200, 1, maxRoundTrips, func(n int) (time.Duration, error) {
-		start := time.Now()
-		if _, err := g.publish("rtt.go", []byte(strconv.Itoa(n))); err != nil {
-			return 0, err
+	return &rttRig{e: e, g: g, out: out, caps: []*actors.Capsule{resp, req}}, nil
+}
+
+// run has the requester do n round trips and returns their samples.
+func (r *rttRig) run(ctx context.Context, n int) ([]int64, error) {
+	if _, err := r.g.publish("rtt.go", []byte(strconv.Itoa(n))); err != nil {
+		return nil, err
+	}
+	samples := make([]int64, 0, n)
+	if _, err := collect(ctx, r.out, n, r.e.timeout(), func(m *bus.Message) (int, error) {
+		var chunk []int64
+		if err := json.Unmarshal(m.Payload, &chunk); err != nil {
+			return 0, fmt.Errorf("rtt.samples payload: %w", err)
 		}
-		samples = samples[:0]
-		_, err := collect(ctx, out, n, e.timeout(), func(m *bus.Message) (int, error) {
-			var chunk []int64
-			if err := json.Unmarshal(m.Payload, &chunk); err != nil {
-				return 0, fmt.Errorf("rtt.samples payload: %w", err)
-			}
-			samples = append(samples, chunk...)
-			return len(chunk), nil
-		})
-		el := time.Since(start)
-		e.progress("rtt: capsules: %d round trips in %v", n, el.Round(time.Microsecond))
-		return el, err
-	})
-	if err != nil {
-		return rttResult{}, err
+		samples = append(samples, chunk...)
+		return len(chunk), nil
+	}); err != nil {
+		return nil, err
 	}
 	if len(samples) != n {
-		return rttResult{}, fmt.Errorf("got %d samples for %d round trips", len(samples), n)
+		return nil, fmt.Errorf("got %d samples for %d round trips", len(samples), n)
 	}
-	p50, p99 := percentiles(samples)
-	e.progress("rtt: capsules: %d round trips in %v, p50 %.1f µs, p99 %.1f µs", n, el.Round(time.Millisecond), p50, p99)
-	return rttResult{samples: samples, dropped: capsuleDrops(resp, req)}, nil
+	return samples, nil
 }
 
 // target is a performance target and its check (nil: none).

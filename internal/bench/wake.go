@@ -40,27 +40,40 @@ func wakeIndex(p []byte) (int, error) {
 func runWake(ctx context.Context, e *env) ([]Result, error) {
 	size := max(e.cfg.PayloadBytes, wakeMinPayload)
 	period := time.Second / WakeRate
-	n := max(int(float64(WakeRate)*e.cfg.Duration.Seconds()), 100)
+	n := max(int(float64(WakeRate)*(e.cfg.Duration/time.Duration(e.cfg.Rounds)).Seconds()), 100)
 	warm := max(n/10, 100)
 
-	capsule, err := e.wakeCapsule(ctx, size, period, warm, n)
+	g, capsule, err := e.wakeCapsule(ctx, size, period)
 	if err != nil {
 		return nil, err
 	}
-	base := latencySeries{name: "Go channel hop"}
+	defer func() { _ = g.close() }()
+	var last wakeResult
+	cs := []latencyContender{
+		{name: "capsule", run: func() ([]int64, error) {
+			r, err := capsule(n)
+			last = r
+			return r.samples, err
+		}},
+		{name: "Go channel hop", run: func() ([]int64, error) {
+			s, _, err := channelHop(ctx, n, period)
+			return s, err
+		}},
+	}
+	if _, err := capsule(warm); err != nil {
+		return nil, fmt.Errorf("capsule: warm-up: %w", err)
+	}
 	if _, _, err := channelHop(ctx, warm, period); err != nil {
-		return nil, fmt.Errorf("baseline %s: %w", base.name, err)
+		return nil, fmt.Errorf("baseline %s: warm-up: %w", cs[1].name, err)
 	}
-	if base.samples, base.el, err = channelHop(ctx, n, period); err != nil {
-		return nil, fmt.Errorf("baseline %s: %w", base.name, err)
+	m, err := e.latencyRounds(ctx, ScenarioWake, cs)
+	if err != nil {
+		return nil, err
 	}
-	b50, b99 := percentiles(base.samples)
-	e.progress("wake: baseline %s: %d messages at %.0f/s, p50 %.1f µs, p99 %.1f µs", base.name, n, rate(n, base.el), b50, b99)
-
-	note := fmt.Sprintf("%d messages of %d bytes from the host at %.0f msg/s (target rate %d) to an echo capsule blocked in recv; "+
+	note := fmt.Sprintf("%d rounds of %d messages of %d bytes from the host at %.0f msg/s (last round; target rate %d) to an echo capsule blocked in recv, each round followed by the baseline; "+
 		"latency = bus time of the echo's publish − bus time of the host's publish; %s",
-		n, size, rate(n, capsule.el), WakeRate, dropNote(capsule.dropped))
-	if r := rate(n, capsule.el); r < 0.9*WakeRate {
+		e.cfg.Rounds, n, size, rate(n, last.el), WakeRate, dropNote(last.dropped))
+	if r := rate(n, last.el); r < 0.9*WakeRate {
 		note += fmt.Sprintf("; THE HOST PUBLISHED AT ONLY %.0f msg/s: the latencies include queueing", r)
 	}
 	if size != e.cfg.PayloadBytes {
@@ -72,39 +85,39 @@ func runWake(ctx context.Context, e *env) ([]Result, error) {
 		}
 		p.stop()
 	}
-	return latencyResults(ScenarioWake, capsule.samples, note, []latencySeries{base},
+	return latencyRoundsResults(ScenarioWake, note, []string{cs[1].name}, m,
 		noTarget, target{"≤ 200 µs", atMost(200)}), nil
 }
 
 type wakeResult struct {
 	samples []int64
 	el      time.Duration
-	dropped uint64
+	dropped uint64 // by the capsule since it started
 }
 
-// wakeCapsule publishes warm, then n messages at the fixed rate to an echo capsule and
-// returns the latencies of the n.
-func (e *env) wakeCapsule(ctx context.Context, size int, period time.Duration, warm, n int) (_ wakeResult, err error) {
+// wakeCapsule starts an echo capsule and returns its rig and a function that publishes n
+// messages at the fixed rate to it and returns their latencies.
+func (e *env) wakeCapsule(ctx context.Context, size int, period time.Duration) (_ *rig, _ func(int) (wakeResult, error), err error) {
 	g, err := e.newRig(ctx, nil)
 	if err != nil {
-		return wakeResult{}, err
+		return nil, nil, err
 	}
 	defer func() {
-		if cerr := g.close(); err == nil {
-			err = cerr
+		if err != nil {
+			_ = g.close()
 		}
 	}()
 	out, err := g.subscribe(ctx, "wake.out")
 	if err != nil {
-		return wakeResult{}, err
+		return nil, nil, err
 	}
 	c, err := g.start(ctx, "wake-echo", wasmEcho, []string{"wake.out"}, []string{"wake.in"},
 		map[string]string{"in": "wake.in", "out": "wake.out"})
 	if err != nil {
-		return wakeResult{}, err
+		return nil, nil, err
 	}
 	if err := waitReady(ctx, c); err != nil {
-		return wakeResult{}, err
+		return nil, nil, err
 	}
 	run := func(n int) (wakeResult, error) {
 		sent := make([]time.Time, n)
@@ -153,19 +166,9 @@ func (e *env) wakeCapsule(ctx context.Context, size int, period time.Duration, w
 		for j, echo := range d.echoes {
 			samples[j] = int64(echo.at.Sub(sent[echo.i]))
 		}
-		return wakeResult{samples: samples, el: el}, nil
+		return wakeResult{samples: samples, el: el, dropped: capsuleDrops(c)}, nil
 	}
-	if _, err := run(warm); err != nil {
-		return wakeResult{}, err
-	}
-	res, err := run(n)
-	if err != nil {
-		return wakeResult{}, err
-	}
-	res.dropped = capsuleDrops(c)
-	p50, p99 := percentiles(res.samples)
-	e.progress("wake: capsule: %d messages at %.0f/s, p50 %.1f µs, p99 %.1f µs", n, rate(n, res.el), p50, p99)
-	return res, nil
+	return g, run, nil
 }
 
 // echo is one echoed message: its index and the bus time of the echo's publish.

@@ -27,6 +27,7 @@ type benchOptions struct {
 	json        bool
 	quiet       bool
 	cpuProfile  string
+	pressure    string
 }
 
 func newBenchCommand() *cobra.Command {
@@ -45,10 +46,18 @@ msg/s), coldstart (load+instantiate+ready of 1, 100, 10 000 small capsules, time
 capsule), restart (trap → new instance ready), cluster (the other cluster nodes as child
 processes on loopback: remote 1→1 and 1→2 against the bus alone, round trip, node close, idle
 node goroutines and RSS). Progress goes to stderr; the table (or --json)
-to stdout. Machines are noisy: compare ratios, not absolute values.`,
+to stdout. Machines are noisy: compare ratios, not absolute values.
+
+--pressure cpu=N,mem=SIZE puts load beside the whole run: N child processes of this binary
+each spinning on one CPU, and one holding SIZE bytes (K, M, G suffixes; at most 3/4 of the
+machine's memory) and writing every page of it every 100 ms. They start before the first
+scenario and are killed at the end, also on an error or Ctrl-C (and they exit by themselves
+when the bench dies). Each result's note then names the pressure, the load average and the
+major page faults of the scenario.`,
 		Example: `  astrid-actors bench
   astrid-actors bench --scenario pubsub --scenario fanout --duration 5s --rounds 5
-  astrid-actors bench --json > bench.json`,
+  astrid-actors bench --json > bench.json
+  astrid-actors bench --scenario pubsub --pressure cpu=8,mem=4G --duration 3s`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
@@ -61,6 +70,7 @@ to stdout. Machines are noisy: compare ratios, not absolute values.`,
 	f.IntVar(&o.batch, "batch-records", bench.DefaultBatchRecords, "records per publish-batch call of the batch scenario (1 to 1024)")
 	f.IntSliceVar(&o.counts, "counts", bench.DefaultColdStartCounts(), "capsule counts of the coldstart scenario")
 	f.BoolVar(&o.json, "json", false, "print the results as JSON")
+	f.StringVar(&o.pressure, "pressure", "", "load beside the run: cpu=N busy processes, mem=SIZE held and touched (e.g. cpu=8,mem=4G)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (scenarios and baselines) to this file, for go tool pprof")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress lines on stderr, only the results")
 	o.cache.register(cmd)
@@ -101,6 +111,10 @@ func (o *benchOptions) run(cmd *cobra.Command) error {
 			return usagef("--counts: %d is not a positive count", n)
 		}
 	}
+	pressure, err := bench.ParsePressure(o.pressure)
+	if err != nil {
+		return usagef("--pressure: %v", err)
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	progress := cmd.ErrOrStderr()
@@ -130,6 +144,7 @@ func (o *benchOptions) run(cmd *cobra.Command) error {
 		ColdStartCounts: o.counts,
 		CacheDir:        o.cache.dir,
 		Progress:        progress,
+		Pressure:        pressure,
 	})
 	if err != nil {
 		return err

@@ -20,6 +20,9 @@ func main() {
 		// Hidden: a child node of `bench --scenario cluster`.
 		os.Exit(bench.RunClusterNode(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == bench.PressureChildCommand {
+		os.Exit(bench.RunPressureChild(os.Args[2:])) // hidden: a process of bench --pressure
+	}
 	os.Exit(run(os.Args[1:]))
 }
 

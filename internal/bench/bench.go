@@ -101,8 +101,13 @@ type Config struct {
 	// their ranges (default DefaultRounds).
 	Rounds int
 	// Executable is the astrid-actors binary the cluster scenario starts its child nodes with
-	// (the hidden ClusterNodeCommand); the scenario fails without it.
+	// (the hidden ClusterNodeCommand), and the pressure processes (PressureChildCommand); the
+	// cluster scenario and a non-zero Pressure fail without it.
 	Executable string
+	// Pressure is CPU and memory load that Run puts beside the scenarios, from before the
+	// first to after the last, killed at the end (also when ctx ends or a scenario fails).
+	// The zero value puts none. Every Result's Note then says so, with the load average.
+	Pressure Pressure
 }
 
 // Baseline is the same workload run without capsules.
@@ -229,7 +234,15 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		ScenarioKV:        runKV,
 		ScenarioCluster:   runCluster,
 	}
+	pressure, err := startPressure(cfg.Executable, cfg.Pressure)
+	if err != nil {
+		return nil, fmt.Errorf("bench: pressure %s: %w", cfg.Pressure, err)
+	}
+	defer pressure.stop()
 	e := &env{cfg: cfg}
+	if cfg.Pressure != (Pressure{}) {
+		e.progress("pressure %s started (load average %.2f)", cfg.Pressure, loadAverage())
+	}
 	var results []Result
 	var errs []error
 	for _, s := range Scenarios() {
@@ -241,7 +254,19 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		}
 		e.progress("%s: start", s)
 		start := time.Now()
+		min0, maj0, faultsOK := pageFaults()
 		rs, err := run[s](ctx, e)
+		min1, maj1, _ := pageFaults()
+		load := loadAverage()
+		e.progress("%s: page faults: %d minor, %d major; load average %.2f", s, min1-min0, maj1-maj0, load)
+		if cfg.Pressure != (Pressure{}) {
+			for i := range rs {
+				rs[i].Note += fmt.Sprintf("; beside pressure %s, load average %.2f", cfg.Pressure, load)
+				if faultsOK {
+					rs[i].Note += fmt.Sprintf(", %d major page faults in the scenario", maj1-maj0)
+				}
+			}
+		}
 		results = append(results, rs...)
 		if err != nil {
 			e.progress("%s: failed: %v", s, err)

@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == ClusterNodeCommand { // a node of the cluster scenario
 		os.Exit(RunClusterNode(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == PressureChildCommand { // a pressure process
+		os.Exit(RunPressureChild(os.Args[2:]))
+	}
 	goleak.VerifyTestMain(m, leakcheck.Options()...)
 }
 

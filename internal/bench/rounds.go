@@ -44,6 +44,9 @@ type interleaved struct {
 	n       []int
 	elapsed []time.Duration
 	dropped []uint64 // total over the rounds
+	// cpuPer is the process's CPU time per counted unit, ns, of every contender per round
+	// (user + system time of the whole process over the run; 0 where not measured).
+	cpuPer [][]float64
 }
 
 // rounds sizes every contender once with calibrate (each run lasting about
@@ -54,7 +57,7 @@ func (e *env) rounds(ctx context.Context, scenario string, cs []contender) (inte
 	rounds := e.cfg.Rounds
 	d := max(e.cfg.Duration/time.Duration(rounds), 10*time.Millisecond)
 	out := interleaved{rates: make([][]float64, len(cs)), n: make([]int, len(cs)),
-		elapsed: make([]time.Duration, len(cs)), dropped: make([]uint64, len(cs))}
+		elapsed: make([]time.Duration, len(cs)), dropped: make([]uint64, len(cs)), cpuPer: make([][]float64, len(cs))}
 	for i, c := range cs {
 		n, _, err := calibrate(ctx, d, c.n0, c.step, maxPublishes, func(n int) (time.Duration, error) {
 			el, _, err := c.run(n)
@@ -70,17 +73,21 @@ func (e *env) rounds(ctx context.Context, scenario string, cs []contender) (inte
 			if err := ctx.Err(); err != nil {
 				return out, err
 			}
+			d0 := takeDiag()
 			el, dropped, err := c.run(out.n[i])
+			d1 := takeDiag()
 			if err != nil {
 				return out, fmt.Errorf("%s: round %d: %w", c.name, r+1, err)
 			}
 			el = max(el, time.Microsecond)
 			v := (float64(uint64(out.n[i]*c.per)) - float64(dropped)) / el.Seconds()
 			out.rates[i] = append(out.rates[i], v)
+			units := float64(uint64(out.n[i]*c.per)) - float64(dropped)
+			out.cpuPer[i] = append(out.cpuPer[i], float64(d1.cpu-d0.cpu)/max(units, 1))
 			out.elapsed[i] = el
 			out.dropped[i] += dropped
-			e.progress("%s: round %d/%d: %s: %d × %d in %v: %.0f/s", scenario, r+1, rounds, c.name, out.n[i], c.per,
-				el.Round(time.Microsecond), v)
+			e.progress("%s: round %d/%d: %s: %d × %d in %v: %.0f/s (%s)", scenario, r+1, rounds, c.name, out.n[i], c.per,
+				el.Round(time.Microsecond), v, d1.since(d0))
 		}
 	}
 	return out, nil
@@ -109,6 +116,7 @@ func roundsResult(scenario, metric, unit, target string, check func(float64) boo
 	if check != nil {
 		met = check(v.med)
 	}
+	note += cpuNote(names, m.cpuPer)
 	return Result{Scenario: scenario, Metric: metric, Unit: unit, Value: v.med, Baselines: bases,
 		Target: target, Met: met, Note: note, Rounds: len(m.rates[0]), Spread: &Spread{Min: v.min, Max: v.max}}
 }
@@ -167,6 +175,25 @@ func latencyRoundsResults(scenario, note string, names []string, m latencyRounde
 	}{{"p50", m.p50, t50}, {"p99", m.p99, t99}} {
 		r := roundsResult(scenario, q.metric, "µs", q.t.text, q.t.check, note, names, interleaved{rates: q.v})
 		out = append(out, r)
+	}
+	return out
+}
+
+// cpuNote describes the process CPU time per unit of every contender (medians over the
+// rounds) and the ratio baseline ÷ scenario: a figure that, unlike the rates, does not move
+// with the share of the CPU the process gets on a loaded machine. Empty when not measured.
+func cpuNote(names []string, cpuPer [][]float64) string {
+	if len(cpuPer) != len(names)+1 || len(cpuPer[0]) == 0 {
+		return ""
+	}
+	own := spreadOf(cpuPer[0]).med
+	if own <= 0 {
+		return ""
+	}
+	out := fmt.Sprintf("; process CPU per unit (medians): %.0f ns", own)
+	for i, name := range names {
+		b := spreadOf(cpuPer[i+1]).med
+		out += fmt.Sprintf(", %s %.0f ns (CPU ratio %.2f)", name, b, b/own)
 	}
 	return out
 }

@@ -40,7 +40,7 @@ func TestBench(t *testing.T) {
 		t.Fatalf("bench table: %v", res)
 	}
 
-	for _, args := range [][]string{{"bench", "--scenario", "nope"}, {"bench", "--duration", "-1s"}, {"bench", "--rounds", "0"}, {"bench", "--batch-records", "0"}, {"bench", "--batch-records", "1025"}, {"bench", "extra"}} {
+	for _, args := range [][]string{{"bench", "--scenario", "nope"}, {"bench", "--duration", "-1s"}, {"bench", "--rounds", "0"}, {"bench", "--batch-records", "0"}, {"bench", "--batch-records", "1025"}, {"bench", "--pressure", "cpu=x"}, {"bench", "extra"}} {
 		if res := cli(t, args...); res.code != 2 {
 			t.Errorf("%v: %v, want exit 2", args, res)
 		}

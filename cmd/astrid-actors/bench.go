@@ -40,13 +40,16 @@ workload on baselines (the bus alone driven from Go, plain protoactor-go actors,
 bare wazero), then print each result with its baseline ratios and target.
 
 Scenarios: pubsub (1 publisher capsule → 1 subscriber capsule), batch (the same with
-publish-batch calls of --batch-records records, against protoactor-go 2 actors), fanout (1 → N subscriber
-capsules), rtt (request/reply between two capsules), wake (publish→recv latency at 10 000
-msg/s), coldstart (load+instantiate+ready of 1, 100, 10 000 small capsules, time and RSS per
-capsule), restart (trap → new instance ready), cluster (the other cluster nodes as child
-processes on loopback: remote 1→1 and 1→2 against the bus alone, round trip, node close, idle
-node goroutines and RSS). Progress goes to stderr; the table (or --json)
-to stdout. Machines are noisy: compare ratios, not absolute values.
+publish-batch calls of --batch-records records, against protoactor-go 2 actors), fanout
+(1 → N subscriber capsules), rtt (request/reply between two capsules), wake (publish→recv
+latency at 10 000 msg/s), coldstart (load+instantiate+ready of 1, 100, 10 000 small
+capsules, time and RSS per capsule), restart (trap → new instance ready), compute (a guest
+loop with wazero's loop check, as every capsule runs, against the same loop without it), kv
+(durable kv calls), cluster (the other cluster nodes as child processes on loopback: remote
+1→1 and 1→2 against the bus alone, round trip, node close, idle node goroutines and RSS).
+Progress goes to stderr; the table (or --json) to stdout. Each round of an interleaved
+scenario reports the process CPU time per message, which a loaded machine moves much less
+than the rates. Machines are noisy: compare ratios, not absolute values.
 
 --pressure cpu=N,mem=SIZE puts load beside the whole run: N child processes of this binary
 each spinning on one CPU, and one holding SIZE bytes (K, M, G suffixes; at most 3/4 of the
@@ -63,7 +66,7 @@ major page faults of the scenario.`,
 	}
 	f := cmd.Flags()
 	f.DurationVar(&o.duration, "duration", 2*time.Second, "how long each measurement runs")
-	f.IntVar(&o.rounds, "rounds", bench.DefaultRounds, "interleaved rounds of pubsub, batch, fanout, rtt and wake (capsules, then each baseline, per round); medians and min–max reported")
+	f.IntVar(&o.rounds, "rounds", bench.DefaultRounds, "interleaved rounds of pubsub, batch, fanout, rtt, wake and compute (capsules, then each baseline, per round); medians and min–max reported")
 	f.StringArrayVar(&o.scenarios, "scenario", nil, "scenario to run (repeatable; default all): "+joinNames(bench.Scenarios()))
 	f.IntVar(&o.payload, "payload-bytes", 128, "JSON payload size of pubsub, fanout, rtt and wake messages")
 	f.IntVar(&o.subscribers, "subscribers", 100, "subscriber capsules of the fanout scenario")

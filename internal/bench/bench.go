@@ -19,6 +19,8 @@
 //   - coldstart: load (compile from a warm cache) + instantiate + ready of 1, 100 and 10 000
 //     idle capsules; time and RSS per capsule.
 //   - restart: trap → new instance ready with zero backoff; p50 and p99.
+//   - compute: a guest's sum loop compiled with wazero's loop check (as every capsule is)
+//     against the same loop without it, iterations/s (compute.go).
 //   - kv: durable kv-set calls/s and p99 from 1 and 16 capsules, kv-get calls/s (kv.go),
 //     against the store used directly from Go.
 //   - cluster: the other cluster nodes as child processes on loopback (Config.Executable):
@@ -153,7 +155,7 @@ type Result struct {
 
 // Scenarios returns the scenario names, in the order Run runs them.
 func Scenarios() []string {
-	return []string{ScenarioPubSub, ScenarioBatch, ScenarioFanout, ScenarioRTT, ScenarioWake, ScenarioColdStart, ScenarioRestart, ScenarioKV, ScenarioCluster}
+	return []string{ScenarioPubSub, ScenarioBatch, ScenarioFanout, ScenarioRTT, ScenarioWake, ScenarioColdStart, ScenarioRestart, ScenarioCompute, ScenarioKV, ScenarioCluster}
 }
 
 // withDefaults fills the zero fields and checks the rest.
@@ -231,6 +233,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		ScenarioWake:      runWake,
 		ScenarioColdStart: runColdStart,
 		ScenarioRestart:   runRestart,
+		ScenarioCompute:   runCompute,
 		ScenarioKV:        runKV,
 		ScenarioCluster:   runCluster,
 	}

@@ -74,7 +74,7 @@ func TestRunAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{ScenarioPubSub: 1, ScenarioBatch: 1, ScenarioFanout: 1, ScenarioRTT: 2, ScenarioWake: 2, ScenarioColdStart: 4, ScenarioRestart: 2, ScenarioKV: 10,
+	want := map[string]int{ScenarioPubSub: 1, ScenarioBatch: 1, ScenarioFanout: 1, ScenarioRTT: 2, ScenarioWake: 2, ScenarioColdStart: 4, ScenarioRestart: 2, ScenarioCompute: 1, ScenarioKV: 10,
 		ScenarioCluster: 7}
 	got := map[string]int{}
 	for _, r := range rs {
@@ -97,7 +97,7 @@ func TestRunAll(t *testing.T) {
 }
 
 // roundScenarios are the scenarios whose figures are ratios, run interleaved in rounds.
-var roundScenarios = []string{ScenarioPubSub, ScenarioBatch, ScenarioFanout, ScenarioRTT, ScenarioWake}
+var roundScenarios = []string{ScenarioPubSub, ScenarioBatch, ScenarioFanout, ScenarioRTT, ScenarioWake, ScenarioCompute}
 
 func within(v float64, s *Spread) bool { return s.Min <= v && v <= s.Max }
 

@@ -91,7 +91,7 @@ func call(tb testing.TB, mod api.Module, fn string, arg uint64) uint64 {
 	return res[0]
 }
 
-// sumOfSquares is the result of the sum export.
+// sumOfSquares is the result of the sum export, by the loop.
 func sumOfSquares(n uint64) uint64 {
 	var s uint64
 	for i := range n {
@@ -100,12 +100,30 @@ func sumOfSquares(n uint64) uint64 {
 	return s
 }
 
+func mustFixture(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := fixture(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// TestSumOfSquaresBelow checks the closed form the compute scenario checks results with.
+func TestSumOfSquaresBelow(t *testing.T) {
+	for _, n := range []uint64{0, 1, 2, 3, 4, 5, 6, 7, 1000, 1 << 20, 1<<22 + 1, 3<<21 + 2} {
+		if got, want := sumOfSquaresBelow(n), sumOfSquares(n); got != want {
+			t.Errorf("sumOfSquaresBelow(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
+
 // BenchmarkGuestCompute reports ns per loop iteration (sum, sieve's inner and outer
 // iterations) or per call (fib) with the loop check off and on, in wall time and in process
 // CPU time (cpu-ns/…, 0 off Linux); the cost of the check is check=on / check=off of the
 // same guest.
 func BenchmarkGuestCompute(b *testing.B) {
-	watWasm := readWAT(b, "compute")
+	watWasm := mustFixture(b, wasmCompute)
 	goWasm := testguests.Build(b, "testdata/guests/compute")
 	sieveIters := float64(sieveIterations(computeSieveN))
 	fibCalls := float64(fibCallCount(computeFibN))
@@ -175,7 +193,7 @@ func fibCallCount(n int) int {
 // TestComputeResults checks that the compute guests compute what the benchmark assumes, with
 // the check on and off.
 func TestComputeResults(t *testing.T) {
-	watWasm := readWAT(t, "compute")
+	watWasm := mustFixture(t, wasmCompute)
 	goWasm := testguests.Build(t, "testdata/guests/compute")
 	for _, check := range []bool{false, true} {
 		wat := newComputeModule(t, watWasm, check, false)
@@ -254,7 +272,7 @@ func TestLoopCheckIsWhatStops(t *testing.T) {
 // loop check off and on: machine code cannot be preempted by the Go scheduler, so without the
 // check's exits to Go a stop-the-world phase waits until the loop ends.
 func BenchmarkGCWhileGuestSpins(b *testing.B) {
-	wasm := readWAT(b, "compute")
+	wasm := mustFixture(b, wasmCompute)
 	for _, check := range []bool{false, true} {
 		b.Run(fmt.Sprintf("check=%v", check), func(b *testing.B) {
 			m := newComputeModule(b, wasm, check, false)

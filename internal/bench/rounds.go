@@ -190,10 +190,10 @@ func cpuNote(names []string, cpuPer [][]float64) string {
 	if own <= 0 {
 		return ""
 	}
-	out := fmt.Sprintf("; process CPU per unit (medians): %.0f ns", own)
+	out := fmt.Sprintf("; process CPU per unit (medians): %.3g ns", own)
 	for i, name := range names {
 		b := spreadOf(cpuPer[i+1]).med
-		out += fmt.Sprintf(", %s %.0f ns (CPU ratio %.2f)", name, b, b/own)
+		out += fmt.Sprintf(", %s %.3g ns (CPU ratio %.3g)", name, b, b/own)
 	}
 	return out
 }

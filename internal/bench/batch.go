@@ -19,7 +19,7 @@ const DefaultBatchRecords = 64
 // protoactor-go (2 actors) in the same rounds.
 const batchTargetRatio = 0.4
 
-func runBatch(ctx context.Context, e *env) ([]Result, error) {
+func runBatch(ctx context.Context, e *env) (_ []Result, err error) {
 	pl := payload(e.cfg.PayloadBytes)
 	chunk := sinkChunk(len(pl))
 	batch, err := e.startPubSub(ctx, 1, chunk, pl, wasmBatch, map[string]string{"batch": strconv.Itoa(e.cfg.BatchRecords)})
@@ -27,17 +27,22 @@ func runBatch(ctx context.Context, e *env) ([]Result, error) {
 		return nil, err
 	}
 	var stops []func()
+	rigs := []*rig{batch.g}
 	defer func() {
 		for _, stop := range stops {
 			stop()
 		}
+		for _, g := range rigs {
+			if cerr := g.close(); err == nil {
+				err = cerr
+			}
+		}
 	}()
-	stops = append(stops, func() { _ = batch.g.close() })
 	single, err := e.startPubSub(ctx, 1, chunk, pl, wasmPub, nil)
 	if err != nil {
 		return nil, fmt.Errorf("baseline single-publish capsules: %w", err)
 	}
-	stops = append(stops, func() { _ = single.g.close() })
+	rigs = append(rigs, single.g)
 	capsules := func(ps *pubSubCapsules) func(int) (time.Duration, uint64, error) {
 		return func(n int) (time.Duration, uint64, error) { return ps.run(ctx, n) }
 	}

@@ -97,7 +97,7 @@ func TestRunAll(t *testing.T) {
 }
 
 // roundScenarios are the scenarios whose figures are ratios, run interleaved in rounds.
-var roundScenarios = []string{ScenarioPubSub, ScenarioBatch, ScenarioFanout, ScenarioRTT, ScenarioWake, ScenarioCompute}
+var roundScenarios = []string{ScenarioPubSub, ScenarioBatch, ScenarioFanout, ScenarioRTT, ScenarioWake, ScenarioRestart, ScenarioCompute}
 
 func within(v float64, s *Spread) bool { return s.Min <= v && v <= s.Max }
 

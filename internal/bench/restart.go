@@ -19,62 +19,78 @@ const restartWarmUp = 5
 // minRestarts is the fewest restarts measured, however short Duration is.
 const minRestarts = 20
 
-func runRestart(ctx context.Context, e *env) ([]Result, error) {
-	capsule, err := e.restartCapsule(ctx)
+func runRestart(ctx context.Context, e *env) (_ []Result, err error) {
+	capsule, closeCapsule, err := e.restartCapsule(ctx)
 	if err != nil {
 		return nil, err
 	}
-	base, err := e.restartBare(ctx)
+	defer func() {
+		if cerr := closeCapsule(); err == nil {
+			err = cerr
+		}
+	}()
+	bare, closeBare, err := e.restartBare(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
-	note := fmt.Sprintf("%d restarts of the crashy capsule with zero backoff: from the host's publish of the message it traps on "+
+	defer closeBare()
+	d := max(e.cfg.Duration/time.Duration(e.cfg.Rounds), 10*time.Millisecond)
+	cs := []latencyContender{{name: "capsule"}, {name: "bare wazero instantiate+call"}}
+	for i, one := range []func() (time.Duration, error){capsule, bare} {
+		for range restartWarmUp {
+			if _, err := one(); err != nil {
+				return nil, fmt.Errorf("%s: warm-up: %w", cs[i].name, err)
+			}
+		}
+		cs[i].run = func() ([]int64, error) { return sampleFor(ctx, d, one) }
+	}
+	m, err := e.latencyRounds(ctx, ScenarioRestart, cs)
+	if err != nil {
+		return nil, err
+	}
+	note := fmt.Sprintf("%d rounds of %d restarts (last round) of the crashy capsule with zero backoff, each round followed by the baseline: from the host's publish of the message it traps on "+
 		"to the new instance's signal-ready (polled); baseline: instantiate crashy.wasm in bare wazero, call run (it traps at its "+
-		"first host call: there is no capsule instance), close", len(capsule.samples))
+		"first host call: there is no capsule instance), close", e.cfg.Rounds, m.samples[0])
 	t := target{"≤ 5000 µs", atMost(5000)}
-	return latencyResults(ScenarioRestart, capsule.samples, note, []latencySeries{base}, t, t), nil
+	return latencyRoundsResults(ScenarioRestart, note, []string{cs[1].name}, m, t, t), nil
 }
 
-// sampleFor calls one until d has passed (and at least minRestarts times), after
-// restartWarmUp discarded calls.
-func sampleFor(ctx context.Context, d time.Duration, one func() (time.Duration, error)) ([]int64, time.Duration, error) {
-	for range restartWarmUp {
-		if _, err := one(); err != nil {
-			return nil, 0, err
-		}
-	}
+// sampleFor calls one until d has passed, and at least minRestarts times.
+func sampleFor(ctx context.Context, d time.Duration, one func() (time.Duration, error)) ([]int64, error) {
 	var samples []int64
 	start := time.Now()
 	for len(samples) < minRestarts || time.Since(start) < d {
 		if err := ctx.Err(); err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		s, err := one()
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		samples = append(samples, int64(s))
 	}
-	return samples, time.Since(start), nil
+	return samples, nil
 }
 
-func (e *env) restartCapsule(ctx context.Context) (_ latencySeries, err error) {
+// restartCapsule starts the crashy capsule and returns a function that makes it restart once
+// and returns how long the restart took, and one that stops everything.
+func (e *env) restartCapsule(ctx context.Context) (_ func() (time.Duration, error), _ func() error, err error) {
 	policy := &supervision.Policy{Restart: supervision.Permanent, MaxRestarts: 1 << 30, Within: time.Minute}
 	g, err := e.newRig(ctx, policy)
 	if err != nil {
-		return latencySeries{}, err
+		return nil, nil, err
 	}
 	defer func() {
-		if cerr := g.close(); err == nil {
-			err = cerr
+		if err != nil {
+			_ = g.close()
 		}
 	}()
 	c, err := g.start(ctx, "crashy", wasmCrashy, nil, []string{"crash.*"}, nil)
 	if err != nil {
-		return latencySeries{}, err
+		return nil, nil, err
 	}
 	if err := waitReady(ctx, c); err != nil {
-		return latencySeries{}, err
+		return nil, nil, err
 	}
 	one := func() (time.Duration, error) {
 		prev := c.Status().Instances
@@ -97,30 +113,25 @@ func (e *env) restartCapsule(ctx context.Context) (_ latencySeries, err error) {
 			runtime.Gosched()
 		}
 	}
-	samples, el, err := sampleFor(ctx, e.cfg.Duration, one)
-	if err != nil {
-		return latencySeries{}, err
-	}
-	p50, p99 := percentiles(samples)
-	e.progress("restart: capsule: %d restarts in %v, p50 %.1f µs, p99 %.1f µs", len(samples), el.Round(time.Millisecond), p50, p99)
-	return latencySeries{name: "capsule", samples: samples, el: el}, nil
+	return one, g.close, nil
 }
 
 // restartBare is the floor of a restart: a fresh instance of the same module in bare wazero
-// and a call into it that traps.
-func (e *env) restartBare(ctx context.Context) (latencySeries, error) {
+// and a call into it that traps. It returns a function doing one and how long it took, and
+// one that closes the runtime.
+func (e *env) restartBare(ctx context.Context) (_ func() (time.Duration, error), _ func(), err error) {
 	wasm, err := fixture(wasmCrashy)
 	if err != nil {
-		return latencySeries{}, err
+		return nil, nil, err
 	}
 	rt, closeRT, err := e.bareRuntime(ctx)
 	if err != nil {
-		return latencySeries{}, err
+		return nil, nil, err
 	}
-	defer closeRT()
 	compiled, err := rt.CompileModule(ctx, wasm)
 	if err != nil {
-		return latencySeries{}, err
+		closeRT()
+		return nil, nil, err
 	}
 	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions()
 	one := func() (time.Duration, error) {
@@ -138,11 +149,5 @@ func (e *env) restartBare(ctx context.Context) (latencySeries, error) {
 		}
 		return time.Since(start), nil
 	}
-	samples, el, err := sampleFor(ctx, e.cfg.Duration, one)
-	if err != nil {
-		return latencySeries{}, err
-	}
-	p50, p99 := percentiles(samples)
-	e.progress("restart: baseline bare wazero: %d instantiate+call in %v, p50 %.1f µs, p99 %.1f µs", len(samples), el.Round(time.Millisecond), p50, p99)
-	return latencySeries{name: "bare wazero instantiate+call", samples: samples, el: el}, nil
+	return one, closeRT, nil
 }

@@ -18,20 +18,17 @@ import (
 // which the default capsule limit caps at 64 MiB.
 const maxRoundTrips = 4 << 20
 
-// latencySeries is the samples (ns) of one latency measurement and how long it took.
-type latencySeries struct {
-	name    string
-	samples []int64
-	el      time.Duration
-}
-
-func runRTT(ctx context.Context, e *env) ([]Result, error) {
+func runRTT(ctx context.Context, e *env) (_ []Result, err error) {
 	pl := payload(e.cfg.PayloadBytes)
 	capsules, err := e.rttCapsules(ctx, pl)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = capsules.g.close() }()
+	defer func() {
+		if cerr := capsules.g.close(); err == nil {
+			err = cerr
+		}
+	}()
 	d := max(e.cfg.Duration/time.Duration(e.cfg.Rounds), 10*time.Millisecond)
 	cs := []latencyContender{{name: "capsules"}, {name: "protoactor request/reply"}, {name: "Go channel ping-pong"}}
 	runs := []func(context.Context, int) ([]int64, error){capsules.run, protoactorPingPong, channelPingPong}
@@ -128,21 +125,6 @@ type target struct {
 }
 
 var noTarget = target{}
-
-// latencyResults turns samples into the p50 and p99 Results with their baselines.
-func latencyResults(scenario string, samples []int64, note string, bases []latencySeries, t50, t99 target) []Result {
-	p50, p99 := percentiles(samples)
-	var b50, b99 []Baseline
-	for _, b := range bases {
-		q50, q99 := percentiles(b.samples)
-		b50 = append(b50, Baseline{Name: b.name, Value: q50})
-		b99 = append(b99, Baseline{Name: b.name, Value: q99})
-	}
-	return []Result{
-		result(scenario, "p50", "µs", p50, t50.text, t50.check, note, b50...),
-		result(scenario, "p99", "µs", p99, t99.text, t99.check, note, b99...),
-	}
-}
 
 type (
 	pingStart struct {

@@ -37,7 +37,7 @@ func wakeIndex(p []byte) (int, error) {
 	return strconv.Atoi(string(digits))
 }
 
-func runWake(ctx context.Context, e *env) ([]Result, error) {
+func runWake(ctx context.Context, e *env) (_ []Result, err error) {
 	size := max(e.cfg.PayloadBytes, wakeMinPayload)
 	period := time.Second / WakeRate
 	n := max(int(float64(WakeRate)*(e.cfg.Duration/time.Duration(e.cfg.Rounds)).Seconds()), 100)
@@ -47,7 +47,11 @@ func runWake(ctx context.Context, e *env) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = g.close() }()
+	defer func() {
+		if cerr := g.close(); err == nil {
+			err = cerr
+		}
+	}()
 	var last wakeResult
 	cs := []latencyContender{
 		{name: "capsule", run: func() ([]int64, error) {

@@ -242,6 +242,8 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		return nil, fmt.Errorf("bench: pressure %s: %w", cfg.Pressure, err)
 	}
 	defer pressure.stop()
+	// Ctrl-C ends the pressure at once, not after the measurement in progress has noticed.
+	defer context.AfterFunc(ctx, pressure.stop)()
 	e := &env{cfg: cfg}
 	if cfg.Pressure != (Pressure{}) {
 		e.progress("pressure %s started (load average %.2f)", cfg.Pressure, loadAverage())

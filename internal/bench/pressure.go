@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -129,6 +130,7 @@ func memTotal() (int64, bool) {
 
 // pressureProcs are the running pressure processes.
 type pressureProcs struct {
+	mu    sync.Mutex
 	procs []*exec.Cmd
 	stdin []io.Closer
 }
@@ -185,8 +187,11 @@ func startPressure(exe string, p Pressure) (_ *pressureProcs, err error) {
 	return pp, nil
 }
 
-// stop kills the pressure processes and waits for them.
+// stop kills the pressure processes and waits for them. It may be called more than once and
+// from several goroutines.
 func (pp *pressureProcs) stop() {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
 	for _, in := range pp.stdin {
 		_ = in.Close()
 	}

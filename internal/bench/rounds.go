@@ -190,10 +190,18 @@ func cpuNote(names []string, cpuPer [][]float64) string {
 	if own <= 0 {
 		return ""
 	}
-	out := fmt.Sprintf("; process CPU per unit (medians): %.3g ns", own)
+	out := fmt.Sprintf("; process CPU per unit (medians): %s ns", nsFigure(own))
 	for i, name := range names {
 		b := spreadOf(cpuPer[i+1]).med
-		out += fmt.Sprintf(", %s %.3g ns (CPU ratio %.3g)", name, b, b/own)
+		out += fmt.Sprintf(", %s %s ns (CPU ratio %.3g)", name, nsFigure(b), b/own)
 	}
 	return out
+}
+
+// nsFigure formats a time in ns with three significant digits, without an exponent.
+func nsFigure(ns float64) string {
+	if ns >= 100 {
+		return fmt.Sprintf("%.0f", ns)
+	}
+	return fmt.Sprintf("%.3g", ns)
 }

@@ -62,7 +62,8 @@ func (l tlog) Write(p []byte) (int, error) {
 
 // TestRunAll runs every scenario with tiny settings and checks the results are well formed.
 func TestRunAll(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// every scenario, kv's durable writes included, under -race on a loaded 2-core machine
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rs, err := Run(ctx, Config{
 		Duration:        100 * time.Millisecond,

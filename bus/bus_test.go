@@ -164,10 +164,26 @@ func TestPublishRejectsBadInput(t *testing.T) {
 		{"a.b", ``, ErrInvalidPayload},
 		{"a.b", `"` + strings.Repeat("x", 70) + `"`, ErrPayloadTooLarge},
 	}
-	for _, tt := range tests {
-		_, err := b.Publish(tt.topic, []byte(tt.payload), uuid.Nil, System())
-		if !errors.Is(err, tt.want) {
-			t.Errorf("Publish(%q, %q) = %v, want %v", tt.topic, tt.payload, err, tt.want)
+	// A new publisher remembers no topic, not even the empty one.
+	if _, err := b.NewPublisher().Publish("", []byte(`{}`), uuid.Nil, System()); !errors.Is(err, ErrInvalidTopic) {
+		t.Errorf("new Publisher: Publish(\"\") = %v, want ErrInvalidTopic", err)
+	}
+	// Through the bus and through a Publisher, each bad publish right after a good one (whose
+	// topic the publisher then remembers as valid) and again after itself.
+	p := b.NewPublisher()
+	for name, publish := range map[string]func(string, []byte, uuid.UUID, Principal) (PublishResult, error){
+		"Bus": b.Publish, "Publisher": p.Publish,
+	} {
+		for _, tt := range tests {
+			if _, err := publish("z", []byte(`{}`), uuid.Nil, System()); err != nil {
+				t.Fatalf("%s: good publish: %v", name, err)
+			}
+			for range 2 {
+				_, err := publish(tt.topic, []byte(tt.payload), uuid.Nil, System())
+				if !errors.Is(err, tt.want) {
+					t.Errorf("%s.Publish(%q, %q) = %v, want %v", name, tt.topic, tt.payload, err, tt.want)
+				}
+			}
 		}
 	}
 	if n := s.Mailbox().Stats().Offered; n != 0 {

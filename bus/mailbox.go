@@ -23,6 +23,10 @@ const (
 	// minQuantum is the smallest deficit round robin quantum, so that many principals do not
 	// make every turn too small to emit anything.
 	minQuantum = 4 << 10
+	// maxFreeBucketCap is the largest queue capacity (in messages; 16 bytes each) a mailbox
+	// keeps in its one spare bucket when a flow's queue empties, so that a flow that is drained
+	// empty again and again does not regrow its queue each time. A larger queue is left to the GC.
+	maxFreeBucketCap = 4096
 )
 
 // ErrClosed is returned when waiting on a mailbox whose subscription was dropped, or using a bus
@@ -339,7 +343,7 @@ func (m *Mailbox) removeBucket(b *bucket) {
 	}
 	b.deficit = 0
 	b.q, b.head = b.q[:0], 0
-	if m.freeBucket == nil && cap(b.q) <= 64 {
+	if m.freeBucket == nil && cap(b.q) <= maxFreeBucketCap {
 		m.freeBucket = b
 	}
 }

@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"time"
+
 	"github.com/google/uuid"
 
 	"github.com/astrid-actors/astrid-actors/topics"
@@ -20,6 +22,9 @@ type l1 struct {
 	last    int // entry of the last hit
 	victim  int // next entry replaced when all are in use
 	entries [l1Size]l1Entry
+
+	// validTopic is the last topic that passed topics.Validate with HostLimits (Bus.check).
+	validTopic string
 }
 
 type l1Entry struct {
@@ -100,11 +105,12 @@ func (b *Bus) NewPublisher() *Publisher { return &Publisher{b: b} }
 
 // Publish is Bus.Publish through p's match cache.
 func (p *Publisher) Publish(topic string, payload []byte, source uuid.UUID, principal Principal) (PublishResult, error) {
-	if err := p.b.check(topic, payload); err != nil {
-		return PublishResult{}, err
-	}
-	if r := p.b.opts.Remote; r != nil && !r.Admit(source) {
-		return PublishResult{}, ErrFenced
-	}
-	return p.b.publishWith(&p.cache, newMessage(payload), topic, source, principal, p.b.opts.Now()), nil
+	return p.b.publishVia(&p.cache, topic, payload, source, principal, p.b.opts.Now())
+}
+
+// PublishAt is Publish with the message stamped at instead of a new reading of the bus's
+// clock: at must be a reading of Bus.Now the caller took for this publish (the host's rate
+// limiter and the message then share one clock read).
+func (p *Publisher) PublishAt(topic string, payload []byte, source uuid.UUID, principal Principal, at time.Time) (PublishResult, error) {
+	return p.b.publishVia(&p.cache, topic, payload, source, principal, at)
 }

@@ -143,8 +143,11 @@ type Instance struct {
 
 	mu       sync.Mutex
 	handles  map[uint32]*bus.Subscription
-	caller   *bus.Message
 	released bool
+
+	// caller is the message being handled: an atomic pointer rather than a field under mu, as
+	// every publish reads it.
+	caller atomic.Pointer[bus.Message]
 
 	readyOnce sync.Once
 	lastYield atomic.Int64 // unix nanos of the last yielding host call
@@ -251,18 +254,10 @@ func (in *Instance) EndYield() {
 
 // SetCaller installs msg as the message the capsule is handling (nil clears it). Publishes
 // then carry msg's principal, and get-caller describes it.
-func (in *Instance) SetCaller(msg *bus.Message) {
-	in.mu.Lock()
-	in.caller = msg
-	in.mu.Unlock()
-}
+func (in *Instance) SetCaller(msg *bus.Message) { in.caller.Store(msg) }
 
 // Caller returns the message the capsule is handling, or nil.
-func (in *Instance) Caller() *bus.Message {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.caller
-}
+func (in *Instance) Caller() *bus.Message { return in.caller.Load() }
 
 // ReleaseStats describe what Release closed.
 type ReleaseStats struct {

@@ -26,9 +26,7 @@ const (
 // being handled, or the owner when there is none or it was a system message (as in Astrid, a
 // capsule answering the runtime acts as its owner).
 func (in *Instance) effectivePrincipal() bus.Principal {
-	in.mu.Lock()
-	c := in.caller
-	in.mu.Unlock()
+	c := in.caller.Load()
 	if c == nil || c.Principal.Kind == abi.PrincipalSystem {
 		return bus.Verified(in.cfg.Owner)
 	}
@@ -95,26 +93,31 @@ func (in *Instance) publish(mem guestMemory, topicPtr, topicLen, payloadPtr, pay
 	if !checked {
 		topic = string(view)
 	}
-	window, ok := in.limiter.reserve(p, int(payloadLen), in.shared.rateNow(in.cfg.Bus.Now()))
+	// One clock reading per publish: the rate window's and the message's timestamp.
+	now := in.cfg.Bus.Now()
+	charged, ok := in.limiter.admit(p, int(payloadLen), in.shared.rateNow(now))
 	if !ok {
 		return topic, abi.RateLimited
 	}
 	if !checked {
 		if topics.Validate(topic, topics.GuestLimits) != nil {
+			in.limiter.refund(charged)
 			return topic, abi.InvalidInput
 		}
 		if !anyMatch(in.cfg.Grants.Publish, topic, topics.MatchRoute) {
+			in.limiter.refund(charged)
 			return topic, abi.CapabilityDenied
 		}
 		in.lastTopic = topic
 	}
 	if payloadLen > abi.MaxPayloadBytes {
+		in.limiter.refund(charged)
 		return topic, abi.InvalidInput
 	}
-	if _, err := in.pub.Publish(topic, payload, in.cfg.InstanceID, p); err != nil {
+	if _, err := in.pub.PublishAt(topic, payload, in.cfg.InstanceID, p, now); err != nil {
+		in.limiter.refund(charged)
 		return topic, codeOfBusError(err)
 	}
-	in.limiter.charge(window, int(payloadLen))
 	in.counters.published.Add(1)
 	return topic, abi.OK
 }

@@ -26,6 +26,7 @@ type rateLimiter struct {
 type window struct {
 	principal bus.Principal
 	start     time.Time
+	epoch     uint64 // incremented when the window restarts
 	bytes     int
 	messages  int
 }
@@ -68,20 +69,38 @@ func newWindowLimiter(bytesPerSec, messagesPerSec int, length time.Duration) *ra
 
 const maxInt = int(^uint(0) >> 1)
 
-// reserve reports whether one more message of n bytes fits p's window at now, without
-// charging it; charge the returned window with charge once the publish was accepted.
-func (r *rateLimiter) reserve(p bus.Principal, n int, now time.Time) (*window, bool) {
+// charge is what admit charged to a window; refund gives it back.
+type charge struct {
+	w     *window
+	epoch uint64 // the window's epoch when charged
+	bytes int
+}
+
+// admit charges one message of n bytes to p's window at now if it fits, and reports whether it
+// did. The check and the charge are one critical section, so concurrent instances of a capsule
+// never exceed the budget together. A publish that a later check refuses gives the charge back
+// with refund, so in the end only accepted publishes are charged; meanwhile a concurrent
+// publish of the same capsule may find the window fuller than it will be, never emptier.
+func (r *rateLimiter) admit(p bus.Principal, n int, now time.Time) (charge, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	w := r.current(p, now)
-	return w, w.messages < r.messages && n <= r.bytes-w.bytes
-}
-
-// charge adds one message of n bytes to the window reserve returned.
-func (r *rateLimiter) charge(w *window, n int) {
-	r.mu.Lock()
+	if w.messages >= r.messages || n > r.bytes-w.bytes {
+		return charge{}, false
+	}
 	w.bytes += n
 	w.messages++
+	return charge{w: w, epoch: w.epoch, bytes: n}, true
+}
+
+// refund takes back a charge of admit, unless its window has expired since (the new window
+// never held it).
+func (r *rateLimiter) refund(c charge) {
+	r.mu.Lock()
+	if c.w.epoch == c.epoch {
+		c.w.bytes -= c.bytes
+		c.w.messages--
+	}
 	r.mu.Unlock()
 }
 
@@ -96,6 +115,7 @@ func (r *rateLimiter) current(p bus.Principal, now time.Time) *window {
 		r.windows[p] = w
 	} else if now.Sub(w.start) >= r.length {
 		w.start, w.bytes, w.messages = now, 0, 0
+		w.epoch++
 	}
 	r.last = w
 	return w

@@ -46,12 +46,11 @@ func (in *Instance) abiLog(mem guestMemory, level int32, msgPtr, msgLen uint32) 
 	// The capsule's log budget (lines and bytes per second) bounds what a flooding guest can
 	// write; a line over it is not written, and is counted and audited like a refused call.
 	now := in.shared.rateNow(time.Now())
-	w, ok := in.shared.logs.reserve(bus.System(), int(msgLen), now)
+	_, ok := in.shared.logs.admit(bus.System(), int(msgLen), now)
 	if !ok {
 		in.auditRefusal(fnLog, in.effectivePrincipal(), "", abi.RateLimited)
 		return abi.RateLimited
 	}
-	in.shared.logs.charge(w, int(msgLen))
 	msg, _ := mem.str(msgPtr, msgLen)
 	if ce := in.log.Check(zl, msg); ce != nil {
 		fields := []zap.Field{zap.Stringer("principal", in.effectivePrincipal())}
@@ -76,12 +75,11 @@ const (
 // enabled, so a disabled level costs no budget.
 func (in *Instance) AdmitOutput(fn string, n int) bool {
 	now := in.shared.rateNow(time.Now())
-	w, ok := in.shared.logs.reserve(bus.System(), n, now)
+	_, ok := in.shared.logs.admit(bus.System(), n, now)
 	if !ok {
 		in.auditRefusal(fn, in.effectivePrincipal(), "", abi.RateLimited)
 		return false
 	}
-	in.shared.logs.charge(w, n)
 	return true
 }
 

@@ -27,6 +27,7 @@ type pathRig struct {
 	in      *Instance
 	mod     api.Module
 	ctx     context.Context
+	fns     map[string]api.Function
 	tp, tl  uint32 // topic in guest memory
 	pp, pl  uint32 // payload in guest memory
 	payload []byte
@@ -76,7 +77,7 @@ func newPathRig(b *testing.B, payloadBytes int) *pathRig {
 		_ = mod.Close(ctx)
 	})
 	payload := []byte(`{"kind":"bench","pad":"` + strings.Repeat("x", payloadBytes-26) + `"}`)
-	r := &pathRig{bus: bs, sub: sub, in: in, mod: mod, ctx: ictx, tp: 0, tl: 10, pp: 64, pl: uint32(len(payload)), payload: payload}
+	r := &pathRig{bus: bs, sub: sub, in: in, mod: mod, ctx: ictx, fns: map[string]api.Function{}, tp: 0, tl: 10, pp: 64, pl: uint32(len(payload)), payload: payload}
 	if !mod.Memory().WriteString(r.tp, "bench.data") || !mod.Memory().Write(r.pp, payload) {
 		b.Fatal("write guest memory")
 	}
@@ -113,9 +114,15 @@ func (r *pathRig) measure(b *testing.B, publish func(n int)) {
 	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
 }
 
-// call runs an export of hostloop.wasm and fails the benchmark unless it returns ok.
+// call runs an export of hostloop.wasm and fails the benchmark unless it returns ok. The
+// exports are looked up once (each lookup allocates a call engine).
 func (r *pathRig) call(b *testing.B, name string, args ...uint64) {
-	res, err := r.mod.ExportedFunction(name).Call(r.ctx, args...)
+	f := r.fns[name]
+	if f == nil {
+		f = r.mod.ExportedFunction(name)
+		r.fns[name] = f
+	}
+	res, err := f.Call(r.ctx, args...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package bus
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -84,47 +83,4 @@ func validJSONGjson(b []byte) bool {
 		return json.Valid(b)
 	}
 	return gjson.ValidBytes(b)
-}
-
-// benchPayloads are the validation benchmarks' inputs: the bench scenario's shape (an object
-// with one long plain string) and a structured one (records of short keys, numbers, strings).
-func benchPayloads(size int) map[string][]byte {
-	padded := []byte(`{"kind":"bench","pad":"` + strings.Repeat("x", max(size-25, 0)) + `"}`)
-	var s strings.Builder
-	s.WriteString(`[`)
-	for i := 0; s.Len() < size-70; i++ {
-		if i > 0 {
-			s.WriteByte(',')
-		}
-		fmt.Fprintf(&s, `{"id":%d,"name":"user-%d","score":%d.5,"ok":true,"tags":["a","bé"]}`, i, i, i*7)
-	}
-	s.WriteString(`]`)
-	return map[string][]byte{"string": padded, "records": []byte(s.String())}
-}
-
-func BenchmarkValidJSONSizes(b *testing.B) {
-	for _, size := range []int{128, 1 << 10, 64 << 10} {
-		for shape, p := range benchPayloads(size) {
-			if !scanJSON(p) || !wantJSON(p) {
-				b.Fatalf("%s %d: invalid payload", shape, size)
-			}
-			dst := make([]byte, len(p))
-			for _, v := range []struct {
-				name string
-				f    func([]byte) bool
-			}{
-				{"scan", scanJSON},
-				{"gjson+utf8", validJSONGjson},
-				{"encoding-json+utf8", wantJSON},
-				{"copy", func(p []byte) bool { return copy(dst, p) == len(p) }},
-			} {
-				b.Run(fmt.Sprintf("%s/%d/%s", shape, size, v.name), func(b *testing.B) {
-					b.SetBytes(int64(len(p)))
-					for range b.N {
-						v.f(p)
-					}
-				})
-			}
-		}
-	}
 }

@@ -107,6 +107,8 @@ func BenchmarkValidJSONShapes(b *testing.B) {
 				f    func([]byte) bool
 			}{
 				{"validJSON", validJSON},
+				{"scanJSON", scanJSON},
+				{"blocks-portable", func(p []byte) bool { return scanJSONBlocks(p, false) }},
 				{"encoding-json+utf8", wantJSON},
 				{"gjson+utf8", validJSONGjson},
 				{"utf8", utf8.Valid},
@@ -134,6 +136,10 @@ func TestJSONShapesAreValid(t *testing.T) {
 			if !json.Valid(p) || !utf8.Valid(p) {
 				t.Fatalf("%s %d: not valid JSON: %.80q", shape.name, size, p)
 			}
+			if !validJSON(p) {
+				t.Errorf("%s %d: validJSON rejects it", shape.name, size)
+			}
+			checkBlockValidators(t, p)
 			if len(p) < size/2 || len(p) > size+100 {
 				t.Errorf("%s %d: %d bytes", shape.name, size, len(p))
 			}

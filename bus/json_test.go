@@ -3,6 +3,7 @@ package bus
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -19,6 +20,9 @@ var jsonCases = []string{
 	`[`, ``, ` `, `{"a" 1}`, `"\x"`, `1 2`, `+1`, `Infinity`, `"` + strings.Repeat("x", 100) + `"`,
 	"\xff", "[\"\xc3\"]", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xc0\xaf\"", "\"é\"", "\"\U0001F600\"",
 	"{\"\xfe\":1}", "\xef\xbb\xbf{}",
+	`{"a,b":"c:d","e]":["{x}"," [ "]}`, `["\\"]`, `["\\\""]`, `["\\\\",1]`, `"a\"b\"c"`, `["\\"1]`,
+	`[1\"]`, `[1\""]`, `\"`, `[\"]"]`, "[1,\f2]", "[1\x1a2]", "[\"\x1a\"]", `[-0.0e+0]`, `[1E-0]`, `[1.0E]`,
+	`[tru]`, `[truee]`, `[nulll]`, `[fals]`, `[-]`, `[0x1]`, `[1.e1]`, `[01.5]`, `[-01]`, `[1]]`, `[[1]`,
 }
 
 // wantJSON is the reference: encoding/json's grammar, and UTF-8 throughout (RFC 8259 §8.1).
@@ -35,6 +39,7 @@ func TestValidJSON(t *testing.T) {
 		if got, want := scanJSON([]byte(c)), wantJSON([]byte(c)); got != want {
 			t.Errorf("scanJSON(%.40q) = %v, encoding/json + utf8 say %v", c, got, want)
 		}
+		checkBlockValidators(t, []byte(c))
 	}
 }
 
@@ -52,6 +57,7 @@ func FuzzValidJSONAgreesWithEncodingJSON(f *testing.F) {
 		if got := scanJSON(b); got != want {
 			t.Fatalf("scanJSON(%q) = %v, encoding/json + utf8 say %v", b, got, want)
 		}
+		checkBlockValidators(t, b)
 	})
 }
 
@@ -83,4 +89,87 @@ func validJSONGjson(b []byte) bool {
 		return json.Valid(b)
 	}
 	return gjson.ValidBytes(b)
+}
+
+// checkBlockValidators checks the block validator on b against the reference, with the
+// portable stage 1 and (where the CPU has AVX2) the assembly one, and checks that the two stage 1
+// give the same masks. The block validator sees b at every alignment of a block: the text
+// itself, and shifted by each of 1..63 leading spaces when it is short.
+func checkBlockValidators(t *testing.T, b []byte) {
+	t.Helper()
+	want := wantJSON(b)
+	shifts := []int{0}
+	if len(b) < 256 {
+		shifts = []int{0, 1, 7, 31, 32, 33, 63}
+	}
+	for _, s := range shifts {
+		p := append(bytes.Repeat([]byte{' '}, s), b...)
+		if got := scanJSONBlocks(p, false); got != want {
+			t.Fatalf("scanJSONBlocks(%q, portable) = %v, encoding/json + utf8 say %v", p, got, want)
+		}
+		if haveStage1Asm {
+			if got := scanJSONBlocks(p, true); got != want {
+				t.Fatalf("scanJSONBlocks(%q, AVX2) = %v, encoding/json + utf8 say %v", p, got, want)
+			}
+		}
+	}
+	if !haveStage1Asm {
+		return
+	}
+	nb := (len(b) + 63) / 64
+	src := make([]byte, nb*64)
+	copy(src, b)
+	goMasks, asmMasks := make([]blockMasks, nb), make([]blockMasks, nb)
+	goNA := stage1Go(src, nb, goMasks)
+	var asmNA bool
+	if nb > 0 {
+		asmNA = stage1AVX2(&src[0], nb, &asmMasks[0])
+	}
+	if goNA != asmNA {
+		t.Fatalf("stage 1 of %q: non-ASCII portable %v, AVX2 %v", b, goNA, asmNA)
+	}
+	for k := range goMasks {
+		if goMasks[k] != asmMasks[k] {
+			t.Fatalf("stage 1 of %q, block %d: portable %+v, AVX2 %+v", b, k, goMasks[k], asmMasks[k])
+		}
+	}
+}
+
+// TestValidJSONMutatedShapes checks the validators on payloads of every benchmark shape with
+// one to three bytes replaced, deleted or inserted (JSON's special bytes, controls, non-ASCII
+// and UTF-8 fragments), at positions on both sides of 64-byte block boundaries: a deterministic
+// complement to the fuzz target, whose corpus starts from short texts.
+func TestValidJSONMutatedShapes(t *testing.T) {
+	alphabet := []byte("\"\\{}[]:, \t\n\r0123456789-+.eEtrufalsn/bu\x00\x0c\x1a\x1f\x7f\x80\xbf\xc3\xe2\xed\xf0\xff")
+	rng := rand.New(rand.NewPCG(15, 2))
+	for _, shape := range jsonShapes {
+		for _, size := range []int{128, 1 << 10} {
+			orig := shape.gen(size)
+			for range 300 {
+				p := bytes.Clone(orig)
+				for range 1 + rng.IntN(3) {
+					i := rng.IntN(len(p))
+					if rng.IntN(2) == 0 { // near a block boundary
+						i = min(len(p)-1, max(0, (i&^63)+rng.IntN(5)-2))
+					}
+					c := alphabet[rng.IntN(len(alphabet))]
+					switch rng.IntN(3) {
+					case 0:
+						p[i] = c
+					case 1:
+						p = append(p[:i], p[i+1:]...)
+					default:
+						p = append(p[:i], append([]byte{c}, p[i:]...)...)
+					}
+					if len(p) == 0 {
+						p = append(p, c)
+					}
+				}
+				if got, want := validJSON(p), wantJSON(p); got != want {
+					t.Fatalf("validJSON(%q) = %v, encoding/json + utf8 say %v", p, got, want)
+				}
+				checkBlockValidators(t, p)
+			}
+		}
+	}
 }

@@ -8,41 +8,48 @@ import (
 )
 
 // The block validator: scanJSONBlocks checks the same rule as scanJSON (encoding/json.Valid
-// and UTF-8 throughout) in two stages, after simdjson (Langdale & Lemire, "Parsing Gigabytes of
-// JSON per Second", 2019):
+// and UTF-8 throughout) 64 bytes at a time with bitmasks, after simdjson (Langdale & Lemire,
+// "Parsing Gigabytes of JSON per Second", 2019), and without visiting tokens one by one:
 //
-//  1. Classification: every 64-byte block becomes five bitmasks (blockMasks: quotes,
-//     backslashes, structural characters, whitespace, controls) — with AVX2 on amd64
-//     (stage1AVX2, jsonsimd_amd64.s: 32 bytes per compare), or byte by byte (stage1Go, the
-//     reference the tests compare the assembly with).
-//  2. In Go, per block and branch-free: the characters escaped by a backslash (odd runs), the
-//     unescaped quotes, the in-string mask (prefix XOR of the quotes), and from them the tokens:
-//     structural characters outside strings, opening quotes, and the first byte of each run of
-//     other bytes outside strings (a number, true, false or null — or garbage). String bodies
-//     and whitespace cost nothing more; a grammar state machine visits only the tokens, with
-//     the container stack as a bit stack bounded by maxJSONNesting.
+//  1. Classification: every 64-byte block becomes eleven bitmasks (blockMasks), with AVX2 on
+//     amd64 (stage1AVX2, jsonsimd_amd64.s, 32 bytes per compare), or byte by byte
+//     (stage1Go, the reference the tests compare the assembly with).
+//  2. Strings: the bytes escaped by odd runs of backslashes, the unescaped quotes, and the
+//     in-string mask (prefix XOR of the quotes, carried from block to block).
+//  3. Containers: only brackets are visited one by one, to match them on a bit stack bounded by
+//     maxJSONNesting and to mark which bytes lie directly in an object, in an array or at top
+//     level (which tells a comma between members from one between elements).
+//  4. Grammar: every token (structural character, string, run of other bytes outside strings)
+//     has a class, and the first non-whitespace byte after each token of a class must start a
+//     token allowed after it: after '{' a member name or '}', after '[' a value or ']', after
+//     a comma in an object a name, in an array a value, after ':' a value, after a name ':',
+//     after a value a comma, '}', ']' or the end. "The first non-whitespace byte after" is one
+//     addition per class: adding the byte after each token into the whitespace mask carries
+//     through the whitespace run that follows it. Names are the strings after '{' or an
+//     object's comma; their closing quotes are found by adding the opening quotes into the
+//     in-string mask. The first token must start a value, and only a value may end the text.
+//  5. Runs of other bytes outside strings (numbers, true, false, null — or garbage) are parsed
+//     one by one (validScalarRun, with the digit mask and the run's length from the masks).
 //
-// What the masks check instead of the grammar: a control byte inside a string or outside one
-// other than \t \n \r (both invalid), each escape inside a string (one of "\/bfnrt, or u and
-// four hex digits), an unterminated string (the in-string mask still set at the end). A scalar
-// run is parsed by scanJSONNumber or compared with true/false/null and must end at a
-// terminator (whitespace, a structural character or a quote), so a backslash outside a string
-// — which would also make the quote masks after it wrong — rejects the text when its run is
-// reached, before any token the wrong masks would produce. Bytes ≥ 0x80 outside strings are
-// scalar bytes (rejected the same way); inside strings they are checked by utf8.Valid over the
-// whole text, run only when stage 1 saw one.
+// What the masks check besides: a control byte inside a string or outside one other than
+// \t \n \r, each escape inside a string (one of "\/bfnrt, or u and four hex digits), an
+// unterminated string. A backslash outside a string would make the quote masks after it wrong,
+// but it is a scalar byte no scalar accepts, and the masks before it are right, so the text is
+// rejected. Bytes ≥ 0x80 outside strings are scalar bytes (rejected the same way); inside
+// strings they are checked by utf8.Valid over the whole text, run only when stage 1 saw one.
 
 // blockMasks is stage 1's output for one 64-byte block; bit i is byte i of the block.
-// stage1AVX2 writes it by offset (0, 8, …, 40): keep the field order.
+// stage1AVX2 writes it by offset (0, 8, …, 80): keep the field order.
 type blockMasks struct {
-	quote, backslash, op, ws, ctrl, digit uint64
+	quote, backslash, ws, ctrl, digit                uint64
+	lbrace, rbrace, lbracket, rbracket, colon, comma uint64
 }
 
 // chunkBlocks is how many blocks one stage-1 call classifies (1 KiB).
 const chunkBlocks = 16
 
 // minBlockScan is the payload size from which validJSON uses the block validator when the
-// assembly is available; below it scanJSON is faster (BenchmarkValidJSONShapes, 128 B).
+// assembly is available; below it scanJSON is as fast (BenchmarkValidJSONShapes, 128 B).
 const minBlockScan = 256
 
 // jsonTerm[c] says whether c may follow a number or literal: whitespace, a structural
@@ -50,9 +57,7 @@ const minBlockScan = 256
 var jsonTerm = [256]bool{' ': true, '\t': true, '\n': true, '\r': true, ',': true, ':': true,
 	'[': true, ']': true, '{': true, '}': true, '"': true}
 
-// stage1Go is the portable stage 1: stage1AVX2's result, byte by byte. The op mask follows the
-// assembly's nibble table exactly, including its two control bytes 0x0c and 0x1a (both invalid
-// wherever they appear, and rejected through the ctrl mask).
+// stage1Go is the portable stage 1: stage1AVX2's result, byte by byte.
 func stage1Go(src []byte, nblocks int, masks []blockMasks) (nonASCII bool) {
 	for k := range nblocks {
 		var m blockMasks
@@ -65,12 +70,18 @@ func stage1Go(src []byte, nblocks int, masks []blockMasks) (nonASCII bool) {
 				m.backslash |= bit
 			case ' ', '\t', '\n', '\r':
 				m.ws |= bit
-			}
-			switch c | 0x20 {
-			case '{', '}', ':', ',':
-				if c < 0x80 {
-					m.op |= bit
-				}
+			case '{':
+				m.lbrace |= bit
+			case '}':
+				m.rbrace |= bit
+			case '[':
+				m.lbracket |= bit
+			case ']':
+				m.rbracket |= bit
+			case ':':
+				m.colon |= bit
+			case ',':
+				m.comma |= bit
 			}
 			if c < 0x20 {
 				m.ctrl |= bit
@@ -87,14 +98,14 @@ func stage1Go(src []byte, nblocks int, masks []blockMasks) (nonASCII bool) {
 	return nonASCII
 }
 
-// Grammar states of scanJSONBlocks: the set of tokens allowed next.
-const (
-	allowValue = 1 << iota // a value
-	allowClose             // the closing bracket of the innermost container
-	allowKey               // a member name
-	allowColon
-	allowComma
-)
+// successors returns the first non-whitespace byte at or after each byte of after (the bytes
+// right after the tokens of one class) and of carry (bit 0: a token of the class ended in an
+// earlier block with only whitespace since), and the carry into the next block.
+func successors(after, carry, ws uint64) (next, carryOut uint64) {
+	after |= carry
+	sum, c := bits.Add64(ws, after&ws, 0)
+	return after&^ws | sum&^ws, c
+}
 
 // scanJSONBlocks reports what scanJSON reports, with the block algorithm above; asm selects
 // stage1AVX2 (the caller checks haveStage1Asm) over stage1Go.
@@ -105,14 +116,19 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 		tail     [64]byte
 		stack    [maxJSONNesting/64 + 1]uint64 // bit d: the container at depth d+1 is an object
 		nonASCII bool
-		bad      uint64 // any bit set: a control byte where none may be
+		bad      uint64 // any bit set: the text is invalid
 
 		prevEscaped uint64 // 1: the first byte of the next block is escaped
 		prevString  uint64 // all ones: the next block starts inside a string
 		prevScalar  uint64 // 1: the last byte of the previous block was a scalar byte
 
-		state = allowValue
-		after = 0 // state after a value: allowComma|allowClose inside a container, else 0
+		// Carries of successors, per class of token: the next token after one of the class is
+		// still to be found. cStart is the start of the text.
+		cStart                                   uint64 = 1
+		cLbrace, cLbracket, cObjComma, cArrComma uint64
+		cColon, cName, cValue                    uint64
+		cNameString                              uint64 // a name's string goes on in the next block
+
 		depth = 0
 		obj   = false // the innermost container is an object
 	)
@@ -134,6 +150,13 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 		for k := range nb {
 			m := &masks[k]
 			quote := m.quote
+			if quote|m.backslash|prevEscaped == 0 && prevString != 0 {
+				// Inside one string from end to end (the usual block of a long string): no
+				// token, and every carry stays as it is.
+				bad |= m.ctrl
+				base += 64
+				continue
+			}
 			if bs := m.backslash; bs|prevEscaped != 0 {
 				// simdjson's find_escaped: the bytes escaped by an odd run of backslashes.
 				bs &^= prevEscaped
@@ -148,44 +171,35 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 				if esc := escaped & str; esc != 0 && !validEscapes(b, base, esc) {
 					return false
 				}
-				// The escape check needs str; the rest recomputes it below (cheap, rare).
 			}
 			str := prefixXor(quote) ^ prevString
 			prevString = uint64(int64(str) >> 63)
 			bad |= m.ctrl & (str | ^m.ws)
-			op := m.op &^ str
-			scalar := ^(m.op | m.ws | quote | str)
-			tokens := op | quote&str | scalar&^(scalar<<1|prevScalar)
+			ws := m.ws &^ str
+			lbrace, rbrace := m.lbrace&^str, m.rbrace&^str
+			lbracket, rbracket := m.lbracket&^str, m.rbracket&^str
+			colon, comma := m.colon&^str, m.comma&^str
+			open, closeQuote := quote&str, quote&^str
+			scalar := ^(ws | quote | str | lbrace | rbrace | lbracket | rbracket | colon | comma)
+			scalarStart := scalar &^ (scalar<<1 | prevScalar)
+			scalarAfter := (scalar<<1 | prevScalar) &^ scalar
 			prevScalar = scalar >> 63
 
-			for tokens != 0 {
-				p := base + bits.TrailingZeros64(tokens)
-				tokens &= tokens - 1
-				switch c := b[p]; c {
-				case '"':
-					if state&allowValue != 0 {
-						state = after
-					} else if state&allowKey != 0 {
-						state = allowColon
-					} else {
-						return false
-					}
-				case ':':
-					if state != allowColon {
-						return false
-					}
-					state = allowValue
-				case ',':
-					if state&allowComma == 0 {
-						return false
-					}
-					if obj {
-						state = allowKey
-					} else {
-						state = allowValue
-					}
-				case '{', '[':
-					if state&allowValue == 0 || depth >= maxJSONNesting {
+			// Brackets, in order: match them, and mark the bytes directly in an object and
+			// those at top level.
+			var inObject, atTop uint64
+			lo := uint(0)
+			for br := lbrace | rbrace | lbracket | rbracket; br != 0; br &= br - 1 {
+				i := uint(bits.TrailingZeros64(br))
+				seg := uint64(1)<<i - uint64(1)<<lo
+				if depth == 0 {
+					atTop |= seg
+				} else if obj {
+					inObject |= seg
+				}
+				lo = i
+				if bit := uint64(1) << i; (lbrace|lbracket)&bit != 0 {
+					if depth >= maxJSONNesting {
 						return false
 					}
 					if obj {
@@ -194,40 +208,71 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 						stack[depth>>6] &^= 1 << (depth & 63)
 					}
 					depth++
-					obj = c == '{'
-					after = allowComma | allowClose
-					if obj {
-						state = allowKey | allowClose
-					} else {
-						state = allowValue | allowClose
-					}
-				case '}', ']':
-					if state&allowClose == 0 || obj != (c == '}') {
+					obj = lbrace&bit != 0
+				} else {
+					if depth == 0 || obj != (rbrace&bit != 0) {
 						return false
 					}
 					depth--
 					obj = stack[depth>>6]>>(depth&63)&1 != 0
-					if depth == 0 {
-						after = 0
-					}
-					state = after
-				default:
-					if state&allowValue == 0 {
+				}
+			}
+			if seg := ^uint64(0) << lo; depth == 0 {
+				atTop |= seg
+			} else if obj {
+				inObject |= seg
+			}
+			objComma := comma & inObject
+			arrComma := comma &^ (inObject | atTop)
+			bad |= comma & atTop
+
+			// Grammar: what follows each class of token.
+			value := open | lbrace | lbracket | scalarStart
+			closers := rbrace | rbracket
+			var next uint64
+			next, cStart = successors(0, cStart, ws)
+			bad |= next &^ value
+			afterLbrace, c := successors(lbrace<<1, cLbrace, ws)
+			cLbrace = c | lbrace>>63
+			bad |= afterLbrace &^ (open | rbrace)
+			afterObjComma, c := successors(objComma<<1, cObjComma, ws)
+			cObjComma = c | objComma>>63
+			bad |= afterObjComma &^ open
+			names := (afterLbrace | afterObjComma) & open
+			sum, c := bits.Add64(str, names, cNameString)
+			nameEnd := sum &^ str // the closing quotes of the names
+			cNameString = c
+			next, c = successors(lbracket<<1, cLbracket, ws)
+			cLbracket = c | lbracket>>63
+			bad |= next &^ (value | rbracket)
+			next, c = successors(arrComma<<1, cArrComma, ws)
+			cArrComma = c | arrComma>>63
+			bad |= next &^ value
+			next, c = successors(colon<<1, cColon, ws)
+			cColon = c | colon>>63
+			bad |= next &^ value
+			next, c = successors(nameEnd<<1, cName, ws)
+			cName = c | nameEnd>>63
+			bad |= next &^ colon
+			valueEnd := closeQuote&^nameEnd | closers
+			next, c = successors(valueEnd<<1|scalarAfter, cValue, ws)
+			cValue = c | valueEnd>>63
+			bad |= next &^ (comma | closers)
+
+			// Scalars, one by one.
+			for t := scalarStart; t != 0; t &= t - 1 {
+				q := uint(bits.TrailingZeros64(t))
+				p := base + int(q)
+				run := uint(bits.TrailingZeros64(^(scalar >> q)))
+				if digits := m.digit >> q; ^digits&(1<<run-1) == 0 && q+run < 64 && (run == 1 || b[p] != '0') {
+					continue // an integer without sign, the commonest scalar
+				}
+				if q+run >= 64 { // the run may go on in the next block
+					if !validScalar(b, p) {
 						return false
 					}
-					q := uint(p - base)
-					run := uint(bits.TrailingZeros64(^(scalar >> q)))
-					if run == 0 { // 0x0c or 0x1a, classed with the structural bytes
-						return false
-					}
-					if q+run >= 64 { // the run may go on in the next block
-						if !validScalar(b, p) {
-							return false
-						}
-					} else if !validScalarRun(b[p:p+int(run)], m.digit>>q) {
-						return false
-					}
-					state = after
+				} else if !validScalarRun(b[p:p+int(run)], m.digit>>q) {
+					return false
 				}
 			}
 			base += 64
@@ -236,7 +281,8 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 			return false
 		}
 	}
-	if state != 0 || prevString != 0 {
+	// Every token but a value's last has its successor; no string or container is open.
+	if cStart|cLbrace|cLbracket|cObjComma|cArrComma|cColon|cName != 0 || depth != 0 || prevString != 0 {
 		return false
 	}
 	return !nonASCII || utf8.Valid(b)

@@ -49,6 +49,10 @@ func FuzzValidJSONAgreesWithEncodingJSON(f *testing.F) {
 	for _, c := range jsonCases {
 		f.Add([]byte(c))
 	}
+	for _, shape := range jsonShapes { // every benchmark shape, one and several blocks long
+		f.Add(shape.gen(128))
+		f.Add(shape.gen(300))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		want := wantJSON(b)
 		if got := validJSON(b); got != want {

@@ -264,8 +264,17 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 				q := uint(bits.TrailingZeros64(t))
 				p := base + int(q)
 				run := uint(bits.TrailingZeros64(^(scalar >> q)))
-				if digits := m.digit >> q; ^digits&(1<<run-1) == 0 && q+run < 64 && (run == 1 || b[p] != '0') {
-					continue // an integer without sign, the commonest scalar
+				if q+run < 64 {
+					// Fast path for the commonest scalars, -?(0|[1-9][0-9]*)(.[0-9]+)?: besides
+					// the sign, at most one non-digit, a '.' with digits on both sides.
+					neg := uint(b2u(b[p] == '-'))
+					other := (1<<run - 1) &^ (m.digit >> q) &^ uint64(neg)
+					k := uint(bits.TrailingZeros64(other)) // the '.' if any; 64 if none
+					intLen := min(k, run) - neg
+					if other&(other-1) == 0 && intLen > 0 && (intLen == 1 || b[p+int(neg)] != '0') &&
+						(other == 0 || b[p+int(k)] == '.' && k+1 < run) {
+						continue
+					}
 				}
 				if q+run >= 64 { // the run may go on in the next block
 					if !validScalar(b, p) {
@@ -392,4 +401,12 @@ func validScalar(b []byte, p int) bool {
 		}
 	}
 	return j == len(b) || jsonTerm[b[j]]
+}
+
+// b2u is 1 for true, 0 for false.
+func b2u(v bool) uint64 {
+	if v {
+		return 1
+	}
+	return 0
 }

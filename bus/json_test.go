@@ -120,6 +120,9 @@ func checkBlockValidators(t *testing.T, b []byte) {
 	if !haveStage1Asm {
 		return
 	}
+	if got, want := validUTF8(b, true), utf8.Valid(b); got != want {
+		t.Fatalf("validUTF8(%q, AVX2) = %v, utf8.Valid says %v", b, got, want)
+	}
 	nb := (len(b) + 63) / 64
 	src := make([]byte, nb*64)
 	copy(src, b)
@@ -173,6 +176,43 @@ func TestValidJSONMutatedShapes(t *testing.T) {
 					t.Fatalf("validJSON(%q) = %v, encoding/json + utf8 say %v", p, got, want)
 				}
 				checkBlockValidators(t, p)
+			}
+		}
+	}
+}
+
+// TestValidUTF8AVX2 checks the AVX2 UTF-8 validator against utf8.Valid on every pair of bytes,
+// and on three- and four-byte sequences of every lead with continuation bytes at the edges of
+// their ranges, each at every offset around a 32-byte block boundary and at the text's end.
+func TestValidUTF8AVX2(t *testing.T) {
+	if !haveStage1Asm {
+		t.Skip("no AVX2 here: validUTF8 is utf8.Valid")
+	}
+	edges := []byte{0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff}
+	var seqs [][]byte
+	for c0 := range 256 {
+		for c1 := range 256 {
+			seqs = append(seqs, []byte{byte(c0), byte(c1)})
+		}
+	}
+	for c0 := 0xc0; c0 < 0x100; c0++ {
+		for _, c1 := range edges {
+			for _, c2 := range edges {
+				seqs = append(seqs, []byte{byte(c0), c1, c2})
+				for _, c3 := range edges {
+					seqs = append(seqs, []byte{byte(c0), c1, c2, c3})
+				}
+			}
+		}
+	}
+	buf := make([]byte, 0, 128)
+	for _, seq := range seqs {
+		for _, off := range []int{0, 28, 29, 30, 31, 32, 61} {
+			buf = append(append(buf[:0], bytes.Repeat([]byte{'a'}, off)...), seq...)
+			for _, p := range [][]byte{buf, append(buf, "bc"...)} {
+				if got, want := validUTF8(p, true), utf8.Valid(p); got != want {
+					t.Fatalf("validUTF8(%q, AVX2) = %v, utf8.Valid says %v", p, got, want)
+				}
 			}
 		}
 	}

@@ -294,7 +294,18 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 	if cStart|cLbrace|cLbracket|cObjComma|cArrComma|cColon|cName != 0 || depth != 0 || prevString != 0 {
 		return false
 	}
-	return !nonASCII || utf8.Valid(b)
+	return !nonASCII || validUTF8(b, asm)
+}
+
+// validUTF8 is utf8.Valid(b), with AVX2 if asm (the caller checks haveStage1Asm).
+func validUTF8(b []byte, asm bool) bool {
+	if !asm {
+		return utf8.Valid(b)
+	}
+	var tail [64]byte
+	n := len(b) &^ 31
+	copy(tail[:], b[n:])
+	return utf8ValidAVX2(unsafe.SliceData(b), n>>5, &tail)
 }
 
 // prefixXor returns x with bit i set to the XOR of bits 0..i of x: for the quote bits, the bytes

@@ -12,3 +12,9 @@ var haveStage1Asm = cpu.X86.HasAVX2
 //
 //go:noescape
 func stage1AVX2(src *byte, nblocks int, masks *blockMasks) bool
+
+// utf8ValidAVX2 reports whether the nblocks 32-byte blocks from src followed by the 64 bytes
+// of tail are valid UTF-8 (tail holds the text's last bytes, then zeros). utf8_amd64.s.
+//
+//go:noescape
+func utf8ValidAVX2(src *byte, nblocks int, tail *[64]byte) bool

@@ -9,3 +9,7 @@ const haveStage1Asm = false
 func stage1AVX2(src *byte, nblocks int, masks *blockMasks) bool {
 	panic("bus: stage1AVX2 without an assembly implementation")
 }
+
+func utf8ValidAVX2(src *byte, nblocks int, tail *[64]byte) bool {
+	panic("bus: utf8ValidAVX2 without an assembly implementation")
+}

@@ -123,11 +123,12 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 		prevScalar  uint64 // 1: the last byte of the previous block was a scalar byte
 
 		// Carries of successors, per class of token: the next token after one of the class is
-		// still to be found. cStart is the start of the text.
-		cStart                                   uint64 = 1
-		cLbrace, cLbracket, cObjComma, cArrComma uint64
-		cColon, cName, cValue                    uint64
-		cNameString                              uint64 // a name's string goes on in the next block
+		// still to be found. cValueNext is for the tokens a value must follow: the start of
+		// the text, ':' and an array's comma.
+		cValueNext                    uint64 = 1
+		cLbrace, cLbracket, cObjComma uint64
+		cName, cValue                 uint64
+		cNameString                   uint64 // a name's string goes on in the next block
 
 		depth = 0
 		obj   = false // the innermost container is an object
@@ -230,8 +231,6 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 			value := open | lbrace | lbracket | scalarStart
 			closers := rbrace | rbracket
 			var next uint64
-			next, cStart = successors(0, cStart, ws)
-			bad |= next &^ value
 			afterLbrace, c := successors(lbrace<<1, cLbrace, ws)
 			cLbrace = c | lbrace>>63
 			bad |= afterLbrace &^ (open | rbrace)
@@ -245,11 +244,9 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 			next, c = successors(lbracket<<1, cLbracket, ws)
 			cLbracket = c | lbracket>>63
 			bad |= next &^ (value | rbracket)
-			next, c = successors(arrComma<<1, cArrComma, ws)
-			cArrComma = c | arrComma>>63
-			bad |= next &^ value
-			next, c = successors(colon<<1, cColon, ws)
-			cColon = c | colon>>63
+			valueNext := colon | arrComma
+			next, c = successors(valueNext<<1, cValueNext, ws)
+			cValueNext = c | valueNext>>63
 			bad |= next &^ value
 			next, c = successors(nameEnd<<1, cName, ws)
 			cName = c | nameEnd>>63
@@ -291,7 +288,7 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 		}
 	}
 	// Every token but a value's last has its successor; no string or container is open.
-	if cStart|cLbrace|cLbracket|cObjComma|cArrComma|cColon|cName != 0 || depth != 0 || prevString != 0 {
+	if cValueNext|cLbrace|cLbracket|cObjComma|cName != 0 || depth != 0 || prevString != 0 {
 		return false
 	}
 	return !nonASCII || validUTF8(b, asm)

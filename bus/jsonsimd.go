@@ -114,7 +114,6 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 	var (
 		masks    [chunkBlocks]blockMasks
 		tail     [64]byte
-		stack    [maxJSONNesting/64 + 1]uint64 // bit d: the container at depth d+1 is an object
 		nonASCII bool
 		bad      uint64 // any bit set: the text is invalid
 
@@ -131,7 +130,7 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 		cNameString                   uint64 // a name's string goes on in the next block
 
 		depth = 0
-		obj   = false // the innermost container is an object
+		kinds uint64 // bit d: the container d levels out from the innermost is an object
 	)
 	for base := 0; base < n; {
 		nb := min((n-base)>>6, chunkBlocks)
@@ -187,7 +186,8 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 			prevScalar = scalar >> 63
 
 			// Brackets, in order: match them, and mark the bytes directly in an object and
-			// those at top level.
+			// those at top level. kinds is the stack of open containers' kinds, innermost in
+			// bit 0 (1: object), so at most 64 deep: deeper texts go to scanJSON.
 			var inObject, atTop uint64
 			lo := uint(0)
 			for br := lbrace | rbrace | lbracket | rbracket; br != 0; br &= br - 1 {
@@ -195,33 +195,28 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 				seg := uint64(1)<<i - uint64(1)<<lo
 				if depth == 0 {
 					atTop |= seg
-				} else if obj {
-					inObject |= seg
+				} else {
+					inObject |= seg & -(kinds & 1)
 				}
 				lo = i
 				if bit := uint64(1) << i; (lbrace|lbracket)&bit != 0 {
-					if depth >= maxJSONNesting {
-						return false
+					if depth == 64 {
+						return scanJSON(b) // to its limit of maxJSONNesting
 					}
-					if obj {
-						stack[depth>>6] |= 1 << (depth & 63)
-					} else {
-						stack[depth>>6] &^= 1 << (depth & 63)
-					}
+					kinds = kinds<<1 | lbrace>>i&1
 					depth++
-					obj = lbrace&bit != 0
 				} else {
-					if depth == 0 || obj != (rbrace&bit != 0) {
+					if depth == 0 || kinds&1 != rbrace>>i&1 {
 						return false
 					}
+					kinds >>= 1
 					depth--
-					obj = stack[depth>>6]>>(depth&63)&1 != 0
 				}
 			}
 			if seg := ^uint64(0) << lo; depth == 0 {
 				atTop |= seg
-			} else if obj {
-				inObject |= seg
+			} else {
+				inObject |= seg & -(kinds & 1)
 			}
 			objComma := comma & inObject
 			arrComma := comma &^ (inObject | atTop)

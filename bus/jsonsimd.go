@@ -16,9 +16,10 @@ import (
 //     (stage1Go, the reference the tests compare the assembly with).
 //  2. Strings: the bytes escaped by odd runs of backslashes, the unescaped quotes, and the
 //     in-string mask (prefix XOR of the quotes, carried from block to block).
-//  3. Containers: only brackets are visited one by one, to match them on a bit stack bounded by
-//     maxJSONNesting and to mark which bytes lie directly in an object, in an array or at top
-//     level (which tells a comma between members from one between elements).
+//  3. Containers: only brackets are visited one by one, to match them on a 64-bit shift register
+//     of container kinds (a text nested deeper than 64 goes to scanJSON, which checks the
+//     limit of maxJSONNesting) and to mark which bytes lie directly in an object, in an array
+//     or at top level (which tells a comma between members from one between elements).
 //  4. Grammar: every token (structural character, string, run of other bytes outside strings)
 //     has a class, and the first non-whitespace byte after each token of a class must start a
 //     token allowed after it: after '{' a member name or '}', after '[' a value or ']', after
@@ -36,7 +37,8 @@ import (
 // unterminated string. A backslash outside a string would make the quote masks after it wrong,
 // but it is a scalar byte no scalar accepts, and the masks before it are right, so the text is
 // rejected. Bytes ≥ 0x80 outside strings are scalar bytes (rejected the same way); inside
-// strings they are checked by utf8.Valid over the whole text, run only when stage 1 saw one.
+// strings they are checked by validUTF8 over the whole text (AVX2, utf8_amd64.s, or
+// utf8.Valid), run only when stage 1 saw one.
 
 // blockMasks is stage 1's output for one 64-byte block; bit i is byte i of the block.
 // stage1AVX2 writes it by offset (0, 8, …, 80): keep the field order.

@@ -3,11 +3,13 @@ package bus
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/tidwall/gjson"
 )
 
@@ -200,7 +202,9 @@ func TestValidUTF8AVX2(t *testing.T) {
 			for _, c2 := range edges {
 				seqs = append(seqs, []byte{byte(c0), c1, c2})
 				for _, c3 := range edges {
-					seqs = append(seqs, []byte{byte(c0), c1, c2, c3})
+					if c0 >= 0xf0 { // four-byte leads (and the invalid F5–FF)
+						seqs = append(seqs, []byte{byte(c0), c1, c2, c3})
+					}
 				}
 			}
 		}
@@ -214,6 +218,41 @@ func TestValidUTF8AVX2(t *testing.T) {
 					t.Fatalf("validUTF8(%q, AVX2) = %v, utf8.Valid says %v", p, got, want)
 				}
 			}
+		}
+	}
+}
+
+// TestPublishValidatesLargePayloads checks Publish with payloads on the block validator's path
+// (≥ minBlockScan bytes): each shape is delivered whole, and each broken copy of it is refused
+// with ErrInvalidPayload naming the topic, and delivers nothing.
+func TestPublishValidatesLargePayloads(t *testing.T) {
+	b := newBus(t, Options{})
+	s := subscribe(t, b, "big")
+	for _, shape := range jsonShapes {
+		p := shape.gen(1 << 10)
+		if _, err := b.Publish("big", p, uuid.Nil, System()); err != nil {
+			t.Fatalf("%s: %v", shape.name, err)
+		}
+		if got := drainAll(s); len(got) != 1 || !bytes.Equal(got[0].Payload, p) {
+			t.Fatalf("%s: %d messages delivered, want the payload once", shape.name, len(got))
+		}
+		for _, broken := range [][]byte{
+			p[:len(p)-1],                                       // an unclosed container
+			append(bytes.Clone(p), ','),                        // trailing garbage
+			append([]byte{'['}, p[1:]...),                      // '[' closed by '}' (or unbalanced)
+			bytes.Replace(p, []byte(`"`), []byte("\"\x01"), 3), // control bytes in strings
+			append(bytes.Clone(p[:len(p)-1]), "\xff]"...),      // a non-ASCII byte outside strings
+		} {
+			if wantJSON(broken) {
+				continue // the mutation happened to keep it valid (e.g. '[' for an array)
+			}
+			_, err := b.Publish("big", broken, uuid.Nil, System())
+			if !errors.Is(err, ErrInvalidPayload) || !strings.Contains(err.Error(), `"big"`) {
+				t.Fatalf("%s, %.40q…: err %v, want ErrInvalidPayload naming the topic", shape.name, broken, err)
+			}
+		}
+		if got := drainAll(s); len(got) != 0 {
+			t.Fatalf("%s: %d invalid payloads delivered", shape.name, len(got))
 		}
 	}
 }

@@ -41,10 +41,13 @@ import (
 // utf8.Valid), run only when stage 1 saw one.
 
 // blockMasks is stage 1's output for one 64-byte block; bit i is byte i of the block.
-// stage1AVX2 writes it by offset (0, 8, …, 80): keep the field order.
+// stage1AVX2 writes it by offset (0, 8, …, 120): keep the field order. expo is 'e' or 'E'; dot,
+// minus, plus, expo and zero are left 0 in a block without a digit (it holds no number: a run
+// starting with '-' there is checked one by one).
 type blockMasks struct {
 	quote, backslash, ws, ctrl, digit                uint64
 	lbrace, rbrace, lbracket, rbracket, colon, comma uint64
+	dot, minus, plus, expo, zero                     uint64
 }
 
 // chunkBlocks is how many blocks one stage-1 call classifies (1 KiB).
@@ -84,6 +87,16 @@ func stage1Go(src []byte, nblocks int, masks []blockMasks) (nonASCII bool) {
 				m.colon |= bit
 			case ',':
 				m.comma |= bit
+			case '.':
+				m.dot |= bit
+			case '-':
+				m.minus |= bit
+			case '+':
+				m.plus |= bit
+			case 'e', 'E':
+				m.expo |= bit
+			case '0':
+				m.zero |= bit
 			}
 			if c < 0x20 {
 				m.ctrl |= bit
@@ -94,6 +107,9 @@ func stage1Go(src []byte, nblocks int, masks []blockMasks) (nonASCII bool) {
 			if c >= 0x80 {
 				nonASCII = true
 			}
+		}
+		if m.digit == 0 { // as stage1AVX2: no digit, no number, and no number masks
+			m.dot, m.minus, m.plus, m.expo, m.zero = 0, 0, 0, 0, 0
 		}
 		masks[k] = m
 	}
@@ -185,6 +201,7 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 			scalar := ^(ws | quote | str | lbrace | rbrace | lbracket | rbracket | colon | comma)
 			scalarStart := scalar &^ (scalar<<1 | prevScalar)
 			scalarAfter := (scalar<<1 | prevScalar) &^ scalar
+			scalarIn := prevScalar
 			prevScalar = scalar >> 63
 
 			// Brackets, in order: match them, and mark the bytes directly in an object and
@@ -253,8 +270,41 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 			cValue = c | valueEnd>>63
 			bad |= next &^ (comma | closers)
 
-			// Scalars, one by one.
-			for t := scalarStart; t != 0; t &= t - 1 {
+			// Numbers inside the block, all at once: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+			// is followed along each run with one addition per digit run (adding a run's first
+			// digit into the digit mask carries to the byte after its last), and every byte of
+			// the run must be one of the parts reached. A run going on into the next block,
+			// and a literal (or garbage), is checked one by one below; a run that came on from
+			// the previous block was checked there.
+			lastRun := ^uint64(0) << bits.Len64(^scalar) // the run reaching byte 63, if any
+			if scalarIn != 0 && ^scalar == 0 {
+				lastRun = 0 // one run through the whole block, checked where it started
+			}
+			numStarts := scalarStart & (m.digit | m.minus) &^ lastRun
+			if numStarts != 0 {
+				d := m.digit
+				numRuns := scalar &^ (scalar + numStarts)
+				sign := numStarts & m.minus
+				intStart := numStarts&d | sign<<1
+				bad |= sign<<1&^d | (intStart&m.zero)<<1&d // '-' then a digit; no leading zero
+				s := d + intStart
+				covered := sign | d&^s
+				dots := s &^ d & m.dot
+				fracStart := dots << 1
+				bad |= fracStart &^ d
+				t := d + fracStart
+				covered |= dots | d&^t
+				exps := (s | t) &^ d & m.expo
+				afterExp := exps << 1
+				expSign := afterExp & (m.minus | m.plus)
+				expStart := afterExp&^expSign | expSign<<1
+				bad |= expStart &^ d
+				covered |= exps | expSign | d&^(d+expStart)
+				bad |= numRuns &^ covered
+			}
+
+			// Scalars one by one: literals, garbage, the run reaching byte 63.
+			for t := scalarStart &^ numStarts; t != 0; t &= t - 1 {
 				q := uint(bits.TrailingZeros64(t))
 				p := base + int(q)
 				run := uint(bits.TrailingZeros64(^(scalar >> q)))

@@ -10,7 +10,8 @@ DATA wsTable<>+16(SB)/8, $0x0000000000000020
 DATA wsTable<>+24(SB)/8, $0x00000d00000a0900
 GLOBL wsTable<>(SB), RODATA|NOPTR, $32
 
-// 32 copies of one byte each: '"', '\\', 0x1f, '0', 9, and the six structural characters.
+// 32 copies of one byte each: '"', '\\', 0x1f, '0', 9, the six structural characters, and
+// '.', '-', '+', 0x20, 'e'.
 DATA quoteBytes<>+0(SB)/8, $0x2222222222222222
 DATA quoteBytes<>+8(SB)/8, $0x2222222222222222
 DATA quoteBytes<>+16(SB)/8, $0x2222222222222222
@@ -67,6 +68,32 @@ DATA commaBytes<>+16(SB)/8, $0x2c2c2c2c2c2c2c2c
 DATA commaBytes<>+24(SB)/8, $0x2c2c2c2c2c2c2c2c
 GLOBL commaBytes<>(SB), RODATA|NOPTR, $32
 
+DATA dotBytes<>+0(SB)/8, $0x2e2e2e2e2e2e2e2e
+DATA dotBytes<>+8(SB)/8, $0x2e2e2e2e2e2e2e2e
+DATA dotBytes<>+16(SB)/8, $0x2e2e2e2e2e2e2e2e
+DATA dotBytes<>+24(SB)/8, $0x2e2e2e2e2e2e2e2e
+GLOBL dotBytes<>(SB), RODATA|NOPTR, $32
+DATA minusBytes<>+0(SB)/8, $0x2d2d2d2d2d2d2d2d
+DATA minusBytes<>+8(SB)/8, $0x2d2d2d2d2d2d2d2d
+DATA minusBytes<>+16(SB)/8, $0x2d2d2d2d2d2d2d2d
+DATA minusBytes<>+24(SB)/8, $0x2d2d2d2d2d2d2d2d
+GLOBL minusBytes<>(SB), RODATA|NOPTR, $32
+DATA plusBytes<>+0(SB)/8, $0x2b2b2b2b2b2b2b2b
+DATA plusBytes<>+8(SB)/8, $0x2b2b2b2b2b2b2b2b
+DATA plusBytes<>+16(SB)/8, $0x2b2b2b2b2b2b2b2b
+DATA plusBytes<>+24(SB)/8, $0x2b2b2b2b2b2b2b2b
+GLOBL plusBytes<>(SB), RODATA|NOPTR, $32
+DATA x20Bytes<>+0(SB)/8, $0x2020202020202020
+DATA x20Bytes<>+8(SB)/8, $0x2020202020202020
+DATA x20Bytes<>+16(SB)/8, $0x2020202020202020
+DATA x20Bytes<>+24(SB)/8, $0x2020202020202020
+GLOBL x20Bytes<>(SB), RODATA|NOPTR, $32
+DATA eBytes<>+0(SB)/8, $0x6565656565656565
+DATA eBytes<>+8(SB)/8, $0x6565656565656565
+DATA eBytes<>+16(SB)/8, $0x6565656565656565
+DATA eBytes<>+24(SB)/8, $0x6565656565656565
+GLOBL eBytes<>(SB), RODATA|NOPTR, $32
+
 // MASK stores the 64-bit mask of the byte compares in Y9 (bytes 0–31) and Y10 (32–63) at off(DI).
 #define MASK(off) VPMOVMSKB Y9, AX; VPMOVMSKB Y10, BX; SHLQ $32, BX; ORQ BX, AX; MOVQ AX, off(DI)
 
@@ -121,6 +148,7 @@ loop:
 	VPCMPEQB Y11, Y9, Y9
 	VPCMPEQB Y12, Y10, Y10
 	MASK(32)
+	MOVQ AX, R8 // the digit mask
 	// {
 	VPCMPEQB lbraceBytes<>(SB), Y7, Y9
 	VPCMPEQB lbraceBytes<>(SB), Y8, Y10
@@ -146,8 +174,44 @@ loop:
 	VPCMPEQB commaBytes<>(SB), Y8, Y10
 	MASK(80)
 
+	// The masks numbers need, only if the block has a digit (else all zero: no number).
+	TESTQ R8, R8
+	JNZ  numbers
+	XORQ AX, AX
+	MOVQ AX, 88(DI)
+	MOVQ AX, 96(DI)
+	MOVQ AX, 104(DI)
+	MOVQ AX, 112(DI)
+	MOVQ AX, 120(DI)
+	JMP  next
+
+numbers:
+	// .
+	VPCMPEQB dotBytes<>(SB), Y7, Y9
+	VPCMPEQB dotBytes<>(SB), Y8, Y10
+	MASK(88)
+	// -
+	VPCMPEQB minusBytes<>(SB), Y7, Y9
+	VPCMPEQB minusBytes<>(SB), Y8, Y10
+	MASK(96)
+	// +
+	VPCMPEQB plusBytes<>(SB), Y7, Y9
+	VPCMPEQB plusBytes<>(SB), Y8, Y10
+	MASK(104)
+	// e or E: c|0x20 == 'e'
+	VPOR x20Bytes<>(SB), Y7, Y9
+	VPOR x20Bytes<>(SB), Y8, Y10
+	VPCMPEQB eBytes<>(SB), Y9, Y9
+	VPCMPEQB eBytes<>(SB), Y10, Y10
+	MASK(112)
+	// '0' (Y13 holds '0')
+	VPCMPEQB Y13, Y7, Y9
+	VPCMPEQB Y13, Y8, Y10
+	MASK(120)
+
+next:
 	ADDQ $64, SI
-	ADDQ $88, DI
+	ADDQ $128, DI
 	DECQ CX
 	JNZ  loop
 

@@ -11,7 +11,7 @@ import (
 // and UTF-8 throughout) 64 bytes at a time with bitmasks, after simdjson (Langdale & Lemire,
 // "Parsing Gigabytes of JSON per Second", 2019), and without visiting tokens one by one:
 //
-//  1. Classification: every 64-byte block becomes eleven bitmasks (blockMasks), with AVX2 on
+//  1. Classification: every 64-byte block becomes sixteen bitmasks (blockMasks), with AVX2 on
 //     amd64 (stage1AVX2, jsonsimd_amd64.s, 32 bytes per compare), or byte by byte
 //     (stage1Go, the reference the tests compare the assembly with).
 //  2. Strings: the bytes escaped by odd runs of backslashes, the unescaped quotes, and the
@@ -29,8 +29,10 @@ import (
 //     through the whitespace run that follows it. Names are the strings after '{' or an
 //     object's comma; their closing quotes are found by adding the opening quotes into the
 //     in-string mask. The first token must start a value, and only a value may end the text.
-//  5. Runs of other bytes outside strings (numbers, true, false, null — or garbage) are parsed
-//     one by one (validScalarRun, with the digit mask and the run's length from the masks).
+//  5. Runs of other bytes outside strings: numbers inside one block are checked with masks too
+//     (the number grammar followed with one addition per run of digits); literals (true,
+//     false, null), garbage and the runs that cross a block's end are parsed one by one
+//     (validScalarRun, validScalar).
 //
 // What the masks check besides: a control byte inside a string or outside one other than
 // \t \n \r, each escape inside a string (one of "\/bfnrt, or u and four hex digits), an

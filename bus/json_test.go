@@ -3,11 +3,13 @@ package bus
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
+	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/tidwall/gjson"
 )
 
@@ -20,6 +22,9 @@ var jsonCases = []string{
 	`[`, ``, ` `, `{"a" 1}`, `"\x"`, `1 2`, `+1`, `Infinity`, `"` + strings.Repeat("x", 100) + `"`,
 	"\xff", "[\"\xc3\"]", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xc0\xaf\"", "\"é\"", "\"\U0001F600\"",
 	"{\"\xfe\":1}", "\xef\xbb\xbf{}",
+	`{"a,b":"c:d","e]":["{x}"," [ "]}`, `["\\"]`, `["\\\""]`, `["\\\\",1]`, `"a\"b\"c"`, `["\\"1]`,
+	`[1\"]`, `[1\""]`, `\"`, `[\"]"]`, "[1,\f2]", "[1\x1a2]", "[\"\x1a\"]", `[-0.0e+0]`, `[1E-0]`, `[1.0E]`,
+	`[tru]`, `[truee]`, `[nulll]`, `[fals]`, `[-]`, `[0x1]`, `[1.e1]`, `[01.5]`, `[-01]`, `[1]]`, `[[1]`,
 }
 
 // wantJSON is the reference: encoding/json's grammar, and UTF-8 throughout (RFC 8259 §8.1).
@@ -36,6 +41,7 @@ func TestValidJSON(t *testing.T) {
 		if got, want := scanJSON([]byte(c)), wantJSON([]byte(c)); got != want {
 			t.Errorf("scanJSON(%.40q) = %v, encoding/json + utf8 say %v", c, got, want)
 		}
+		checkBlockValidators(t, []byte(c))
 	}
 }
 
@@ -45,6 +51,10 @@ func FuzzValidJSONAgreesWithEncodingJSON(f *testing.F) {
 	for _, c := range jsonCases {
 		f.Add([]byte(c))
 	}
+	for _, shape := range jsonShapes { // every benchmark shape, one and several blocks long
+		f.Add(shape.gen(128))
+		f.Add(shape.gen(300))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		want := wantJSON(b)
 		if got := validJSON(b); got != want {
@@ -53,6 +63,7 @@ func FuzzValidJSONAgreesWithEncodingJSON(f *testing.F) {
 		if got := scanJSON(b); got != want {
 			t.Fatalf("scanJSON(%q) = %v, encoding/json + utf8 say %v", b, got, want)
 		}
+		checkBlockValidators(t, b)
 	})
 }
 
@@ -86,45 +97,162 @@ func validJSONGjson(b []byte) bool {
 	return gjson.ValidBytes(b)
 }
 
-// benchPayloads are the validation benchmarks' inputs: the bench scenario's shape (an object
-// with one long plain string) and a structured one (records of short keys, numbers, strings).
-func benchPayloads(size int) map[string][]byte {
-	padded := []byte(`{"kind":"bench","pad":"` + strings.Repeat("x", max(size-25, 0)) + `"}`)
-	var s strings.Builder
-	s.WriteString(`[`)
-	for i := 0; s.Len() < size-70; i++ {
-		if i > 0 {
-			s.WriteByte(',')
-		}
-		fmt.Fprintf(&s, `{"id":%d,"name":"user-%d","score":%d.5,"ok":true,"tags":["a","bé"]}`, i, i, i*7)
+// checkBlockValidators checks the block validator on b against the reference, with the
+// portable stage 1 and (where the CPU has AVX2) the assembly one, and checks that the two stage 1
+// give the same masks. The block validator sees b at every alignment of a block: the text
+// itself, and shifted by each of 1..63 leading spaces when it is short.
+func checkBlockValidators(t *testing.T, b []byte) {
+	t.Helper()
+	want := wantJSON(b)
+	shifts := []int{0}
+	if len(b) < 256 {
+		shifts = []int{0, 1, 7, 31, 32, 33, 63}
 	}
-	s.WriteString(`]`)
-	return map[string][]byte{"string": padded, "records": []byte(s.String())}
+	for _, s := range shifts {
+		p := append(bytes.Repeat([]byte{' '}, s), b...)
+		if got := scanJSONBlocks(p, false); got != want {
+			t.Fatalf("scanJSONBlocks(%q, portable) = %v, encoding/json + utf8 say %v", p, got, want)
+		}
+		if haveStage1Asm {
+			if got := scanJSONBlocks(p, true); got != want {
+				t.Fatalf("scanJSONBlocks(%q, AVX2) = %v, encoding/json + utf8 say %v", p, got, want)
+			}
+		}
+	}
+	if !haveStage1Asm {
+		return
+	}
+	if got, want := validUTF8(b, true), utf8.Valid(b); got != want {
+		t.Fatalf("validUTF8(%q, AVX2) = %v, utf8.Valid says %v", b, got, want)
+	}
+	nb := (len(b) + 63) / 64
+	src := make([]byte, nb*64)
+	copy(src, b)
+	goMasks, asmMasks := make([]blockMasks, nb), make([]blockMasks, nb)
+	goNA := stage1Go(src, nb, goMasks)
+	var asmNA bool
+	if nb > 0 {
+		asmNA = stage1AVX2(&src[0], nb, &asmMasks[0])
+	}
+	if goNA != asmNA {
+		t.Fatalf("stage 1 of %q: non-ASCII portable %v, AVX2 %v", b, goNA, asmNA)
+	}
+	for k := range goMasks {
+		if goMasks[k] != asmMasks[k] {
+			t.Fatalf("stage 1 of %q, block %d: portable %+v, AVX2 %+v", b, k, goMasks[k], asmMasks[k])
+		}
+	}
 }
 
-func BenchmarkValidJSONSizes(b *testing.B) {
-	for _, size := range []int{128, 1 << 10, 64 << 10} {
-		for shape, p := range benchPayloads(size) {
-			if !scanJSON(p) || !wantJSON(p) {
-				b.Fatalf("%s %d: invalid payload", shape, size)
-			}
-			dst := make([]byte, len(p))
-			for _, v := range []struct {
-				name string
-				f    func([]byte) bool
-			}{
-				{"scan", scanJSON},
-				{"gjson+utf8", validJSONGjson},
-				{"encoding-json+utf8", wantJSON},
-				{"copy", func(p []byte) bool { return copy(dst, p) == len(p) }},
-			} {
-				b.Run(fmt.Sprintf("%s/%d/%s", shape, size, v.name), func(b *testing.B) {
-					b.SetBytes(int64(len(p)))
-					for range b.N {
-						v.f(p)
+// TestValidJSONMutatedShapes checks the validators on payloads of every benchmark shape with
+// one to three bytes replaced, deleted or inserted (JSON's special bytes, controls, non-ASCII
+// and UTF-8 fragments), at positions on both sides of 64-byte block boundaries: a deterministic
+// complement to the fuzz target, whose corpus starts from short texts.
+func TestValidJSONMutatedShapes(t *testing.T) {
+	alphabet := []byte("\"\\{}[]:, \t\n\r0123456789-+.eEtrufalsn/bu\x00\x0c\x1a\x1f\x7f\x80\xbf\xc3\xe2\xed\xf0\xff")
+	rng := rand.New(rand.NewPCG(15, 2))
+	for _, shape := range jsonShapes {
+		for _, size := range []int{128, 1 << 10} {
+			orig := shape.gen(size)
+			for range 300 {
+				p := bytes.Clone(orig)
+				for range 1 + rng.IntN(3) {
+					i := rng.IntN(len(p))
+					if rng.IntN(2) == 0 { // near a block boundary
+						i = min(len(p)-1, max(0, (i&^63)+rng.IntN(5)-2))
 					}
-				})
+					c := alphabet[rng.IntN(len(alphabet))]
+					switch rng.IntN(3) {
+					case 0:
+						p[i] = c
+					case 1:
+						p = append(p[:i], p[i+1:]...)
+					default:
+						p = append(p[:i], append([]byte{c}, p[i:]...)...)
+					}
+					if len(p) == 0 {
+						p = append(p, c)
+					}
+				}
+				if got, want := validJSON(p), wantJSON(p); got != want {
+					t.Fatalf("validJSON(%q) = %v, encoding/json + utf8 say %v", p, got, want)
+				}
+				checkBlockValidators(t, p)
 			}
+		}
+	}
+}
+
+// TestValidUTF8AVX2 checks the AVX2 UTF-8 validator against utf8.Valid on every pair of bytes,
+// and on three- and four-byte sequences of every lead with continuation bytes at the edges of
+// their ranges, each at every offset around a 32-byte block boundary and at the text's end.
+func TestValidUTF8AVX2(t *testing.T) {
+	if !haveStage1Asm {
+		t.Skip("no AVX2 here: validUTF8 is utf8.Valid")
+	}
+	edges := []byte{0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff}
+	var seqs [][]byte
+	for c0 := range 256 {
+		for c1 := range 256 {
+			seqs = append(seqs, []byte{byte(c0), byte(c1)})
+		}
+	}
+	for c0 := 0xc0; c0 < 0x100; c0++ {
+		for _, c1 := range edges {
+			for _, c2 := range edges {
+				seqs = append(seqs, []byte{byte(c0), c1, c2})
+				for _, c3 := range edges {
+					if c0 >= 0xf0 { // four-byte leads (and the invalid F5–FF)
+						seqs = append(seqs, []byte{byte(c0), c1, c2, c3})
+					}
+				}
+			}
+		}
+	}
+	buf := make([]byte, 0, 128)
+	for _, seq := range seqs {
+		for _, off := range []int{0, 28, 29, 30, 31, 32, 61} {
+			buf = append(append(buf[:0], bytes.Repeat([]byte{'a'}, off)...), seq...)
+			for _, p := range [][]byte{buf, append(buf, "bc"...)} {
+				if got, want := validUTF8(p, true), utf8.Valid(p); got != want {
+					t.Fatalf("validUTF8(%q, AVX2) = %v, utf8.Valid says %v", p, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestPublishValidatesLargePayloads checks Publish with payloads on the block validator's path
+// (≥ minBlockScan bytes): each shape is delivered whole, and each broken copy of it is refused
+// with ErrInvalidPayload naming the topic, and delivers nothing.
+func TestPublishValidatesLargePayloads(t *testing.T) {
+	b := newBus(t, Options{})
+	s := subscribe(t, b, "big")
+	for _, shape := range jsonShapes {
+		p := shape.gen(1 << 10)
+		if _, err := b.Publish("big", p, uuid.Nil, System()); err != nil {
+			t.Fatalf("%s: %v", shape.name, err)
+		}
+		if got := drainAll(s); len(got) != 1 || !bytes.Equal(got[0].Payload, p) {
+			t.Fatalf("%s: %d messages delivered, want the payload once", shape.name, len(got))
+		}
+		for _, broken := range [][]byte{
+			p[:len(p)-1],                                       // an unclosed container
+			append(bytes.Clone(p), ','),                        // trailing garbage
+			append([]byte{'['}, p[1:]...),                      // '[' closed by '}' (or unbalanced)
+			bytes.Replace(p, []byte(`"`), []byte("\"\x01"), 3), // control bytes in strings
+			append(bytes.Clone(p[:len(p)-1]), "\xff]"...),      // a non-ASCII byte outside strings
+		} {
+			if wantJSON(broken) {
+				continue // the mutation happened to keep it valid (e.g. '[' for an array)
+			}
+			_, err := b.Publish("big", broken, uuid.Nil, System())
+			if !errors.Is(err, ErrInvalidPayload) || !strings.Contains(err.Error(), `"big"`) {
+				t.Fatalf("%s, %.40q…: err %v, want ErrInvalidPayload naming the topic", shape.name, broken, err)
+			}
+		}
+		if got := drainAll(s); len(got) != 0 {
+			t.Fatalf("%s: %d invalid payloads delivered", shape.name, len(got))
 		}
 	}
 }

@@ -1,0 +1,20 @@
+//go:build !purego
+
+package bus
+
+import "golang.org/x/sys/cpu"
+
+// haveStage1Asm reports whether stage1AVX2 can run here.
+var haveStage1Asm = cpu.X86.HasAVX2
+
+// stage1AVX2 classifies nblocks 64-byte blocks from src into masks[0:nblocks] (bit i of a
+// mask is byte i of the block) and reports whether any byte is non-ASCII. jsonsimd_amd64.s.
+//
+//go:noescape
+func stage1AVX2(src *byte, nblocks int, masks *blockMasks) bool
+
+// utf8ValidAVX2 reports whether the nblocks 32-byte blocks from src followed by the 64 bytes
+// of tail are valid UTF-8 (tail holds the text's last bytes, then zeros). utf8_amd64.s.
+//
+//go:noescape
+func utf8ValidAVX2(src *byte, nblocks int, tail *[64]byte) bool

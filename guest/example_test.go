@@ -9,6 +9,19 @@ import (
 
 // The examples need the capsule host, so they are compiled but not run.
 
+// A whole capsule: Serve subscribes one pattern per handler, signals ready, decodes each
+// payload into the handler's type and returns when the capsule is stopped. In a capsule this is
+// the body of the exported run function (//go:wasmexport run) of package main.
+func ExampleServe() {
+	type ping struct{ N int }
+	err := guest.Serve(guest.Handle("demo.ping", func(p ping, m guest.Message) error {
+		return guest.PublishJSON("demo.pong", map[string]int{"n": p.N})
+	}))
+	if err != nil {
+		guest.Errorf("serve: %v", err)
+	}
+}
+
 func ExampleSubscribe() {
 	sub, err := guest.Subscribe("demo.ping")
 	if err != nil {

@@ -929,11 +929,16 @@ func (n *Node) onData(msg *nats.Msg) {
 		}
 	}
 	if b := n.bus.Load(); b != nil {
-		for i, m := range msgs {
-			if !refused[i] {
-				b.Inject(m)
+		if refused != nil {
+			kept := msgs[:0:0]
+			for i, m := range msgs {
+				if !refused[i] {
+					kept = append(kept, m)
+				}
 			}
+			msgs = kept
 		}
+		b.InjectBatch(msgs)
 		for _, l := range f.Losses {
 			if b.Lag(l.Topic, l.Count) > 0 {
 				p.lagged.Add(l.Count)

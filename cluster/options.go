@@ -54,7 +54,8 @@ const (
 )
 
 // LinkLimits bound each link to a peer. Zero fields take the defaults of the internal link
-// layer: a 8 MiB queue, a 512 KiB window, frames of at most 256 messages or 64 KiB.
+// layer: an 8 MiB queue, a 4 MiB window (bandwidth × round trip, see docs/cluster.md), frames
+// of at most 1024 messages or 256 KiB (BatchBytes is capped at 4 MiB).
 type LinkLimits = icl.Limits
 
 // Options configure a Node. Name and Node are required.

@@ -353,7 +353,14 @@ func busAloneFootprint() (footprint, error) {
 // the ratio are medians over the rounds, with their ranges.
 func (e *env) clusterThroughput(ctx context.Context, b *bus.Bus, subs []*benchNode, pl []byte) (Result, error) {
 	src := uuid.New()
+	pids := []int{os.Getpid()}
+	for _, nd := range subs {
+		pids = append(pids, nd.cmd.Process.Pid)
+	}
+	var remoteCPU, aloneCPU time.Duration
+	var remoteDelivered, aloneDelivered uint64
 	remote := func(n int) (time.Duration, uint64, error) {
+		cpu0 := cpuTime(pids...)
 		before := make([]nodeStats, len(subs))
 		for i, nd := range subs {
 			st, err := nd.do("stats")
@@ -389,6 +396,8 @@ func (e *env) clusterThroughput(ctx context.Context, b *bus.Bus, subs []*benchNo
 			}
 		}
 		el := time.Since(start)
+		remoteCPU += cpuTime(pids...) - cpu0
+		remoteDelivered += uint64(n*len(subs)) - lost
 		e.progress("%s: %d messages × %d remote subscribers in %v, %d lost", ScenarioCluster, n, len(subs), el.Round(time.Microsecond), lost)
 		return el, lost, nil
 	}
@@ -399,7 +408,10 @@ func (e *env) clusterThroughput(ctx context.Context, b *bus.Bus, subs []*benchNo
 	m, err := e.rounds(ctx, ScenarioCluster, []contender{
 		{name: "remote", n0: 1000, step: 1000, per: len(subs), run: remote},
 		{name: "bus alone", n0: 1000, step: 1, per: len(subs), run: func(n int) (time.Duration, uint64, error) {
+			cpu0 := cpuTime(pids[0])
 			el, err := run(n)
+			aloneCPU += cpuTime(pids[0]) - cpu0
+			aloneDelivered += uint64(n * len(subs))
 			return el, 0, err
 		}},
 	})
@@ -421,6 +433,12 @@ func (e *env) clusterThroughput(ctx context.Context, b *bus.Bus, subs []*benchNo
 	note := fmt.Sprintf("%d rounds of %d messages of %d bytes to %d node process(es) (last %v), each followed by the bus alone; "+
 		"%d of %d deliveries (%.1f%%) lost between nodes (evicted from the link queue when the publisher outruns the link, counted)",
 		e.cfg.Rounds, n, len(pl), len(subs), m.elapsed[0].Round(time.Millisecond), m.dropped[0], sent, 100*float64(m.dropped[0])/float64(max(sent, 1)))
+	if remoteCPU > 0 && aloneCPU > 0 {
+		perRemote := float64(remoteCPU.Nanoseconds()) / float64(max(remoteDelivered, 1))
+		perAlone := float64(aloneCPU.Nanoseconds()) / float64(max(aloneDelivered, 1))
+		note += fmt.Sprintf("; CPU per delivery (user+sys, all rounds and calibration): remote %.2f µs over the three processes, publisher included; bus alone %.2f µs (%.2f×)",
+			perRemote/1e3, perAlone/1e3, perAlone/perRemote)
+	}
 	r := roundsResult(ScenarioCluster, fmt.Sprintf("remote 1→%d per subscriber", len(subs)), "msg/s",
 		fmt.Sprintf("≥ %.2f× bus alone", want), nil, note, []string{"bus alone (Go)"}, m)
 	r.Met = r.Baselines[0].Ratio >= want
@@ -524,4 +542,30 @@ func busPingPong(ctx context.Context, pl []byte, n int) ([]int64, error) {
 func rssBytes() int64 {
 	n, _ := procstat.RSS()
 	return int64(n)
+}
+
+// cpuTime is the user+sys CPU time the processes used so far, from /proc/PID/stat (0 for a
+// process whose figures cannot be read, e.g. without /proc). /proc counts in USER_HZ (100)
+// ticks, so short runs are rounded to 10 ms per process.
+func cpuTime(pids ...int) time.Duration {
+	var ticks uint64
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')') // the command name may hold spaces
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:]) // f[0] is field 3 (state): utime and stime are fields 14 and 15
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseUint(f[11], 10, 64)
+		st, _ := strconv.ParseUint(f[12], 10, 64)
+		ticks += u + st
+	}
+	return time.Duration(ticks) * (time.Second / 100)
 }

@@ -253,6 +253,9 @@ func (s *Sender) Next(from string) *Frame {
 		if q.key != "" {
 			f.Fences = append(f.Fences, Fence{Index: uint32(len(f.Messages)), Key: q.key, Token: q.token})
 		}
+		if f.Messages == nil {
+			f.Messages = make([]*bus.Message, 0, min(s.qlen()+1, s.limits.BatchMessages))
+		}
 		f.Messages = append(f.Messages, m)
 	}
 	s.flushLossRun()

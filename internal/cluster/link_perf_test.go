@@ -1,9 +1,14 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/astrid-actors/astrid-actors/bus"
 )
@@ -176,6 +181,70 @@ func BenchmarkDecodeFrame(b *testing.B) {
 	for b.Loop() {
 		if _, err := DecodeFrame(buf); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestFrameCompactEncoding: fields equal to the previous message's are left out and sequence
+// numbers and times travel as deltas, in both directions (concurrent publishers may enqueue
+// out of sequence order), so a run of one topic costs little more than its payloads; every
+// combination of repeated and changed fields round-trips.
+func TestFrameCompactEncoding(t *testing.T) {
+	base := msg("bench.data", 1000, `"`+strings.Repeat("x", 126)+`"`)
+	var run []*bus.Message
+	for i := range 100 {
+		m := *base
+		m.Seq = base.Seq + uint64(i)
+		m.Time = base.Time.Add(time.Duration(i) * 300 * time.Nanosecond)
+		run = append(run, &m)
+	}
+	b := AppendFrame(nil, &Frame{From: "n1", Session: 1, First: 1, Messages: run})
+	if per := len(b) / len(run); per > len(base.Payload)+10 {
+		t.Fatalf("%d bytes per message of a %d-byte payload", per, len(base.Payload))
+	}
+	other := uuid.New()
+	mixed := []*bus.Message{
+		{Seq: 10, Time: time.Unix(5, 0), Topic: "a", Payload: []byte(`1`), Source: other, Principal: bus.Verified("v")},
+		{Seq: 8, Time: time.Unix(4, 0), Topic: "a", Payload: []byte(`2`), Source: other, Principal: bus.Claimed("v")},
+		{Seq: 9, Time: time.Unix(6, 0), Topic: "b", Payload: []byte(`3`), Principal: bus.Claimed("v")},
+		{Seq: 1 << 62, Time: time.Unix(0, 0), Topic: "b", Payload: []byte(``), Principal: bus.System()},
+		{Seq: 0, Time: time.Unix(1<<33, 999), Topic: "a", Payload: []byte(`[]`), Source: other, Principal: bus.System()},
+		{Seq: 3, Time: time.Time{}, Topic: "a", Payload: []byte(`4`), Source: other, Principal: bus.System()},
+	}
+	got, err := DecodeFrame(AppendFrame(nil, &Frame{From: "n1", Session: 1, First: 1, Messages: mixed}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range mixed {
+		g := got.Messages[i]
+		want := m.Time
+		if m.Time.IsZero() {
+			want = time.Unix(0, 0) // not representable in Unix nanoseconds: the epoch, as before
+		}
+		if g.Seq != m.Seq || !g.Time.Equal(want) || g.Topic != m.Topic || string(g.Payload) != string(m.Payload) ||
+			g.Source != m.Source || g.Principal != m.Principal {
+			t.Fatalf("message %d: %+v, want %+v", i, g, m)
+		}
+	}
+	one := AppendFrame(nil, &Frame{From: "n1", Session: 1, First: 1, Messages: []*bus.Message{base}})
+	at := len(one) - 4 - (1 + 2 + 9 + 16 + 1 + 2 + len(base.Principal.ID) + 2 + len(base.Topic) + 2 + len(base.Payload)) // the flags byte
+	if one[at] != 0 {
+		t.Fatalf("flags byte of the first message is %#x: offsets changed", one[at])
+	}
+	for name, b := range map[string][]byte{
+		"first repeats": func() []byte { c := slices.Clone(one); c[at] = sameTopic; return c }(),
+		"unknown flag":  func() []byte { c := slices.Clone(one); c[at] = 0x80; return c }(),
+		"bad varint": func() []byte {
+			c := slices.Clone(one[:at+1])
+			return append(c, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+		}(),
+		"payload length": func() []byte {
+			c := slices.Clone(one[:len(one)-4-len(base.Payload)-2])
+			return append(c, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0)
+		}(),
+	} {
+		if _, err := DecodeFrame(b); !errors.Is(err, ErrBadFrame) {
+			t.Errorf("%s: err %v, want ErrBadFrame", name, err)
 		}
 	}
 }

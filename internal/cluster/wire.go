@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -19,9 +18,18 @@ import (
 
 // Wire versions and frame kinds.
 const (
-	wireVersion = 2
+	wireVersion = 3
 	kindData    = 1
 	kindAck     = 2
+)
+
+// Flags of a message in a frame: fields equal to the previous message's are left out (a frame
+// mostly repeats one topic, principal and source).
+const (
+	sameTopic     = 1 << 0
+	samePrincipal = 1 << 1
+	sameSource    = 1 << 2
+	knownFlags    = sameTopic | samePrincipal | sameSource
 )
 
 // ErrBadFrame is returned (wrapped) for a frame that cannot be decoded.
@@ -74,13 +82,21 @@ func appendStr16(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// MessageWireSize is the encoded size of one message in a frame.
+// MessageWireSize bounds the encoded size of one message in a frame (the size when it repeats
+// nothing of the previous message).
 func MessageWireSize(m *bus.Message) int {
-	return 8 + 8 + 16 + 1 + 2 + len(m.Principal.ID) + 2 + len(m.Topic) + 4 + len(m.Payload)
+	return 1 + binary.MaxVarintLen64 + binary.MaxVarintLen64 + 16 + 1 + 2 + len(m.Principal.ID) + 2 + len(m.Topic) +
+		binary.MaxVarintLen32 + len(m.Payload)
 }
 
 // AppendFrame encodes f after b. Strings longer than 65535 bytes are not representable; topics
 // (≤ 256 bytes), principal ids and node names are far below that.
+//
+// A message is a flags byte, its bus sequence number and its time in Unix nanoseconds as
+// signed varint deltas from the previous message's (from 0 for the first), then — unless the
+// flags say they equal the previous message's — its source, principal (kind, id) and topic,
+// and its payload (uvarint length, bytes). A run of 128-byte messages on one topic takes about
+// 136 bytes a message instead of 179 with every field spelled out.
 func AppendFrame(b []byte, f *Frame) []byte {
 	b = append(b, wireVersion, kindData)
 	b = appendStr16(b, f.From)
@@ -92,15 +108,39 @@ func AppendFrame(b []byte, f *Frame) []byte {
 		b = le.AppendUint64(b, l.Count)
 	}
 	b = le.AppendUint32(b, uint32(len(f.Messages)))
+	var prev *bus.Message
+	var prevSeq uint64
+	var prevNs int64
 	for _, m := range f.Messages {
-		b = le.AppendUint64(b, m.Seq)
-		b = le.AppendUint64(b, uint64(m.Time.UnixNano()))
-		b = append(b, m.Source[:]...)
-		b = append(b, byte(m.Principal.Kind))
-		b = appendStr16(b, m.Principal.ID)
-		b = appendStr16(b, m.Topic)
-		b = le.AppendUint32(b, uint32(len(m.Payload)))
+		var flags byte
+		if prev != nil {
+			if m.Topic == prev.Topic {
+				flags |= sameTopic
+			}
+			if m.Principal == prev.Principal {
+				flags |= samePrincipal
+			}
+			if m.Source == prev.Source {
+				flags |= sameSource
+			}
+		}
+		ns := m.Time.UnixNano()
+		b = append(b, flags)
+		b = binary.AppendVarint(b, int64(m.Seq-prevSeq))
+		b = binary.AppendVarint(b, ns-prevNs)
+		if flags&sameSource == 0 {
+			b = append(b, m.Source[:]...)
+		}
+		if flags&samePrincipal == 0 {
+			b = append(b, byte(m.Principal.Kind))
+			b = appendStr16(b, m.Principal.ID)
+		}
+		if flags&sameTopic == 0 {
+			b = appendStr16(b, m.Topic)
+		}
+		b = binary.AppendUvarint(b, uint64(len(m.Payload)))
 		b = append(b, m.Payload...)
+		prev, prevSeq, prevNs = m, m.Seq, ns
 	}
 	b = le.AppendUint32(b, uint32(len(f.Fences)))
 	for _, fe := range f.Fences {
@@ -160,13 +200,30 @@ func (r *reader) u64() uint64 {
 
 func (r *reader) str16() string { return string(r.take(int(r.u16()))) }
 
-// str16Reuse reads a string, returning prev itself when equal (no allocation).
-func (r *reader) str16Reuse(prev string) string {
-	b := r.take(int(r.u16()))
-	if string(b) == prev {
-		return prev
+func (r *reader) varint() int64 {
+	if r.err != nil {
+		return 0
 	}
-	return string(b)
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = fmt.Errorf("%w: bad varint", ErrBadFrame)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = fmt.Errorf("%w: bad varint", ErrBadFrame)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
 }
 
 // count reads a u32 element count and checks that at least min bytes per element remain, so a
@@ -201,28 +258,45 @@ func DecodeFrame(b []byte) (*Frame, error) {
 			f.Losses = append(f.Losses, Loss{Topic: r.str16(), Count: r.u64()})
 		}
 	}
-	if n := r.count(41); n > 0 {
+	if n := r.count(4); n > 0 { // flags, seq, time and payload length take a byte each at least
 		f.Messages = make([]*bus.Message, 0, n)
-		var topic, principal string // the previous ones: a batch mostly repeats them
-		var sl slab
-		for range n {
-			seq, ns := r.u64(), r.u64()
-			if ns > math.MaxInt64 {
-				ns = 0
+		var (
+			seq       uint64
+			ns        int64
+			src       uuid.UUID
+			principal bus.Principal
+			topic     string
+			sl        slab
+		)
+		for i := range n {
+			flags := r.u8()
+			if r.err == nil && (flags&^knownFlags != 0 || (i == 0 && flags != 0)) {
+				r.err = fmt.Errorf("%w: message %d: flags %#x", ErrBadFrame, i, flags)
 			}
-			var src uuid.UUID
-			copy(src[:], r.take(len(uuid.UUID{})))
-			kind := abi.PrincipalKind(r.u8())
-			principal = r.str16Reuse(principal)
-			prev := topic
-			topic = r.str16Reuse(topic)
-			payload := r.take(int(r.u32()))
+			seq += uint64(r.varint())
+			ns += r.varint()
+			if flags&sameSource == 0 {
+				copy(src[:], r.take(len(uuid.UUID{})))
+			}
+			if flags&samePrincipal == 0 {
+				principal = bus.Principal{Kind: abi.PrincipalKind(r.u8()), ID: r.str16()}
+			}
+			if flags&sameTopic == 0 {
+				topic = r.str16()
+			}
+			size := r.uvarint()
+			if r.err == nil && size > uint64(len(r.b)) {
+				r.err = fmt.Errorf("%w: truncated", ErrBadFrame)
+			}
 			if r.err != nil {
 				break
 			}
-			m := sl.next(topic == prev, payload)
-			m.Seq, m.Time, m.Source, m.Topic = seq, time.Unix(0, int64(ns)), src, topic
-			m.Principal = bus.Principal{Kind: kind, ID: principal}
+			m := sl.next(flags&sameTopic != 0, r.take(int(size)))
+			at := time.Unix(0, 0)
+			if ns > 0 {
+				at = time.Unix(0, ns)
+			}
+			m.Seq, m.Time, m.Source, m.Topic, m.Principal = seq, at, src, topic, principal
 			f.Messages = append(f.Messages, m)
 		}
 	}

@@ -134,6 +134,7 @@ type Node struct {
 
 	bus   atomic.Pointer[bus.Bus]
 	index *topics.Index[*peer] // remote patterns; written under mu only
+	fwd   forwardCache         // topic → matching peers, invalidated by every index change
 
 	mu       sync.Mutex
 	peers    map[string]*peer
@@ -510,12 +511,7 @@ func (n *Node) Forward(msg *bus.Message) {
 	if c != nil {
 		key, token = c.key, c.token.Load()
 	}
-	var buf [8]*peer
-	ps := n.index.Match(msg.Topic, buf[:0])
-	for i, p := range ps {
-		if slices.Contains(ps[:i], p) {
-			continue
-		}
+	for _, p := range n.fwd.peers(msg.Topic, func(dst []*peer) []*peer { return n.index.Match(msg.Topic, dst) }) {
 		if p.send.EnqueueFenced(msg, key, token) {
 			wake(p.wake)
 		}
@@ -642,6 +638,7 @@ func (n *Node) reindexLocked(p *peer) {
 		}
 	}
 	p.indexedAs = slices.Clone(want)
+	n.fwd.invalidate()
 }
 
 // peerLocked returns the peer named name, creating it (and its writer) on first sight.

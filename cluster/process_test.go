@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +61,10 @@ type nodeReply struct {
 	Members   []string    `json:"members,omitempty"`
 	DownAtNs  int64       `json:"down_at_ns,omitempty"`
 	Leaks     string      `json:"leaks,omitempty"`
+	// Answer to "latency": one-way delays of the paced messages (lat.*) this node received.
+	LatCount uint64 `json:"lat_count,omitempty"`
+	LatP99Ns int64  `json:"lat_p99_ns,omitempty"`
+	LatMaxNs int64  `json:"lat_max_ns,omitempty"`
 	// Goroutines and RSSBytes describe the node process (answer to "footprint").
 	Goroutines int   `json:"goroutines,omitempty"`
 	RSSBytes   int64 `json:"rss_bytes,omitempty"`
@@ -98,6 +104,9 @@ func nodeMain() int {
 	if s := os.Getenv(nodeEnv + "_SEEDS"); s != "" {
 		opts.Seeds = strings.Split(s, ",")
 	}
+	if w, _ := strconv.Atoi(os.Getenv(nodeEnv + "_WINDOW")); w > 0 { // a test's link window
+		opts.Link.WindowBytes = w
+	}
 	ctx := context.Background()
 	n, err := Start(ctx, opts)
 	out := json.NewEncoder(os.Stdout)
@@ -123,6 +132,7 @@ func nodeMain() int {
 		wg        sync.WaitGroup
 		pubDone   = make(chan struct{})
 		tokens    = map[uint64]tokenSeen{}
+		lats      []int64 // one-way delays of lat.* messages, under mu
 		claim     *Claim
 		ownedAt   atomic.Int64
 		lostAt    atomic.Int64
@@ -184,6 +194,12 @@ func nodeMain() int {
 			}
 			now := time.Now().UnixNano()
 			for _, m := range batch.Messages {
+				if strings.HasPrefix(m.Topic, "lat.") {
+					if sent, err := strconv.ParseInt(string(m.Payload), 10, 64); err == nil {
+						lats = append(lats, now-sent)
+					}
+					continue
+				}
 				var pp placedPayload
 				if m.Topic != "placed.tick" || json.Unmarshal(m.Payload, &pp) != nil {
 					continue
@@ -258,6 +274,31 @@ func nodeMain() int {
 					_, _ = b.Publish(topic, payload, uuid.Nil, bus.System())
 				}
 			}()
+		case "pace": // pace TOPIC N PERMS: publish N messages, PERMS per millisecond, each carrying its send time
+			count, _ := strconv.Atoi(f[2])
+			perMs, _ := strconv.Atoi(f[3])
+			topic := f[1]
+			pubDone = make(chan struct{})
+			done := pubDone
+			go func() {
+				defer close(done)
+				tick := time.NewTicker(time.Millisecond)
+				defer tick.Stop()
+				for i := 0; i < count; {
+					<-tick.C
+					for j := 0; j < perMs && i < count; j, i = j+1, i+1 {
+						_, _ = b.Publish(topic, strconv.AppendInt(nil, time.Now().UnixNano(), 10), uuid.Nil, bus.System())
+					}
+				}
+			}()
+		case "latency":
+			mu.Lock()
+			ls := slices.Clone(lats)
+			mu.Unlock()
+			slices.Sort(ls)
+			if len(ls) > 0 {
+				r.LatCount, r.LatP99Ns, r.LatMaxNs = uint64(len(ls)), ls[len(ls)*99/100], ls[len(ls)-1]
+			}
 		case "wait": // wait for the stream to end
 			<-pubDone
 		case "stats":
@@ -538,6 +579,56 @@ func TestProcessesFrozenNodeDoesNotStall(t *testing.T) {
 		t.Fatalf("link n1→n3 %+v", to3)
 	}
 	t.Logf("frozen n3: n1→n3 enqueued %d acked %d lost %d (queued %d unacked %d)", to3.Enqueued, to3.Acked, to3.Lost, to3.LostQueued, to3.LostUnacked)
+	if err := ps[2].cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	for _, p := range ps {
+		if r := p.do("members 3"); !r.OK {
+			t.Fatalf("after SIGCONT %s sees %v", p.name, r.Members)
+		}
+	}
+	for _, p := range ps {
+		p.quit()
+	}
+}
+
+// TestProcessesFrozenNodeLatency: n1 paces 10 000 messages/s to subscribers on n2 and n3 and
+// n3 is frozen with SIGSTOP mid-stream. The link to n3 fills its window and stops, but the
+// frames to n2 go through the same in-process connection and embedded server of n1: their
+// one-way delay must stay far below the second it takes to drop n3 (a head-of-line stall
+// behind the frozen route would show here as a delay of up to that second).
+func TestProcessesFrozenNodeLatency(t *testing.T) {
+	ps := startProcTrio(t)
+	ps[1].do("sub lat.*")
+	ps[2].do("sub lat.*")
+	const n, perMs = 30000, 10
+	ps[0].do("pace lat.x %d %d", n, perMs)
+	waitFor(t, 10*time.Second, "n3 receiving", func() bool { return ps[2].do("stats").Delivered > 5000 })
+	if err := ps[2].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = ps[2].cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	ps[0].do("wait")
+	var r nodeReply
+	waitFor(t, 20*time.Second, "n2 got every message", func() bool {
+		r = ps[1].do("stats")
+		return r.Delivered+r.Lagged >= n
+	})
+	if r.Delivered != n {
+		t.Fatalf("n2 delivered %d, lagged %d, want %d", r.Delivered, r.Lagged, n)
+	}
+	lat := ps[1].do("latency")
+	t.Logf("n2 while n3 was frozen: %d messages, one-way p99 %v, max %v (window %s bytes)", lat.LatCount,
+		time.Duration(lat.LatP99Ns), time.Duration(lat.LatMaxNs), cmp.Or(os.Getenv(nodeEnv+"_WINDOW"), strconv.Itoa(Options{}.Link.WithDefaults().WindowBytes)))
+	if lat.LatCount != n || time.Duration(lat.LatMaxNs) > 500*time.Millisecond {
+		t.Fatalf("n2: %d latencies, max %v: the frozen n3 stalled the other link", lat.LatCount, time.Duration(lat.LatMaxNs))
+	}
 	if err := ps[2].cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}

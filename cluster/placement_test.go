@@ -191,20 +191,32 @@ func TestProcessesPlacementSIGSTOPFencing(t *testing.T) {
 			t.Fatalf("after SIGCONT %s sees %v", p.name, r.Members)
 		}
 	}
+	// The lease normally stays with the new owner; on a loaded machine the JetStream group of
+	// the lease bucket may re-elect its leader when the frozen node rejoins, and an owner that
+	// cannot renew within the TTL gives the lease up (safety before liveness), so it may move
+	// again. What must hold either way: one owner at a time, with a newer token each time, and
+	// no subscriber gets a message of an instance after a newer one started.
+	cur, cr := waitOneOwner(t, ps, nil, 10*time.Second, first)
+	if cr.Token < second {
+		t.Fatalf("owner after the resume: %s token %d, older than %s's token %d", ps[cur].name, cr.Token, ps[next].name, second)
+	}
+	if cr.Token != second {
+		t.Logf("the lease moved again after the resume: %s holds token %d (the owner of token %d could not renew within the TTL)", ps[cur].name, cr.Token, second)
+	}
 	// Whatever the old node still had queued has had its chance: the subscribers got another
-	// 100 messages of the new owner since it rejoined.
+	// 100 messages of the current owner since it rejoined.
 	var fencedIn, fencedOut uint64
 	for _, p := range others {
-		base := p.do("stats").Tokens[second].Count
-		got := waitTokenSeen(t, p, second, base+100)
-		if o, r := waitOneOwner(t, ps, nil, time.Second, 0); o != next || r.Token != second {
-			t.Fatalf("owner after the resume: %s token %d, want %s token %d", ps[o].name, r.Token, ps[next].name, second)
-		}
+		base := p.do("stats").Tokens[cr.Token].Count
+		got := waitTokenSeen(t, p, cr.Token, base+100)
 		if ts, ok := got.Tokens[first]; ok && ts.LastNs >= started {
 			t.Errorf("%s got a message of the old instance (token %d) %v after the new owner started", p.name, first, time.Duration(ts.LastNs-started))
 		}
+		if ts, ok := got.Tokens[second]; ok && cr.Token != second && ts.LastNs >= cr.OwnedAtNs {
+			t.Errorf("%s got a message of token %d %v after the owner of token %d started", p.name, second, time.Duration(ts.LastNs-cr.OwnedAtNs), cr.Token)
+		}
 		for tok := range got.Tokens {
-			if tok != first && tok != second {
+			if tok != first && tok < second {
 				t.Errorf("%s got messages of an unexpected instance (token %d): %v", p.name, tok, got.Tokens)
 			}
 		}
@@ -212,8 +224,8 @@ func TestProcessesPlacementSIGSTOPFencing(t *testing.T) {
 	}
 	fencedOut = ps[old].do("owner").Leases.FencedOut
 	t.Logf("fenced: %d refused at the old owner (lease lapsed), %d refused by the receivers (stale token)", fencedOut, fencedIn)
-	if o, r := waitOneOwner(t, ps, nil, time.Second, 0); o != next || r.Token != second {
-		t.Fatalf("owner after the resume: %s token %d, want %s token %d", ps[o].name, r.Token, ps[next].name, second)
+	if o, r := waitOneOwner(t, ps, nil, time.Second, 0); r.Token < cr.Token {
+		t.Fatalf("owner at the end: %s token %d, older than token %d", ps[o].name, r.Token, cr.Token)
 	}
 	for _, p := range ps {
 		p.quit()

@@ -57,11 +57,11 @@ func (l *Ledger) foldLocked(m *Mailbox) {
 	l.ended = l.ended.add(s)
 }
 
-// lateDiscard counts a push into a mailbox of l that was already closed.
-func (l *Ledger) lateDiscard() {
+// lateDiscard counts n pushes into a mailbox of l that was already closed.
+func (l *Ledger) lateDiscard(n uint64) {
 	l.mu.Lock()
-	l.ended.Offered++
-	l.ended.Discarded++
+	l.ended.Offered += n
+	l.ended.Discarded += n
 	l.mu.Unlock()
 }
 

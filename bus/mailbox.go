@@ -198,22 +198,57 @@ func (m *Mailbox) Limits() MailboxLimits { return m.limits }
 // queued; false means it was rejected as oversize or the mailbox is closed (a closed mailbox
 // counts the message as discarded).
 func (m *Mailbox) Push(msg *Message) bool {
-	size := msg.Size()
 	m.mu.Lock()
+	ok := m.pushLocked(msg)
+	closed := m.closed
+	if ok && m.waiters > 0 {
+		m.wakeOne()
+	}
+	m.mu.Unlock()
+	if closed {
+		if l := m.ledger; l != nil {
+			// Close folded this mailbox into the ledger; a late push is added there directly.
+			l.lateDiscard(1)
+		}
+	}
+	return ok
+}
+
+// PushBatch is Push of every message of msgs, in order, under one acquisition of the lock and
+// with at most one wake-up: each message is queued, evicts or is counted exactly as by Push.
+// It returns how many were queued.
+func (m *Mailbox) PushBatch(msgs []*Message) int {
+	queued := 0
+	m.mu.Lock()
+	for _, msg := range msgs {
+		if m.pushLocked(msg) {
+			queued++
+		}
+	}
+	closed := m.closed
+	if queued > 0 && m.waiters > 0 {
+		m.wakeOne()
+	}
+	m.mu.Unlock()
+	if closed {
+		if l := m.ledger; l != nil {
+			l.lateDiscard(uint64(len(msgs)))
+		}
+	}
+	return queued
+}
+
+// pushLocked is Push under m.mu, without the wake-up and the ledger's late discard.
+func (m *Mailbox) pushLocked(msg *Message) bool {
 	m.stats.Offered++
 	if m.closed {
 		m.stats.Discarded++
-		m.mu.Unlock()
-		if l := m.ledger; l != nil {
-			// Close folded this mailbox into the ledger; a late push is added there directly.
-			l.lateDiscard()
-		}
 		return false
 	}
+	size := msg.Size()
 	if size > m.limits.Bytes {
 		m.stats.Oversize++
 		m.pending++
-		m.mu.Unlock()
 		return false
 	}
 	f := flowOf(msg)
@@ -237,10 +272,6 @@ func (m *Mailbox) Push(msg *Message) bool {
 	}
 	m.bytes += size
 	m.count++
-	if m.waiters > 0 {
-		m.wakeOne()
-	}
-	m.mu.Unlock()
 	return true
 }
 

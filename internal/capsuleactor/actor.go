@@ -270,9 +270,11 @@ func (a *capsuleActor) work(ctx context.Context, inst *instance, report func(any
 	log := a.log.With(zap.Stringer("instance_id", inst.id))
 	stdout := linelog.New(log, zapcore.InfoLevel, "stdout", hostfuncs.FnWASIStdout, inst.host)
 	stderr := linelog.New(log, zapcore.WarnLevel, "stderr", hostfuncs.FnWASIStderr, inst.host)
-	callCtx := hostfuncs.WithInstance(ctx, inst.host)
 	mem := engine.NewInstanceMemory(uint64(a.cfg.MemoryPages) * engine.PageSize)
-	callCtx = experimental.WithMemoryAllocator(callCtx, mem)
+	// The instance is the context's top value, so hostfuncs.InstanceFrom, run by every host
+	// call, finds it without looking past another layer.
+	callCtx := experimental.WithMemoryAllocator(ctx, mem)
+	callCtx = hostfuncs.WithInstance(callCtx, inst.host)
 	cfg := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().

@@ -275,3 +275,80 @@ func TestPublishBatchHammer(t *testing.T) {
 		t.Fatalf("ledger %+v, %d checks: the test did not exercise deliveries, evictions and discards", ls, checks.Load())
 	}
 }
+
+// BenchmarkPublishBatchDrain is BenchmarkPublishDrain with the messages published by
+// Publisher.PublishBatch in batches of 64 (one op is one message), against the same loop of
+// Publisher.PublishAt.
+func BenchmarkPublishBatchDrain(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		for _, mode := range []string{"batch", "single"} {
+			b.Run(mode+"/"+subName(n), func(b *testing.B) {
+				bus, subs := benchSubscribers(b, n)
+				recs := make([]Record, 64)
+				for i := range recs {
+					recs[i] = Record{"bench.topic", payload128}
+				}
+				pub, src := bus.NewPublisher(), uuid.New()
+				b.ReportAllocs()
+				b.ResetTimer()
+				wg := startConsumers(subs, uint64(b.N))
+				for left := b.N; left > 0; {
+					k := min(left, len(recs))
+					if mode == "batch" {
+						if _, err := pub.PublishBatch(recs[:k], src, System(), bus.Now()); err != nil {
+							b.Fatal(err)
+						}
+					} else {
+						for _, r := range recs[:k] {
+							if _, err := pub.PublishAt(r.Topic, r.Payload, src, System(), bus.Now()); err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+					left -= k
+				}
+				wg.Wait()
+				b.StopTimer()
+				reportRate(b, b.N*n)
+			})
+		}
+	}
+}
+
+// TestPublishBatchSlabs checks the messages allocated together (newMessages): each holds its
+// own payload, capped so that an append cannot reach a neighbour's, whatever the mix of sizes.
+func TestPublishBatchSlabs(t *testing.T) {
+	b := newBus(t, Options{})
+	sub, err := b.Subscribe(t.Context(), "s", SubscribeOptions{Mailbox: MailboxLimits{Bytes: 64 << 20, PerPrincipal: 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []Record
+	for i := range 150 {
+		n := []int{1, 30, 200, 1000, 1024, 1025, 3000}[i%7]
+		if i%11 == 0 {
+			n = 4 << 10 // a slab's whole byte budget
+		}
+		p := fmt.Appendf(nil, `"%0*d"`, max(n-2, 1), i)
+		recs = append(recs, Record{"s", p})
+	}
+	if n, err := b.NewPublisher().PublishBatch(recs, uuid.Nil, System(), b.Now()); n != len(recs) || err != nil {
+		t.Fatalf("PublishBatch = %d, %v", n, err)
+	}
+	var got []*Message
+	for {
+		batch := sub.Mailbox().Drain(nil, 64<<20, takeAll)
+		if len(batch.Messages) == 0 {
+			break
+		}
+		got = append(got, batch.Messages...)
+	}
+	if len(got) != len(recs) {
+		t.Fatalf("%d messages, want %d", len(got), len(recs))
+	}
+	for i, m := range got {
+		if string(m.Payload) != string(recs[i].Payload) || cap(m.Payload) != len(m.Payload) {
+			t.Fatalf("message %d: payload %.40q (cap %d), want %.40q", i, m.Payload, cap(m.Payload), recs[i].Payload)
+		}
+	}
+}

@@ -29,8 +29,10 @@ const maxRun = 64
 // order.
 //
 // What it pays once rather than per message: the clock read (at), Remote.Admit, and for each run
-// of consecutive records on one topic (up to 64) the match and, per matching mailbox, one lock
-// acquisition and at most one wake-up (Mailbox.PushBatch). A subscription added or removed
+// of consecutive records on one topic (up to 64) the match, the reservation of sequence numbers
+// and, per matching mailbox, one lock acquisition and at most one wake-up (Mailbox.PushBatch).
+// Each message is still an allocation of its own (newMessage): subscribers release messages
+// independently, and allocating a run's messages together measured no faster (RATIONALE.md). A subscription added or removed
 // while a run is delivered sees the run as if it had been published entirely before or after
 // the change (the run is matched once), as concurrent single publishes may.
 func (p *Publisher) PublishBatch(recs []Record, source uuid.UUID, principal Principal, at time.Time) (int, error) {
@@ -58,10 +60,11 @@ func (p *Publisher) PublishBatch(recs []Record, source uuid.UUID, principal Prin
 			end++
 		}
 		run := buf[:end-start]
-		newMessages(run, recs[start:end])
 		// One reservation of sequence numbers for the run: consecutive, in publish order.
 		seq := b.seq.Add(uint64(len(run))) - uint64(len(run))
-		for i, m := range run {
+		for i := range run {
+			m := newMessage(recs[start+i].Payload)
+			run[i] = m
 			m.Seq = seq + uint64(i) + 1
 			m.Time = at
 			m.Topic = topic
@@ -106,47 +109,4 @@ func deliverGroupsBatch(groups []topics.Group[*Subscription], run []*Message) in
 		}
 	}
 	return n
-}
-
-// Slabs: the messages of a run with small payloads are allocated together, one array of
-// Messages and one of payload bytes per slab, instead of one allocation per message. A message
-// keeps its whole slab alive, so a slab is kept small (slabMessages messages, slabBytes of
-// payload) and holds messages of one run only: they are queued in the same mailboxes, where each
-// flow's queue is a FIFO, so a mailbox holds at most the two partial slabs at the ends of each
-// flow's queue beyond what its budget counts (RATIONALE.md, "the batch path in the bus").
-const (
-	slabMessages = 16
-	slabBytes    = 4 << 10
-	slabMaxOne   = 1 << 10 // larger payloads get a message of their own (newMessage)
-)
-
-// newMessages sets run[i] to a new message holding a copy of recs[i].Payload.
-func newMessages(run []*Message, recs []Record) {
-	for i := 0; i < len(run); {
-		if len(recs[i].Payload) > slabMaxOne {
-			run[i] = newMessage(recs[i].Payload)
-			i++
-			continue
-		}
-		// The slab: the records from i on that are small and fit its limits.
-		j, bytes := i, 0
-		for j < len(run) && j-i < slabMessages {
-			n := len(recs[j].Payload)
-			if n > slabMaxOne || bytes+n > slabBytes {
-				break
-			}
-			bytes += n
-			j++
-		}
-		ms := make([]Message, j-i)
-		payloads := make([]byte, bytes)
-		off := 0
-		for k := range ms {
-			n := copy(payloads[off:], recs[i+k].Payload)
-			ms[k].Payload = payloads[off : off+n : off+n]
-			off += n
-			run[i+k] = &ms[k]
-		}
-		i = j
-	}
 }

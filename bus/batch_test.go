@@ -315,9 +315,9 @@ func BenchmarkPublishBatchDrain(b *testing.B) {
 	}
 }
 
-// TestPublishBatchSlabs checks the messages allocated together (newMessages): each holds its
-// own payload, capped so that an append cannot reach a neighbour's, whatever the mix of sizes.
-func TestPublishBatchSlabs(t *testing.T) {
+// TestPublishBatchPayloadCopies checks that every message of a batch holds its own copy of its
+// payload, capped at its length, whatever the mix of sizes and size classes (newMessage).
+func TestPublishBatchPayloadCopies(t *testing.T) {
 	b := newBus(t, Options{})
 	sub, err := b.Subscribe(t.Context(), "s", SubscribeOptions{Mailbox: MailboxLimits{Bytes: 64 << 20, PerPrincipal: 4096}})
 	if err != nil {
@@ -327,7 +327,7 @@ func TestPublishBatchSlabs(t *testing.T) {
 	for i := range 150 {
 		n := []int{1, 30, 200, 1000, 1024, 1025, 3000}[i%7]
 		if i%11 == 0 {
-			n = 4 << 10 // a slab's whole byte budget
+			n = 4 << 10
 		}
 		p := fmt.Appendf(nil, `"%0*d"`, max(n-2, 1), i)
 		recs = append(recs, Record{"s", p})

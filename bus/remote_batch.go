@@ -7,10 +7,12 @@ import "github.com/astrid-actors/astrid-actors/topics"
 // caller sets the other fields before handing the message to Inject or InjectBatch.
 func NewMessage(payload []byte) *Message { return newMessage(payload) }
 
-// InjectBatch is Inject for the messages of one frame from another node, in order: the topic
-// of a run of messages on the same topic is validated once, one match cache serves the whole
-// batch and the counters are updated once. A message with an invalid topic matches nothing.
-// The bus takes ownership of the messages. It returns the total number of subscriptions matched.
+// InjectBatch is Inject for the messages of one frame from another node, in order: each run of
+// consecutive messages on one topic (up to maxRun) is validated and matched once and pushed into
+// each matching mailbox under one lock with at most one wake-up (Mailbox.PushBatch), as
+// Publisher.PublishBatch does; the counters are updated once. A message with an invalid topic
+// matches nothing. The bus takes ownership of the messages. It returns the total number of
+// subscriptions matched.
 func (b *Bus) InjectBatch(msgs []*Message) int {
 	if len(msgs) == 0 || b.closed.Load() {
 		return 0
@@ -18,19 +20,22 @@ func (b *Bus) InjectBatch(msgs []*Message) int {
 	c := b.getL1()
 	defer b.putL1(c)
 	total, injected := 0, 0
-	var topic string
-	valid := false
-	for i, msg := range msgs {
-		if i == 0 || msg.Topic != topic {
-			topic = msg.Topic
-			valid = topics.Validate(topic, topics.HostLimits) == nil
+	for start := 0; start < len(msgs); {
+		topic := msgs[start].Topic
+		end := start + 1
+		for end < len(msgs) && end-start < maxRun && msgs[end].Topic == topic {
+			end++
 		}
-		if !valid {
+		run := msgs[start:end]
+		start = end
+		if topics.Validate(topic, topics.HostLimits) != nil {
 			continue
 		}
-		injected++
-		total += deliverGroups(c.lookup(b, topic), msg)
-		b.runTaps(msg)
+		injected += len(run)
+		total += len(run) * deliverGroupsBatch(c.lookup(b, topic), run)
+		for _, m := range run {
+			b.runTaps(m)
+		}
 	}
 	b.stats.injected.Add(uint64(injected))
 	b.stats.matched.Add(uint64(total))

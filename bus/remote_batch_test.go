@@ -80,3 +80,44 @@ func TestNewMessageCopies(t *testing.T) {
 		}
 	}
 }
+
+// TestInjectBatchLongRun: a frame with more messages on one topic than one run (maxRun) arrives
+// whole and in order, and a mailbox too small for it evicts and counts exactly as per-message
+// pushes would.
+func TestInjectBatchLongRun(t *testing.T) {
+	b := newBus(t, Options{})
+	ctx := t.Context()
+	const n = 3*maxRun + 5
+	whole, err := b.Subscribe(ctx, "x.a", SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := b.Subscribe(ctx, "x.a", SubscribeOptions{Mailbox: MailboxLimits{PerPrincipal: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := uuid.New()
+	batch := make([]*Message, n)
+	for i := range batch {
+		m := NewMessage(fmt.Appendf(nil, "%d", i))
+		m.Seq, m.Topic, m.Source, m.Principal = uint64(i+1), "x.a", src, Verified("p")
+		batch[i] = m
+	}
+	if got := b.InjectBatch(batch); got != 2*n {
+		t.Fatalf("InjectBatch matched %d, want %d", got, 2*n)
+	}
+	msgs := whole.Poll().Messages
+	if len(msgs) != n {
+		t.Fatalf("got %d messages, want %d", len(msgs), n)
+	}
+	for i, m := range msgs {
+		if m.Seq != uint64(i+1) {
+			t.Fatalf("message %d has seq %d: out of order", i, m.Seq)
+		}
+	}
+	st := small.Stats()
+	kept := small.Poll().Messages
+	if len(kept) != 10 || st.Evicted != n-10 || kept[0].Seq != n-9 {
+		t.Fatalf("small mailbox kept %d (first seq %d), evicted %d; want 10 kept from seq %d, %d evicted", len(kept), kept[0].Seq, st.Evicted, n-9, n-10)
+	}
+}

@@ -175,17 +175,9 @@ func (e *env) startNode(name string, seeds ...string) (*benchNode, error) {
 		return nil, errors.New("the cluster scenario needs Config.Executable (the astrid-actors binary)")
 	}
 	cmd := exec.Command(e.cfg.Executable, ClusterNodeCommand, "--node", name, "--seeds", strings.Join(seeds, ","))
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
+	in, out, err := startChild(cmd, "start node "+name)
 	if err != nil {
 		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start node %s: %w", name, err)
 	}
 	nd := &benchNode{name: name, cmd: cmd, in: in, out: json.NewDecoder(out)}
 	var st nodeStats

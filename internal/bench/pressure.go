@@ -152,18 +152,9 @@ func startPressure(exe string, p Pressure) (_ *pressureProcs, err error) {
 	}()
 	start := func(args ...string) (*bufio.Reader, error) {
 		cmd := exec.Command(exe, append([]string{PressureChildCommand}, args...)...)
-		cmd.Stderr = os.Stderr
-		setPdeathsig(cmd)
-		in, err := cmd.StdinPipe()
+		in, out, err := startChild(cmd, "pressure process")
 		if err != nil {
 			return nil, err
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return nil, err
-		}
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("pressure process: %w", err)
 		}
 		pp.procs, pp.stdin = append(pp.procs, cmd), append(pp.stdin, in)
 		return bufio.NewReader(out), nil

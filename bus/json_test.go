@@ -113,6 +113,9 @@ func checkBlockValidators(t *testing.T, b []byte) {
 		if got := scanJSONBlocks(p, false); got != want {
 			t.Fatalf("scanJSONBlocks(%q, portable) = %v, encoding/json + utf8 say %v", p, got, want)
 		}
+		if got := scanJSONBlocksOld(p, false); got != want {
+			t.Fatalf("scanJSONBlocksOld(%q, portable) = %v, encoding/json + utf8 say %v", p, got, want)
+		}
 		if haveStage1Asm {
 			if got := scanJSONBlocks(p, true); got != want {
 				t.Fatalf("scanJSONBlocks(%q, AVX2) = %v, encoding/json + utf8 say %v", p, got, want)

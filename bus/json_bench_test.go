@@ -110,7 +110,9 @@ func BenchmarkValidJSONShapes(b *testing.B) {
 				f    func([]byte) bool
 			}{
 				{"validJSON", validJSON},
-				{"blocks-old", func(p []byte) bool { return len(p) >= minBlockScan && haveStage1Asm && scanJSONBlocksOld(p, true) || (len(p) < minBlockScan || !haveStage1Asm) && scanJSON(p) }},
+				{"blocks-old", func(p []byte) bool {
+					return len(p) >= minBlockScan && haveStage1Asm && scanJSONBlocksOld(p, true) || (len(p) < minBlockScan || !haveStage1Asm) && scanJSON(p)
+				}},
 				{"scanJSON", scanJSON},
 				{"blocks-portable", func(p []byte) bool { return scanJSONBlocks(p, false) }},
 				{"encoding-json+utf8", wantJSON},

@@ -125,6 +125,7 @@ func checkBlockValidators(t *testing.T, b []byte) {
 	if !haveStage1Asm {
 		return
 	}
+	checkGrammars(t, b)
 	if got, want := validUTF8(b, true), utf8.Valid(b); got != want {
 		t.Fatalf("validUTF8(%q, AVX2) = %v, utf8.Valid says %v", b, got, want)
 	}
@@ -256,6 +257,75 @@ func TestPublishValidatesLargePayloads(t *testing.T) {
 		}
 		if got := drainAll(s); len(got) != 0 {
 			t.Fatalf("%s: %d invalid payloads delivered", shape.name, len(got))
+		}
+	}
+}
+
+// checkGrammars checks grammarAVX2 against grammarGo on the masks of b (padded with spaces):
+// both stop, or both leave the same state and the same checks.
+func checkGrammars(t *testing.T, b []byte) {
+	t.Helper()
+	nb := (len(b) + 63) / 64
+	if nb == 0 {
+		return
+	}
+	src := bytes.Repeat([]byte{' '}, nb*64)
+	copy(src, b)
+	masks := make([]blockMasks, nb)
+	stage1Go(src, nb, masks)
+	goState, asmState := blockState{cValueNext: 1}, blockState{cValueNext: 1}
+	goChecks, asmChecks := make([]blockChecks, nb), make([]blockChecks, nb)
+	grammarGo(masks, &goState, goChecks)
+	grammarAVX2(&masks[0], nb, &asmState, &asmChecks[0])
+	if goState.deep != 0 || goState.bad != 0 && asmState.deep != 0 {
+		if asmState.deep == 0 && asmState.bad == 0 {
+			t.Fatalf("grammar of %q: portable stops (%+v), AVX2 goes on (%+v)", b, goState, asmState)
+		}
+		return
+	}
+	if (goState.bad != 0) != (asmState.bad != 0) {
+		t.Fatalf("grammar of %q: portable bad %x, AVX2 %x", b, goState.bad, asmState.bad)
+	}
+	if goState.bad != 0 {
+		return
+	}
+	if goState != asmState {
+		t.Fatalf("grammar of %q: portable state %+v, AVX2 %+v", b, goState, asmState)
+	}
+	for k := range goChecks {
+		if goChecks[k] != asmChecks[k] {
+			t.Fatalf("grammar of %q, block %d: portable checks %+v, AVX2 %+v", b, k, goChecks[k], asmChecks[k])
+		}
+	}
+}
+
+// TestBlockValidatorNesting checks the block validators where their bracket stack ends (62 to
+// 65 deep, where they hand the text to scanJSON) and with brackets that do not match (of the
+// other kind, or closing at top level), each at every offset in a 64-byte block.
+func TestBlockValidatorNesting(t *testing.T) {
+	var texts []string
+	for _, d := range []int{1, 2, 62, 63, 64, 65, 130} {
+		arr := strings.Repeat("[", d) + strings.Repeat("]", d)
+		obj := strings.Repeat(`{"k":[`, d/2) + `1` + strings.Repeat("]}", d/2)
+		texts = append(texts, arr, obj, arr[:len(arr)-1], arr+"]", "["+arr[1:len(arr)-1]+"}",
+			strings.Replace(obj, "]", "}", 1), strings.Replace(obj, "}", "]", 1), obj+",1", "]"+arr, arr+","+arr)
+	}
+	for _, text := range texts {
+		for s := range 64 {
+			p := []byte(strings.Repeat(" ", s) + text + strings.Repeat(" ", 64))
+			want := wantJSON(p)
+			if got := validJSON(p); got != want {
+				t.Fatalf("validJSON(%q) = %v, encoding/json + utf8 say %v", p, got, want)
+			}
+			if got := scanJSONBlocks(p, false); got != want {
+				t.Fatalf("scanJSONBlocks(%q, portable) = %v, encoding/json + utf8 say %v", p, got, want)
+			}
+			if haveStage1Asm {
+				if got := scanJSONBlocks(p, true); got != want {
+					t.Fatalf("scanJSONBlocks(%q, AVX2) = %v, encoding/json + utf8 say %v", p, got, want)
+				}
+				checkGrammars(t, p)
+			}
 		}
 	}
 }

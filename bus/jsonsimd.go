@@ -127,30 +127,45 @@ func successors(after, carry, ws uint64) (next, carryOut uint64) {
 	return after&^ws | sum&^ws, c
 }
 
+// blockState is what the grammar carries from one block to the next. grammarAVX2
+// (jsonsimd_amd64.s) reads and writes it by offset: keep the field order.
+type blockState struct {
+	prevEscaped uint64 // 1: the first byte of the next block is escaped
+	prevString  uint64 // all ones: the next block starts inside a string
+	prevScalar  uint64 // 1: the last byte of the previous block was a scalar byte
+
+	// Carries of successors, per class of token: the next token after one of the class is
+	// still to be found. cValueNext is for the tokens a value must follow: the start of the
+	// text, ':' and an array's comma.
+	cValueNext, cLbrace, cLbracket, cObjComma, cName, cValue uint64
+	cNameString                                              uint64 // a name's string goes on in the next block
+
+	kinds uint64 // bit d: the container d levels out from the innermost is an object
+	depth uint64 // how many containers are open, at most 63
+	bad   uint64 // any bit set: the text is invalid
+	// 1: the grammar stopped and scanJSON is to decide: the text nests 64 deep, beyond kinds
+	// (grammarAVX2 stops so too at a closing bracket that matches no open one).
+	deep uint64
+}
+
+// blockChecks is what the grammar leaves for one block to be checked one by one (by
+// scanJSONBlocks, after it): the escaped bytes inside strings (esc), the starts of the runs of
+// scalar bytes the masks did not check (runs: literals, garbage, a run reaching byte 63), with
+// the block's scalar and digit masks to measure them. grammarAVX2 writes it by offset.
+type blockChecks struct {
+	esc, runs, scalar, digit uint64
+}
+
 // scanJSONBlocks reports what scanJSON reports, with the block algorithm above; asm selects
-// stage1AVX2 (the caller checks haveStage1Asm) over stage1Go.
+// stage1AVX2 and grammarAVX2 (the caller checks haveStage1Asm) over stage1Go and grammarGo.
 func scanJSONBlocks(b []byte, asm bool) bool {
 	n := len(b)
 	var (
 		masks    [chunkBlocks]blockMasks
+		checks   [chunkBlocks]blockChecks
 		tail     [64]byte
 		nonASCII bool
-		bad      uint64 // any bit set: the text is invalid
-
-		prevEscaped uint64 // 1: the first byte of the next block is escaped
-		prevString  uint64 // all ones: the next block starts inside a string
-		prevScalar  uint64 // 1: the last byte of the previous block was a scalar byte
-
-		// Carries of successors, per class of token: the next token after one of the class is
-		// still to be found. cValueNext is for the tokens a value must follow: the start of
-		// the text, ':' and an array's comma.
-		cValueNext                    uint64 = 1
-		cLbrace, cLbracket, cObjComma uint64
-		cName, cValue                 uint64
-		cNameString                   uint64 // a name's string goes on in the next block
-
-		depth = 0
-		kinds uint64 // bit d: the container d levels out from the innermost is an object
+		s        = blockState{cValueNext: 1}
 	)
 	for base := 0; base < n; {
 		nb := min((n-base)>>6, chunkBlocks)
@@ -164,183 +179,213 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 		}
 		if asm {
 			nonASCII = stage1AVX2(unsafe.SliceData(src), nb, &masks[0]) || nonASCII
+			grammarAVX2(&masks[0], nb, &s, &checks[0])
 		} else {
 			nonASCII = stage1Go(src, nb, masks[:]) || nonASCII
+			grammarGo(masks[:nb], &s, checks[:nb])
+		}
+		if s.deep != 0 {
+			return scanJSON(b) // to its limit of maxJSONNesting
+		}
+		if s.bad != 0 {
+			return false
 		}
 		for k := range nb {
-			m := &masks[k]
-			quote := m.quote
-			if quote|m.backslash|prevEscaped == 0 && prevString != 0 {
-				// Inside one string from end to end (the usual block of a long string): no
-				// token, and every carry stays as it is.
-				bad |= m.ctrl
-				base += 64
+			if c := &checks[k]; c.esc|c.runs != 0 && !validBlockChecks(b, base+64*k, c) {
+				return false
+			}
+		}
+		base += 64 * nb
+	}
+	// Every token but a value's last has its successor; no string or container is open.
+	if s.cValueNext|s.cLbrace|s.cLbracket|s.cObjComma|s.cName != 0 || s.depth != 0 || s.prevString != 0 {
+		return false
+	}
+	return !nonASCII || validUTF8(b, asm)
+}
+
+// validBlockChecks reports whether the escapes and scalar runs c leaves in the block at base
+// are valid.
+func validBlockChecks(b []byte, base int, c *blockChecks) bool {
+	if c.esc != 0 && !validEscapes(b, base, c.esc) {
+		return false
+	}
+	for t := c.runs; t != 0; t &= t - 1 {
+		q := uint(bits.TrailingZeros64(t))
+		p := base + int(q)
+		run := uint(bits.TrailingZeros64(^(c.scalar >> q)))
+		if q+run < 64 {
+			// Fast path for the commonest scalars, -?(0|[1-9][0-9]*)(.[0-9]+)?: besides the
+			// sign, at most one non-digit, a '.' with digits on both sides.
+			neg := uint(b2u(b[p] == '-'))
+			other := (1<<run - 1) &^ (c.digit >> q) &^ uint64(neg)
+			k := uint(bits.TrailingZeros64(other)) // the '.' if any; 64 if none
+			intLen := min(k, run) - neg
+			if other&(other-1) == 0 && intLen > 0 && (intLen == 1 || b[p+int(neg)] != '0') &&
+				(other == 0 || b[p+int(k)] == '.' && k+1 < run) {
 				continue
 			}
-			if bs := m.backslash; bs|prevEscaped != 0 {
-				// simdjson's find_escaped: the bytes escaped by an odd run of backslashes.
-				bs &^= prevEscaped
-				follows := bs<<1 | prevEscaped
-				const even = 0x5555555555555555
-				oddStarts := bs &^ even &^ follows
-				seqEven, carry := bits.Add64(oddStarts, bs, 0)
-				escaped := (even ^ seqEven<<1) & follows
-				prevEscaped = carry
-				quote &^= escaped
-				str := prefixXor(quote) ^ prevString
-				if esc := escaped & str; esc != 0 && !validEscapes(b, base, esc) {
-					return false
-				}
+		}
+		if q+run >= 64 { // the run may go on in the next block
+			if !validScalar(b, p) {
+				return false
 			}
-			str := prefixXor(quote) ^ prevString
-			prevString = uint64(int64(str) >> 63)
-			bad |= m.ctrl & (str | ^m.ws)
-			ws := m.ws &^ str
-			lbrace, rbrace := m.lbrace&^str, m.rbrace&^str
-			lbracket, rbracket := m.lbracket&^str, m.rbracket&^str
-			colon, comma := m.colon&^str, m.comma&^str
-			open, closeQuote := quote&str, quote&^str
-			scalar := ^(ws | quote | str | lbrace | rbrace | lbracket | rbracket | colon | comma)
-			scalarStart := scalar &^ (scalar<<1 | prevScalar)
-			scalarAfter := (scalar<<1 | prevScalar) &^ scalar
-			scalarIn := prevScalar
-			prevScalar = scalar >> 63
+		} else if !validScalarRun(b[p:p+int(run)], c.digit>>q) {
+			return false
+		}
+	}
+	return true
+}
 
-			// Brackets, in order: match them, and mark the bytes directly in an object and
-			// those at top level. kinds is the stack of open containers' kinds, innermost in
-			// bit 0 (1: object), so at most 64 deep: deeper texts go to scanJSON.
-			var inObject, atTop uint64
-			lo := uint(0)
-			for br := lbrace | rbrace | lbracket | rbracket; br != 0; br &= br - 1 {
-				i := uint(bits.TrailingZeros64(br))
-				seg := uint64(1)<<i - uint64(1)<<lo
-				if depth == 0 {
-					atTop |= seg
-				} else {
-					inObject |= seg & -(kinds & 1)
-				}
-				lo = i
-				if bit := uint64(1) << i; (lbrace|lbracket)&bit != 0 {
-					if depth == 64 {
-						return scanJSON(b) // to its limit of maxJSONNesting
-					}
-					kinds = kinds<<1 | lbrace>>i&1
-					depth++
-				} else {
-					if depth == 0 || kinds&1 != rbrace>>i&1 {
-						return false
-					}
-					kinds >>= 1
-					depth--
-				}
-			}
-			if seg := ^uint64(0) << lo; depth == 0 {
+// grammarGo is the portable grammar step: steps 2 to 5 above over the blocks of masks, from
+// and into the state s, leaving in checks what is to be checked one by one; grammarAVX2 does
+// the same in assembly (the tests compare them).
+func grammarGo(masks []blockMasks, s *blockState, checks []blockChecks) {
+	checks = checks[:len(masks)]
+	for k := range masks {
+		m := &masks[k]
+		c := &checks[k]
+		*c = blockChecks{}
+		quote := m.quote
+		if quote|m.backslash|s.prevEscaped == 0 && s.prevString != 0 {
+			// Inside one string from end to end (the usual block of a long string): no
+			// token, and every carry stays as it is.
+			s.bad |= m.ctrl
+			continue
+		}
+		if bs := m.backslash; bs|s.prevEscaped != 0 {
+			// simdjson's find_escaped: the bytes escaped by an odd run of backslashes.
+			bs &^= s.prevEscaped
+			follows := bs<<1 | s.prevEscaped
+			const even = 0x5555555555555555
+			oddStarts := bs &^ even &^ follows
+			seqEven, carry := bits.Add64(oddStarts, bs, 0)
+			escaped := (even ^ seqEven<<1) & follows
+			s.prevEscaped = carry
+			quote &^= escaped
+			c.esc = escaped & (prefixXor(quote) ^ s.prevString)
+		}
+		str := prefixXor(quote) ^ s.prevString
+		s.prevString = uint64(int64(str) >> 63)
+		bad := m.ctrl & (str | ^m.ws)
+		ws := m.ws &^ str
+		lbrace, rbrace := m.lbrace&^str, m.rbrace&^str
+		lbracket, rbracket := m.lbracket&^str, m.rbracket&^str
+		colon, comma := m.colon&^str, m.comma&^str
+		open, closeQuote := quote&str, quote&^str
+		scalar := ^(ws | quote | str | lbrace | rbrace | lbracket | rbracket | colon | comma)
+		scalarStart := scalar &^ (scalar<<1 | s.prevScalar)
+		scalarAfter := (scalar<<1 | s.prevScalar) &^ scalar
+		scalarIn := s.prevScalar
+		s.prevScalar = scalar >> 63
+
+		// Brackets, in order: match them, and mark the bytes directly in an object and those
+		// at top level. kinds is the stack of open containers' kinds, innermost in bit 0 (1:
+		// object), so at most 63 deep: deeper texts go to scanJSON.
+		var inObject, atTop uint64
+		lo := uint(0)
+		depth, kinds := s.depth, s.kinds
+		for br := lbrace | rbrace | lbracket | rbracket; br != 0; br &= br - 1 {
+			i := uint(bits.TrailingZeros64(br))
+			seg := uint64(1)<<i - uint64(1)<<lo
+			if depth == 0 {
 				atTop |= seg
 			} else {
 				inObject |= seg & -(kinds & 1)
 			}
-			objComma := comma & inObject
-			arrComma := comma &^ (inObject | atTop)
-			bad |= comma & atTop
-
-			// Grammar: what follows each class of token.
-			value := open | lbrace | lbracket | scalarStart
-			closers := rbrace | rbracket
-			var next uint64
-			afterLbrace, c := successors(lbrace<<1, cLbrace, ws)
-			cLbrace = c | lbrace>>63
-			bad |= afterLbrace &^ (open | rbrace)
-			afterObjComma, c := successors(objComma<<1, cObjComma, ws)
-			cObjComma = c | objComma>>63
-			bad |= afterObjComma &^ open
-			names := (afterLbrace | afterObjComma) & open
-			sum, c := bits.Add64(str, names, cNameString)
-			nameEnd := sum &^ str // the closing quotes of the names
-			cNameString = c
-			next, c = successors(lbracket<<1, cLbracket, ws)
-			cLbracket = c | lbracket>>63
-			bad |= next &^ (value | rbracket)
-			valueNext := colon | arrComma
-			next, c = successors(valueNext<<1, cValueNext, ws)
-			cValueNext = c | valueNext>>63
-			bad |= next &^ value
-			next, c = successors(nameEnd<<1, cName, ws)
-			cName = c | nameEnd>>63
-			bad |= next &^ colon
-			valueEnd := closeQuote&^nameEnd | closers
-			next, c = successors(valueEnd<<1|scalarAfter, cValue, ws)
-			cValue = c | valueEnd>>63
-			bad |= next &^ (comma | closers)
-
-			// Numbers inside the block, all at once: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-			// is followed along each run with one addition per digit run (adding a run's first
-			// digit into the digit mask carries to the byte after its last), and every byte of
-			// the run must be one of the parts reached. A run going on into the next block,
-			// and a literal (or garbage), is checked one by one below; a run that came on from
-			// the previous block was checked there.
-			lastRun := ^uint64(0) << bits.Len64(^scalar) // the run reaching byte 63, if any
-			if scalarIn != 0 && ^scalar == 0 {
-				lastRun = 0 // one run through the whole block, checked where it started
-			}
-			numStarts := scalarStart & (m.digit | m.minus) &^ lastRun
-			if numStarts != 0 {
-				d := m.digit
-				numRuns := scalar &^ (scalar + numStarts)
-				sign := numStarts & m.minus
-				intStart := numStarts&d | sign<<1
-				bad |= sign<<1&^d | (intStart&m.zero)<<1&d // '-' then a digit; no leading zero
-				s := d + intStart
-				covered := sign | d&^s
-				dots := s &^ d & m.dot
-				fracStart := dots << 1
-				bad |= fracStart &^ d
-				t := d + fracStart
-				covered |= dots | d&^t
-				exps := (s | t) &^ d & m.expo
-				afterExp := exps << 1
-				expSign := afterExp & (m.minus | m.plus)
-				expStart := afterExp&^expSign | expSign<<1
-				bad |= expStart &^ d
-				covered |= exps | expSign | d&^(d+expStart)
-				bad |= numRuns &^ covered
-			}
-
-			// Scalars one by one: literals, garbage, the run reaching byte 63.
-			for t := scalarStart &^ numStarts; t != 0; t &= t - 1 {
-				q := uint(bits.TrailingZeros64(t))
-				p := base + int(q)
-				run := uint(bits.TrailingZeros64(^(scalar >> q)))
-				if q+run < 64 {
-					// Fast path for the commonest scalars, -?(0|[1-9][0-9]*)(.[0-9]+)?: besides
-					// the sign, at most one non-digit, a '.' with digits on both sides.
-					neg := uint(b2u(b[p] == '-'))
-					other := (1<<run - 1) &^ (m.digit >> q) &^ uint64(neg)
-					k := uint(bits.TrailingZeros64(other)) // the '.' if any; 64 if none
-					intLen := min(k, run) - neg
-					if other&(other-1) == 0 && intLen > 0 && (intLen == 1 || b[p+int(neg)] != '0') &&
-						(other == 0 || b[p+int(k)] == '.' && k+1 < run) {
-						continue
-					}
+			lo = i
+			if bit := uint64(1) << i; (lbrace|lbracket)&bit != 0 {
+				if depth == 63 {
+					s.deep = 1
+					return
 				}
-				if q+run >= 64 { // the run may go on in the next block
-					if !validScalar(b, p) {
-						return false
-					}
-				} else if !validScalarRun(b[p:p+int(run)], m.digit>>q) {
-					return false
+				kinds = kinds<<1 | lbrace>>i&1
+				depth++
+			} else {
+				if depth == 0 || kinds&1 != rbrace>>i&1 {
+					s.bad = 1
+					return
 				}
+				kinds >>= 1
+				depth--
 			}
-			base += 64
 		}
-		if bad != 0 {
-			return false
+		if seg := ^uint64(0) << lo; depth == 0 {
+			atTop |= seg
+		} else {
+			inObject |= seg & -(kinds & 1)
+		}
+		s.depth, s.kinds = depth, kinds
+		objComma := comma & inObject
+		arrComma := comma &^ (inObject | atTop)
+		bad |= comma & atTop
+
+		// Grammar: what follows each class of token.
+		value := open | lbrace | lbracket | scalarStart
+		closers := rbrace | rbracket
+		var next uint64
+		afterLbrace, cy := successors(lbrace<<1, s.cLbrace, ws)
+		s.cLbrace = cy | lbrace>>63
+		bad |= afterLbrace &^ (open | rbrace)
+		afterObjComma, cy := successors(objComma<<1, s.cObjComma, ws)
+		s.cObjComma = cy | objComma>>63
+		bad |= afterObjComma &^ open
+		names := (afterLbrace | afterObjComma) & open
+		sum, cy := bits.Add64(str, names, s.cNameString)
+		nameEnd := sum &^ str // the closing quotes of the names
+		s.cNameString = cy
+		next, cy = successors(lbracket<<1, s.cLbracket, ws)
+		s.cLbracket = cy | lbracket>>63
+		bad |= next &^ (value | rbracket)
+		valueNext := colon | arrComma
+		next, cy = successors(valueNext<<1, s.cValueNext, ws)
+		s.cValueNext = cy | valueNext>>63
+		bad |= next &^ value
+		next, cy = successors(nameEnd<<1, s.cName, ws)
+		s.cName = cy | nameEnd>>63
+		bad |= next &^ colon
+		valueEnd := closeQuote&^nameEnd | closers
+		next, cy = successors(valueEnd<<1|scalarAfter, s.cValue, ws)
+		s.cValue = cy | valueEnd>>63
+		bad |= next &^ (comma | closers)
+
+		// Numbers inside the block, all at once: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+		// is followed along each run with one addition per digit run (adding a run's first
+		// digit into the digit mask carries to the byte after its last), and every byte of the
+		// run must be one of the parts reached. A run going on into the next block, and a
+		// literal (or garbage), is left to validBlockChecks; a run that came on from the
+		// previous block was checked there.
+		lastRun := ^uint64(0) << bits.Len64(^scalar) // the run reaching byte 63, if any
+		if scalarIn != 0 && ^scalar == 0 {
+			lastRun = 0 // one run through the whole block, checked where it started
+		}
+		numStarts := scalarStart & (m.digit | m.minus) &^ lastRun
+		if numStarts != 0 {
+			d := m.digit
+			numRuns := scalar &^ (scalar + numStarts)
+			sign := numStarts & m.minus
+			intStart := numStarts&d | sign<<1
+			bad |= sign<<1&^d | (intStart&m.zero)<<1&d // '-' then a digit; no leading zero
+			si := d + intStart
+			covered := sign | d&^si
+			dots := si &^ d & m.dot
+			fracStart := dots << 1
+			bad |= fracStart &^ d
+			t := d + fracStart
+			covered |= dots | d&^t
+			exps := (si | t) &^ d & m.expo
+			afterExp := exps << 1
+			expSign := afterExp & (m.minus | m.plus)
+			expStart := afterExp&^expSign | expSign<<1
+			bad |= expStart &^ d
+			covered |= exps | expSign | d&^(d+expStart)
+			bad |= numRuns &^ covered
+		}
+		s.bad |= bad
+		if runs := scalarStart &^ numStarts; runs != 0 {
+			c.runs, c.scalar, c.digit = runs, scalar, m.digit
 		}
 	}
-	// Every token but a value's last has its successor; no string or container is open.
-	if cValueNext|cLbrace|cLbracket|cObjComma|cName != 0 || depth != 0 || prevString != 0 {
-		return false
-	}
-	return !nonASCII || validUTF8(b, asm)
 }
 
 // validUTF8 is utf8.Valid(b), with AVX2 if asm (the caller checks haveStage1Asm).

@@ -18,3 +18,9 @@ func stage1AVX2(src *byte, nblocks int, masks *blockMasks) bool
 //
 //go:noescape
 func utf8ValidAVX2(src *byte, nblocks int, tail *[64]byte) bool
+
+// grammarAVX2 is grammarGo over masks[0:nblocks] into checks[0:nblocks], in assembly (it
+// needs no AVX2, but runs only where stage1AVX2 does). jsonsimd_amd64.s.
+//
+//go:noescape
+func grammarAVX2(masks *blockMasks, nblocks int, s *blockState, checks *blockChecks)

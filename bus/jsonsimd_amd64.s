@@ -221,3 +221,482 @@ done:
 	TESTL AX, AX
 	SETNE ret+24(FP)
 	RET
+
+// The grammar step, grammarGo in assembly. Offsets: blockMasks quote 0, backslash 8, ws 16,
+// ctrl 24, digit 32, lbrace 40, rbrace 48, lbracket 56, rbracket 64, colon 72, comma 80, dot 88,
+// minus 96, plus 104, expo 112, zero 120 (128 bytes); blockState prevEscaped 0, prevString 8,
+// prevScalar 16, cValueNext 24, cLbrace 32, cLbracket 40, cObjComma 48, cName 56, cValue 64,
+// cNameString 72, kinds 80, depth 88, bad 96, deep 104; blockChecks esc 0, runs 8, scalar 16,
+// digit 24 (32 bytes). Locals (hardware SP): str 0, ws 8, scalar 16, scalarStart 24,
+// scalarAfter 32, scalarIn 40, inObject then arrComma 48, atTop 56, bad 64, open 72,
+// closeQuote 80, ^str 88, blocks left 96, checks 104, afterLbrace 112, objComma 120,
+// nameEnd 128, value 136.
+
+// PREFIXXOR sets dst to the prefix XOR of AX (carry-less multiplication by all ones in X1).
+#define PREFIXXOR(dst) MOVQ AX, X0; PCLMULQDQ $0, X1, X0; MOVQ X0, dst
+
+// SUCC is successors: A (the bytes after the tokens) ORed with the carry at coff(SI), the first
+// non-whitespace byte at or after each into T, the carry out into T2 (R11: ws, R12: ^ws).
+#define SUCC(A, coff, T, T2) ORQ coff(SI), A; MOVQ A, T; ANDQ R11, T; ADDQ R11, T; SBBQ T2, T2; NEGQ T2; ORQ A, T; ANDQ R12, T
+
+// func grammarAVX2(masks *blockMasks, nblocks int, s *blockState, checks *blockChecks)
+TEXT ·grammarAVX2(SB), NOSPLIT, $144-32
+	MOVQ masks+0(FP), DI
+	MOVQ nblocks+8(FP), R12
+	MOVQ s+16(FP), SI
+	MOVQ checks+24(FP), R13
+	PCMPEQB X1, X1 // all ones
+	TESTQ R12, R12
+	JZ   gdone
+	MOVQ R12, 96(SP)
+	MOVQ R13, 104(SP)
+
+gloop:
+	MOVQ 104(SP), R13
+	XORQ AX, AX
+	MOVQ AX, 0(R13)
+	MOVQ AX, 8(R13)
+	MOVQ AX, 16(R13)
+	MOVQ AX, 24(R13)
+	MOVQ 0(DI), AX // quote
+	MOVQ 8(DI), BX // backslash
+	MOVQ 0(SI), CX // prevEscaped
+	MOVQ AX, DX
+	ORQ  BX, DX
+	ORQ  CX, DX
+	JNZ  gtokens
+	CMPQ 8(SI), $0
+	JEQ  gtokens
+	// Inside one string from end to end.
+	MOVQ 24(DI), DX
+	ORQ  DX, 96(SI)
+	JMP  gnext
+
+gtokens:
+	MOVQ BX, DX
+	ORQ  CX, DX
+	JZ   gnoesc
+	// The bytes escaped by an odd run of backslashes (simdjson's find_escaped).
+	MOVQ CX, R8
+	NOTQ R8
+	ANDQ R8, BX // bs &^= prevEscaped
+	MOVQ BX, R9
+	SHLQ $1, R9
+	ORQ  CX, R9 // follows
+	MOVQ $0x5555555555555555, R10
+	MOVQ R9, R8
+	ORQ  R10, R8
+	NOTQ R8
+	ANDQ BX, R8 // oddStarts
+	ADDQ BX, R8 // seqEven
+	SBBQ R11, R11
+	NEGQ R11
+	MOVQ R11, 0(SI) // prevEscaped
+	SHLQ $1, R8
+	XORQ R10, R8
+	ANDQ R9, R8 // escaped
+	MOVQ R8, R9
+	NOTQ R9
+	ANDQ R9, AX // quote &^= escaped
+	PREFIXXOR(DX)
+	XORQ 8(SI), DX // str
+	ANDQ DX, R8
+	MOVQ R8, 0(R13) // esc
+	JMP  ghavestr
+
+gnoesc:
+	PREFIXXOR(DX)
+	XORQ 8(SI), DX // str
+
+ghavestr:
+	// AX quote, DX str
+	MOVQ DX, 0(SP)
+	MOVQ DX, R8
+	SARQ $63, R8
+	MOVQ R8, 8(SI) // prevString
+	MOVQ DX, R9
+	NOTQ R9
+	MOVQ R9, 88(SP) // ^str
+	MOVQ 16(DI), R10 // m.ws
+	MOVQ R10, R8
+	NOTQ R8
+	ORQ  DX, R8
+	ANDQ 24(DI), R8
+	MOVQ R8, 64(SP) // bad = ctrl & (str | ^ws)
+	ANDQ R9, R10
+	MOVQ R10, 8(SP) // ws
+	MOVQ AX, R8
+	ANDQ DX, R8
+	MOVQ R8, 72(SP) // open
+	MOVQ AX, R8
+	ANDQ R9, R8
+	MOVQ R8, 80(SP) // closeQuote
+	MOVQ 40(DI), R8
+	ORQ  48(DI), R8
+	ORQ  56(DI), R8
+	ORQ  64(DI), R8
+	ORQ  72(DI), R8
+	ORQ  80(DI), R8
+	ORQ  R10, R8
+	ORQ  AX, R8
+	ORQ  DX, R8
+	NOTQ R8
+	MOVQ R8, 16(SP) // scalar
+	MOVQ 16(SI), R11
+	MOVQ R11, 40(SP) // scalarIn
+	MOVQ R8, BX
+	SHLQ $1, BX
+	ORQ  R11, BX
+	MOVQ BX, CX
+	NOTQ CX
+	ANDQ R8, CX
+	MOVQ CX, 24(SP) // scalarStart
+	MOVQ R8, CX
+	NOTQ CX
+	ANDQ BX, CX
+	MOVQ CX, 32(SP) // scalarAfter
+	SHRQ $63, R8
+	MOVQ R8, 16(SI) // prevScalar
+
+	// Brackets, in order (R9: ^str).
+	MOVQ 40(DI), R10
+	ANDQ R9, R10 // lbrace
+	MOVQ 56(DI), R11
+	ANDQ R9, R11 // lbracket
+	MOVQ 48(DI), BX
+	ORQ  64(DI), BX
+	ANDQ R9, BX
+	ORQ  R10, BX
+	ORQ  R11, BX // br
+	ORQ  R11, R10 // opens
+	MOVQ 40(DI), R11
+	ORQ  48(DI), R11
+	ANDQ R9, R11 // objects' brackets
+	MOVQ 80(SI), R8 // kinds
+	MOVQ 88(SI), R9 // depth
+	XORQ AX, AX // lo
+	MOVQ AX, 48(SP) // inObject
+	MOVQ AX, 56(SP) // atTop
+	TESTQ BX, BX
+	JZ   gbrdone
+
+gbrloop:
+	MOVQ AX, CX
+	MOVQ $1, R13
+	SHLQ CX, R13 // 1<<lo
+	BSFQ BX, CX // i
+	MOVQ $1, DX
+	SHLQ CX, DX
+	SUBQ R13, DX // seg: the bytes from the bracket before to this one
+	TESTQ R9, R9
+	JNZ  gbrin
+	ORQ  DX, 56(SP) // atTop |= seg
+	JMP  gbrkind
+
+gbrin:
+	MOVQ R8, R13
+	ANDQ $1, R13
+	NEGQ R13
+	ANDQ R13, DX
+	ORQ  DX, 48(SP) // inObject |= seg if the innermost is an object
+
+gbrkind:
+	MOVQ CX, AX // lo = i
+	BTQ  CX, R10
+	JCC  gbrclose
+	CMPQ R9, $63
+	JEQ  gdeep
+	SHLQ $1, R8
+	MOVQ R11, R13
+	SHRQ CX, R13
+	ANDQ $1, R13
+	ORQ  R13, R8 // push its kind
+	INCQ R9
+	JMP  gbrnext
+
+gbrclose:
+	TESTQ R9, R9
+	JZ   gdeep // below top level: scanJSON rejects it
+	MOVQ R11, R13
+	SHRQ CX, R13
+	XORQ R8, R13
+	ANDQ $1, R13
+	JNZ  gdeep // the other kind: scanJSON rejects it
+	SHRQ $1, R8
+	DECQ R9
+
+gbrnext:
+	LEAQ -1(BX), R13
+	ANDQ R13, BX
+	JNZ  gbrloop
+
+gbrdone:
+	MOVQ AX, CX
+	MOVQ $-1, DX
+	SHLQ CX, DX // ^0 << lo
+	TESTQ R9, R9
+	JNZ  gbrin2
+	ORQ  DX, 56(SP)
+	JMP  gbrend
+
+gbrin2:
+	MOVQ R8, R13
+	ANDQ $1, R13
+	NEGQ R13
+	ANDQ R13, DX
+	ORQ  DX, 48(SP)
+
+gbrend:
+	MOVQ R8, 80(SI)
+	MOVQ R9, 88(SI)
+
+	// Commas.
+	MOVQ 80(DI), R13
+	ANDQ 88(SP), R13 // comma
+	MOVQ 48(SP), R8 // inObject
+	MOVQ 56(SP), R9 // atTop
+	MOVQ R13, DX
+	ANDQ R9, DX
+	ORQ  DX, 64(SP) // bad |= comma & atTop
+	MOVQ R13, R10
+	ANDQ R8, R10
+	MOVQ R10, 120(SP) // objComma
+	ORQ  R9, R8
+	NOTQ R8
+	ANDQ R13, R8
+	MOVQ R8, 48(SP) // arrComma
+
+	// Grammar: what follows each class of token. R11 ws, R12 ^ws.
+	MOVQ 8(SP), R11
+	MOVQ R11, R12
+	NOTQ R12
+	MOVQ 88(SP), R9 // ^str
+	// value = open | lbrace | lbracket | scalarStart
+	MOVQ 40(DI), R10
+	ANDQ R9, R10 // lbrace
+	MOVQ 56(DI), R8
+	ANDQ R9, R8 // lbracket
+	MOVQ R10, DX
+	ORQ  R8, DX
+	ORQ  72(SP), DX
+	ORQ  24(SP), DX
+	MOVQ DX, 136(SP) // value
+	// after '{': a name or '}'
+	MOVQ R10, AX
+	SHLQ $1, AX
+	SUCC(AX, 32, BX, CX)
+	SHRQ $63, R10
+	ORQ  R10, CX
+	MOVQ CX, 32(SI)
+	MOVQ BX, 112(SP) // afterLbrace
+	MOVQ 48(DI), DX
+	ANDQ R9, DX // rbrace
+	ORQ  72(SP), DX
+	NOTQ DX
+	ANDQ BX, DX
+	ORQ  DX, 64(SP)
+	// after an object's comma: a name
+	MOVQ 120(SP), R10
+	MOVQ R10, AX
+	SHLQ $1, AX
+	SUCC(AX, 48, BX, CX)
+	SHRQ $63, R10
+	ORQ  R10, CX
+	MOVQ CX, 48(SI)
+	MOVQ 72(SP), DX // open
+	MOVQ DX, R10
+	NOTQ R10
+	ANDQ BX, R10
+	ORQ  R10, 64(SP)
+	// names, and their closing quotes
+	ORQ  112(SP), BX
+	ANDQ DX, BX // names
+	MOVQ 0(SP), AX // str
+	BTQ  $0, 72(SI)
+	ADCQ BX, AX
+	SBBQ CX, CX
+	NEGQ CX
+	MOVQ CX, 72(SI) // cNameString
+	ANDQ R9, AX
+	MOVQ AX, 128(SP) // nameEnd
+	// after '[': a value or ']'
+	MOVQ R8, AX
+	SHLQ $1, AX
+	SUCC(AX, 40, BX, CX)
+	SHRQ $63, R8
+	ORQ  R8, CX
+	MOVQ CX, 40(SI)
+	MOVQ 64(DI), R8
+	ANDQ R9, R8 // rbracket
+	MOVQ R8, DX
+	ORQ  136(SP), DX
+	NOTQ DX
+	ANDQ BX, DX
+	ORQ  DX, 64(SP)
+	// after ':' or an array's comma: a value
+	MOVQ 72(DI), R10
+	ANDQ R9, R10 // colon
+	MOVQ 48(SP), DX
+	ORQ  R10, DX // valueNext
+	MOVQ DX, AX
+	SHLQ $1, AX
+	SUCC(AX, 24, BX, CX)
+	SHRQ $63, DX
+	ORQ  DX, CX
+	MOVQ CX, 24(SI)
+	MOVQ 136(SP), DX
+	NOTQ DX
+	ANDQ BX, DX
+	ORQ  DX, 64(SP)
+	// after a name: ':'
+	MOVQ 128(SP), DX
+	MOVQ DX, AX
+	SHLQ $1, AX
+	SUCC(AX, 56, BX, CX)
+	SHRQ $63, DX
+	ORQ  DX, CX
+	MOVQ CX, 56(SI)
+	NOTQ R10
+	ANDQ R10, BX
+	ORQ  BX, 64(SP)
+	// after a value: ',', '}', ']' or the end
+	MOVQ 48(DI), R10
+	ANDQ R9, R10
+	ORQ  R8, R10 // closers
+	MOVQ 128(SP), DX
+	NOTQ DX
+	ANDQ 80(SP), DX
+	ORQ  R10, DX // valueEnd
+	MOVQ DX, AX
+	SHLQ $1, AX
+	ORQ  32(SP), AX
+	SUCC(AX, 64, BX, CX)
+	SHRQ $63, DX
+	ORQ  DX, CX
+	MOVQ CX, 64(SI)
+	MOVQ 80(DI), DX
+	ANDQ R9, DX // comma
+	ORQ  R10, DX
+	NOTQ DX
+	ANDQ BX, DX
+	ORQ  DX, 64(SP)
+
+	// Numbers inside the block. lastRun: the run of scalar bytes reaching byte 63, if any.
+	MOVQ 16(SP), R8 // scalar
+	MOVQ R8, AX
+	NOTQ AX
+	TESTQ AX, AX
+	JZ   gallscalar
+	BSRQ AX, CX
+	MOVQ $-1, DX
+	SHLQ CX, DX
+	SHLQ $1, DX // lastRun
+	JMP  glast
+
+gallscalar:
+	MOVQ $-1, DX
+	CMPQ 40(SP), $0
+	JEQ  glast
+	XORQ DX, DX
+
+glast:
+	NOTQ DX
+	MOVQ 32(DI), R10
+	ORQ  96(DI), R10
+	ANDQ 24(SP), R10
+	ANDQ DX, R10 // numStarts
+	MOVQ 24(SP), AX
+	MOVQ R10, DX
+	NOTQ DX
+	ANDQ DX, AX // runs: scalarStart &^ numStarts
+	JZ   gnoruns
+	MOVQ 104(SP), R13
+	MOVQ AX, 8(R13)
+	MOVQ R8, 16(R13)
+	MOVQ 32(DI), AX
+	MOVQ AX, 24(R13)
+
+gnoruns:
+	TESTQ R10, R10
+	JZ   gnonum
+	MOVQ 32(DI), R9 // d
+	MOVQ R9, R11
+	NOTQ R11 // ^d
+	MOVQ R8, R12
+	ADDQ R10, R12
+	NOTQ R12
+	ANDQ R8, R12 // numRuns = scalar &^ (scalar + numStarts)
+	MOVQ R10, AX
+	ANDQ 96(DI), AX // sign
+	MOVQ AX, BX
+	SHLQ $1, BX // sign<<1
+	MOVQ R10, CX
+	ANDQ R9, CX
+	ORQ  BX, CX // intStart
+	MOVQ BX, DX
+	ANDQ R11, DX // sign<<1 &^ d
+	MOVQ CX, R13
+	ANDQ 120(DI), R13
+	SHLQ $1, R13
+	ANDQ R9, R13
+	ORQ  R13, DX // bad so far
+	ADDQ R9, CX // s = d + intStart
+	MOVQ CX, R13
+	NOTQ R13
+	ANDQ R9, R13
+	ORQ  AX, R13 // covered = sign | d&^s
+	MOVQ CX, BX
+	ANDQ R11, BX
+	ANDQ 88(DI), BX // dots = s &^ d & dot
+	ORQ  BX, R13 // covered |= dots
+	SHLQ $1, BX // fracStart
+	MOVQ BX, R10
+	ANDQ R11, R10
+	ORQ  R10, DX // bad |= fracStart &^ d
+	ADDQ R9, BX // t = d + fracStart
+	MOVQ BX, R10
+	NOTQ R10
+	ANDQ R9, R10
+	ORQ  R10, R13 // covered |= d &^ t
+	ORQ  CX, BX
+	ANDQ R11, BX
+	ANDQ 112(DI), BX // exps = (s|t) &^ d & expo
+	ORQ  BX, R13 // covered |= exps
+	SHLQ $1, BX // afterExp
+	MOVQ 96(DI), CX
+	ORQ  104(DI), CX
+	ANDQ BX, CX // expSign
+	ORQ  CX, R13 // covered |= expSign
+	MOVQ CX, R10
+	NOTQ R10
+	ANDQ R10, BX
+	SHLQ $1, CX
+	ORQ  CX, BX // expStart
+	MOVQ BX, R10
+	ANDQ R11, R10
+	ORQ  R10, DX // bad |= expStart &^ d
+	ADDQ R9, BX
+	NOTQ BX
+	ANDQ R9, BX
+	ORQ  BX, R13 // covered |= d &^ (d + expStart)
+	NOTQ R13
+	ANDQ R12, R13
+	ORQ  R13, DX // bad |= numRuns &^ covered
+	ORQ  DX, 64(SP)
+
+gnonum:
+	MOVQ 64(SP), AX
+	ORQ  AX, 96(SI)
+
+gnext:
+	ADDQ $128, DI
+	ADDQ $32, 104(SP)
+	DECQ 96(SP)
+	JNZ  gloop
+
+gdone:
+	RET
+
+gdeep:
+	MOVQ $1, 104(SI)
+	RET

@@ -221,4 +221,3 @@ func scanJSONBlocksOld(b []byte, asm bool) bool {
 	}
 	return !nonASCII || validUTF8(b, asm)
 }
-

@@ -13,3 +13,7 @@ func stage1AVX2(src *byte, nblocks int, masks *blockMasks) bool {
 func utf8ValidAVX2(src *byte, nblocks int, tail *[64]byte) bool {
 	panic("bus: utf8ValidAVX2 without an assembly implementation")
 }
+
+func grammarAVX2(masks *blockMasks, nblocks int, s *blockState, checks *blockChecks) {
+	panic("bus: grammarAVX2 without an assembly implementation")
+}

@@ -215,8 +215,15 @@ func validBlockChecks(b []byte, base int, c *blockChecks) bool {
 		p := base + int(q)
 		run := uint(bits.TrailingZeros64(^(c.scalar >> q)))
 		if q+run < 64 {
-			// Fast path for the commonest scalars, -?(0|[1-9][0-9]*)(.[0-9]+)?: besides the
-			// sign, at most one non-digit, a '.' with digits on both sides.
+			// Fast paths for the literals and the commonest numbers, -?(0|[1-9][0-9]*)(.[0-9]+)?:
+			// besides the sign, at most one non-digit, a '.' with digits on both sides.
+			if run == 4 && p+4 <= len(b) {
+				if w := binary.LittleEndian.Uint32(b[p:]); w == 't'|'r'<<8|'u'<<16|'e'<<24 || w == 'n'|'u'<<8|'l'<<16|'l'<<24 {
+					continue
+				}
+			} else if run == 5 && p+5 <= len(b) && binary.LittleEndian.Uint32(b[p:]) == 'f'|'a'<<8|'l'<<16|'s'<<24 && b[p+4] == 'e' {
+				continue
+			}
 			neg := uint(b2u(b[p] == '-'))
 			other := (1<<run - 1) &^ (c.digit >> q) &^ uint64(neg)
 			k := uint(bits.TrailingZeros64(other)) // the '.' if any; 64 if none

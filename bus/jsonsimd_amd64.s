@@ -451,19 +451,20 @@ gbrend:
 	MOVQ R9, 88(SI)
 
 	// Commas.
-	MOVQ 80(DI), R13
-	ANDQ 88(SP), R13 // comma
+	MOVQ 64(SP), R13 // bad, in R13 up to the numbers
+	MOVQ 80(DI), R12
+	ANDQ 88(SP), R12 // comma
 	MOVQ 48(SP), R8 // inObject
 	MOVQ 56(SP), R9 // atTop
-	MOVQ R13, DX
+	MOVQ R12, DX
 	ANDQ R9, DX
-	ORQ  DX, 64(SP) // bad |= comma & atTop
-	MOVQ R13, R10
+	ORQ  DX, R13 // bad |= comma & atTop
+	MOVQ R12, R10
 	ANDQ R8, R10
 	MOVQ R10, 120(SP) // objComma
 	ORQ  R9, R8
 	NOTQ R8
-	ANDQ R13, R8
+	ANDQ R12, R8
 	MOVQ R8, 48(SP) // arrComma
 
 	// Grammar: what follows each class of token. R11 ws, R12 ^ws.
@@ -494,7 +495,7 @@ gbrend:
 	ORQ  72(SP), DX
 	NOTQ DX
 	ANDQ BX, DX
-	ORQ  DX, 64(SP)
+	ORQ  DX, R13
 	// after an object's comma: a name
 	MOVQ 120(SP), R10
 	MOVQ R10, AX
@@ -507,7 +508,7 @@ gbrend:
 	MOVQ DX, R10
 	NOTQ R10
 	ANDQ BX, R10
-	ORQ  R10, 64(SP)
+	ORQ  R10, R13
 	// names, and their closing quotes
 	ORQ  112(SP), BX
 	ANDQ DX, BX // names
@@ -532,7 +533,7 @@ gbrend:
 	ORQ  136(SP), DX
 	NOTQ DX
 	ANDQ BX, DX
-	ORQ  DX, 64(SP)
+	ORQ  DX, R13
 	// after ':' or an array's comma: a value
 	MOVQ 72(DI), R10
 	ANDQ R9, R10 // colon
@@ -547,7 +548,7 @@ gbrend:
 	MOVQ 136(SP), DX
 	NOTQ DX
 	ANDQ BX, DX
-	ORQ  DX, 64(SP)
+	ORQ  DX, R13
 	// after a name: ':'
 	MOVQ 128(SP), DX
 	MOVQ DX, AX
@@ -558,7 +559,7 @@ gbrend:
 	MOVQ CX, 56(SI)
 	NOTQ R10
 	ANDQ R10, BX
-	ORQ  BX, 64(SP)
+	ORQ  BX, R13
 	// after a value: ',', '}', ']' or the end
 	MOVQ 48(DI), R10
 	ANDQ R9, R10
@@ -579,7 +580,9 @@ gbrend:
 	ORQ  R10, DX
 	NOTQ DX
 	ANDQ BX, DX
-	ORQ  DX, 64(SP)
+	ORQ  DX, R13
+
+	MOVQ R13, 64(SP)
 
 	// Numbers inside the block. lastRun: the run of scalar bytes reaching byte 63, if any.
 	MOVQ 16(SP), R8 // scalar

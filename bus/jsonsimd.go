@@ -418,6 +418,18 @@ func prefixXor(x uint64) uint64 {
 	return x
 }
 
+// escapeKind[c] is 1 for the bytes a backslash may escape alone ("\/bfnrt), 2 for 'u' (four hex
+// digits follow) and 0 for the others; jsonHex[c] says whether c is a hex digit.
+var (
+	escapeKind = [256]byte{'"': 1, '\\': 1, '/': 1, 'b': 1, 'f': 1, 'n': 1, 'r': 1, 't': 1, 'u': 2}
+	jsonHex    = func() (t [256]bool) {
+		for c := range t {
+			t[c] = isHex(byte(c))
+		}
+		return t
+	}()
+)
+
 // validEscapes reports whether each byte of the block at base marked in esc (escaped by a
 // backslash inside a string) makes a valid escape.
 func validEscapes(b []byte, base int, esc uint64) bool {
@@ -427,10 +439,10 @@ func validEscapes(b []byte, base int, esc uint64) bool {
 		if p >= len(b) {
 			return false // the text ends in a backslash (inside the padding)
 		}
-		switch b[p] {
-		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		case 'u':
-			if len(b)-p < 5 || !isHex(b[p+1]) || !isHex(b[p+2]) || !isHex(b[p+3]) || !isHex(b[p+4]) {
+		switch escapeKind[b[p]] {
+		case 1:
+		case 2:
+			if len(b)-p < 5 || !jsonHex[b[p+1]] || !jsonHex[b[p+2]] || !jsonHex[b[p+3]] || !jsonHex[b[p+4]] {
 				return false
 			}
 		default:

@@ -374,34 +374,22 @@ ghavestr:
 	ANDQ R9, R11 // objects' brackets
 	MOVQ 80(SI), R8 // kinds
 	MOVQ 88(SI), R9 // depth
-	XORQ AX, AX // lo
-	MOVQ AX, 48(SP) // inObject
-	MOVQ AX, 56(SP) // atTop
+	MOVQ R8, AX
+	ANDQ $1, AX
+	MOVQ AX, 48(SP) // the block starts in an object
+	MOVQ R9, AX
+	NEGQ AX
+	SBBQ AX, AX
+	INCQ AX
+	MOVQ AX, 56(SP) // the block starts at top level
+	MOVQ BX, R12 // br
+	XORQ AX, AX // bit i: the innermost container after bracket i is an object
+	XORQ DX, DX // bit i: top level after bracket i
 	TESTQ BX, BX
 	JZ   gbrdone
 
 gbrloop:
-	MOVQ AX, CX
-	MOVQ $1, R13
-	SHLQ CX, R13 // 1<<lo
 	BSFQ BX, CX // i
-	MOVQ $1, DX
-	SHLQ CX, DX
-	SUBQ R13, DX // seg: the bytes from the bracket before to this one
-	TESTQ R9, R9
-	JNZ  gbrin
-	ORQ  DX, 56(SP) // atTop |= seg
-	JMP  gbrkind
-
-gbrin:
-	MOVQ R8, R13
-	ANDQ $1, R13
-	NEGQ R13
-	ANDQ R13, DX
-	ORQ  DX, 48(SP) // inObject |= seg if the innermost is an object
-
-gbrkind:
-	MOVQ CX, AX // lo = i
 	BTQ  CX, R10
 	JCC  gbrclose
 	CMPQ R9, $63
@@ -424,29 +412,42 @@ gbrclose:
 	JNZ  gdeep // the other kind: scanJSON rejects it
 	SHRQ $1, R8
 	DECQ R9
+	JZ   gbrtop
 
 gbrnext:
+	MOVQ R8, R13
+	ANDQ $1, R13
+	SHLQ CX, R13
+	ORQ  R13, AX
 	LEAQ -1(BX), R13
 	ANDQ R13, BX
 	JNZ  gbrloop
+	JMP  gbrdone
+
+gbrtop:
+	MOVQ $1, R13
+	SHLQ CX, R13
+	ORQ  R13, DX
+	JMP  gbrnext
 
 gbrdone:
-	MOVQ AX, CX
-	MOVQ $-1, DX
-	SHLQ CX, DX // ^0 << lo
-	TESTQ R9, R9
-	JNZ  gbrin2
-	ORQ  DX, 56(SP)
-	JMP  gbrend
-
-gbrin2:
-	MOVQ R8, R13
-	ANDQ $1, R13
-	NEGQ R13
-	ANDQ R13, DX
-	ORQ  DX, 48(SP)
-
-gbrend:
+	// The other bytes take the state after the bracket before them (or the block's start): the
+	// state's bit at the start of each run of them, added into the run, carries through it.
+	NOTQ R12 // not brackets
+	SHLQ $1, AX
+	ORQ  48(SP), AX
+	ANDQ R12, AX
+	ADDQ R12, AX
+	NOTQ AX
+	ANDQ R12, AX
+	MOVQ AX, 48(SP) // inObject
+	SHLQ $1, DX
+	ORQ  56(SP), DX
+	ANDQ R12, DX
+	ADDQ R12, DX
+	NOTQ DX
+	ANDQ R12, DX
+	MOVQ DX, 56(SP) // atTop
 	MOVQ R8, 80(SI)
 	MOVQ R9, 88(SI)
 

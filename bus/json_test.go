@@ -329,3 +329,31 @@ func TestBlockValidatorNesting(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockValidatorScalarsAcrossBlocks checks numbers and literals, valid and not, across the
+// edge of two blocks (in one chunk of blocks and between two: 1024 bytes), ending on either
+// side of it and at the end of the text, inside an array and alone.
+func TestBlockValidatorScalarsAcrossBlocks(t *testing.T) {
+	scalars := []string{"0", "-0", "7", "12", "-1.5", "123456.789", "01", "-01", "1.", "1.e5", "1e5", "1E+5",
+		"2.5e-3", "-", "+1", "0x1", "1x", "1..2", "1e", "1e+", "true", "tru", "truex", "false", "fals", "null",
+		"nul", "nulll", "t", "-0.0e+0"}
+	for _, sc := range scalars {
+		for _, edge := range []int{64, 128, 1024} {
+			for pad := edge - len(sc) - 2; pad <= edge+1; pad++ {
+				for _, p := range [][]byte{
+					[]byte("[" + strings.Repeat(" ", pad) + sc + "," + sc + "]" + strings.Repeat(" ", 200)),
+					[]byte(strings.Repeat(" ", pad+1) + sc),
+					[]byte(strings.Repeat(" ", pad+1) + sc + strings.Repeat(" ", 300)),
+				} {
+					want := wantJSON(p)
+					if got := validJSON(p); got != want {
+						t.Fatalf("validJSON(%q) = %v, encoding/json + utf8 say %v", p, got, want)
+					}
+					if got := scanJSONBlocks(p, false); got != want {
+						t.Fatalf("scanJSONBlocks(%q, portable) = %v, encoding/json + utf8 say %v", p, got, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -150,8 +150,9 @@ type blockState struct {
 
 // blockChecks is what the grammar leaves for one block to be checked one by one (by
 // scanJSONBlocks, after it): the escaped bytes inside strings (esc), the starts of the runs of
-// scalar bytes the masks did not check (runs: literals, garbage, a run reaching byte 63), with
-// the block's scalar and digit masks to measure them. grammarAVX2 writes it by offset.
+// scalar bytes the masks did not check (runs: literals, garbage, a run reaching byte 63), and
+// the block's scalar and digit masks to measure them (zero in a block inside one string).
+// grammarAVX2 writes it by offset.
 type blockChecks struct {
 	esc, runs, scalar, digit uint64
 }
@@ -191,8 +192,14 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 			return false
 		}
 		for k := range nb {
-			if c := &checks[k]; c.esc|c.runs != 0 && !validBlockChecks(b, base+64*k, c) {
-				return false
+			if c := &checks[k]; c.esc|c.runs != 0 {
+				var next *blockChecks
+				if k+1 < nb {
+					next = &checks[k+1]
+				}
+				if !validBlockChecks(b, base+64*k, c, next) {
+					return false
+				}
 			}
 		}
 		base += 64 * nb
@@ -205,43 +212,56 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 }
 
 // validBlockChecks reports whether the escapes and scalar runs c leaves in the block at base
-// are valid.
-func validBlockChecks(b []byte, base int, c *blockChecks) bool {
+// are valid; next is the next block's checks if it is in the same chunk (its scalar and digit
+// masks measure a run going on into it), else nil.
+func validBlockChecks(b []byte, base int, c, next *blockChecks) bool {
 	if c.esc != 0 && !validEscapes(b, base, c.esc) {
 		return false
 	}
 	for t := c.runs; t != 0; t &= t - 1 {
 		q := uint(bits.TrailingZeros64(t))
 		p := base + int(q)
-		run := uint(bits.TrailingZeros64(^(c.scalar >> q)))
-		if q+run < 64 {
-			// Fast paths for the literals and the commonest numbers, -?(0|[1-9][0-9]*)(.[0-9]+)?:
-			// besides the sign, at most one non-digit, a '.' with digits on both sides.
-			if run == 4 && p+4 <= len(b) {
-				if w := binary.LittleEndian.Uint32(b[p:]); w == 't'|'r'<<8|'u'<<16|'e'<<24 || w == 'n'|'u'<<8|'l'<<16|'l'<<24 {
-					continue
-				}
-			} else if run == 5 && p+5 <= len(b) && binary.LittleEndian.Uint32(b[p:]) == 'f'|'a'<<8|'l'<<16|'s'<<24 && b[p+4] == 'e' {
-				continue
-			}
-			neg := uint(b2u(b[p] == '-'))
-			other := (1<<run - 1) &^ (c.digit >> q) &^ uint64(neg)
-			k := uint(bits.TrailingZeros64(other)) // the '.' if any; 64 if none
-			intLen := min(k, run) - neg
-			if other&(other-1) == 0 && intLen > 0 && (intLen == 1 || b[p+int(neg)] != '0') &&
-				(other == 0 || b[p+int(k)] == '.' && k+1 < run) {
-				continue
-			}
+		scalar, digit := c.scalar>>q, c.digit>>q
+		run := uint(bits.TrailingZeros64(^scalar))
+		ends := q+run < 64 // the masks show where the run ends
+		if !ends && q > 0 && next != nil { // it goes on in the next block: measure it there
+			scalar |= next.scalar << (64 - q)
+			digit |= next.digit << (64 - q)
+			run = uint(bits.TrailingZeros64(^scalar))
+			ends = run < 64
 		}
-		if q+run >= 64 { // the run may go on in the next block
+		if ends && commonScalar(b, p, run, digit) {
+			continue
+		}
+		if !ends {
 			if !validScalar(b, p) {
 				return false
 			}
-		} else if !validScalarRun(b[p:p+int(run)], c.digit>>q) {
+		} else if !validScalarRun(b[p:p+int(run)], digit) {
 			return false
 		}
 	}
 	return true
+}
+
+// commonScalar reports whether the run of run scalar bytes at p (digits: bit j says whether
+// b[p+j] is a digit) is one of the commonest scalars: true, null, false, or a number
+// -?(0|[1-9][0-9]*)(.[0-9]+)? (besides the sign, at most one non-digit, a '.' with digits on
+// both sides). false says only that validScalarRun must decide.
+func commonScalar(b []byte, p int, run uint, digits uint64) bool {
+	if run == 4 && p+4 <= len(b) {
+		if w := binary.LittleEndian.Uint32(b[p:]); w == 't'|'r'<<8|'u'<<16|'e'<<24 || w == 'n'|'u'<<8|'l'<<16|'l'<<24 {
+			return true
+		}
+	} else if run == 5 && p+5 <= len(b) && binary.LittleEndian.Uint32(b[p:]) == 'f'|'a'<<8|'l'<<16|'s'<<24 && b[p+4] == 'e' {
+		return true
+	}
+	neg := uint(b2u(b[p] == '-'))
+	other := (1<<run - 1) &^ digits &^ uint64(neg)
+	k := uint(bits.TrailingZeros64(other)) // the '.' if any; 64 if none
+	intLen := min(k, run) - neg
+	return other&(other-1) == 0 && intLen > 0 && (intLen == 1 || b[p+int(neg)] != '0') &&
+		(other == 0 || b[p+int(k)] == '.' && k+1 < run)
 }
 
 // grammarGo is the portable grammar step: steps 2 to 5 above over the blocks of masks, from
@@ -389,9 +409,7 @@ func grammarGo(masks []blockMasks, s *blockState, checks []blockChecks) {
 			bad |= numRuns &^ covered
 		}
 		s.bad |= bad
-		if runs := scalarStart &^ numStarts; runs != 0 {
-			c.runs, c.scalar, c.digit = runs, scalar, m.digit
-		}
+		c.runs, c.scalar, c.digit = scalarStart&^numStarts, scalar, m.digit
 	}
 }
 

@@ -613,14 +613,12 @@ glast:
 	MOVQ R10, DX
 	NOTQ DX
 	ANDQ DX, AX // runs: scalarStart &^ numStarts
-	JZ   gnoruns
 	MOVQ 104(SP), R13
 	MOVQ AX, 8(R13)
 	MOVQ R8, 16(R13)
 	MOVQ 32(DI), AX
 	MOVQ AX, 24(R13)
 
-gnoruns:
 	TESTQ R10, R10
 	JZ   gnonum
 	MOVQ 32(DI), R9 // d

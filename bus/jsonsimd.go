@@ -223,7 +223,7 @@ func validBlockChecks(b []byte, base int, c, next *blockChecks) bool {
 		p := base + int(q)
 		scalar, digit := c.scalar>>q, c.digit>>q
 		run := uint(bits.TrailingZeros64(^scalar))
-		ends := q+run < 64 // the masks show where the run ends
+		ends := q+run < 64                 // the masks show where the run ends
 		if !ends && q > 0 && next != nil { // it goes on in the next block: measure it there
 			scalar |= next.scalar << (64 - q)
 			digit |= next.digit << (64 - q)

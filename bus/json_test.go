@@ -357,3 +357,26 @@ func TestBlockValidatorScalarsAcrossBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockValidatorLongStrings checks strings spanning whole blocks (the grammar's fast path
+// for them) with one byte at positions about each block edge made a control byte, a backslash
+// (an escape of the next byte), a quote or a non-ASCII byte, up to and past a chunk of blocks.
+func TestBlockValidatorLongStrings(t *testing.T) {
+	for _, n := range []int{300, 1100} {
+		orig := []byte(`{"k":"` + strings.Repeat("x", n) + `"}`)
+		for i := 6; i < len(orig)-2; i++ {
+			if i%64 > 2 && i%64 < 61 {
+				continue
+			}
+			for _, c := range []byte{0x01, '\\', '"', 0xe9, 'n'} {
+				p := bytes.Clone(orig)
+				p[i] = c
+				want := wantJSON(p)
+				if got := validJSON(p); got != want {
+					t.Fatalf("validJSON(%q) = %v, encoding/json + utf8 say %v", p, got, want)
+				}
+				checkBlockValidators(t, p)
+			}
+		}
+	}
+}

@@ -267,10 +267,36 @@ gloop:
 	JNZ  gtokens
 	CMPQ 8(SI), $0
 	JEQ  gtokens
-	// Inside one string from end to end.
-	MOVQ 24(DI), DX
-	ORQ  DX, 96(SI)
-	JMP  gnext
+	// Inside one string from end to end (the usual block of a long string), and so the
+	// blocks after it that hold no quote or backslash, with the counters in registers.
+	MOVQ 96(SP), R12
+	XORQ R8, R8
+
+ginstr:
+	ORQ  24(DI), R8 // control bytes
+	ADDQ $128, DI
+	ADDQ $32, R13
+	DECQ R12
+	JZ   ginstrend
+	MOVQ 0(DI), AX
+	ORQ  8(DI), AX
+	JNZ  ginstrleave
+	XORQ AX, AX
+	MOVQ AX, 0(R13)
+	MOVQ AX, 8(R13)
+	MOVQ AX, 16(R13)
+	MOVQ AX, 24(R13)
+	JMP  ginstr
+
+ginstrleave:
+	ORQ  R8, 96(SI)
+	MOVQ R12, 96(SP)
+	MOVQ R13, 104(SP)
+	JMP  gloop
+
+ginstrend:
+	ORQ  R8, 96(SI)
+	RET
 
 gtokens:
 	MOVQ BX, DX

@@ -158,3 +158,32 @@ func TestJSONShapesAreValid(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStage1 measures stage 1 alone on 64 KiB of records, with AVX2 and with AVX-512BW,
+// over the same bytes (cpu-GB/s as in BenchmarkValidJSONShapes).
+func BenchmarkStage1(b *testing.B) {
+	p := jsonShapes[1].gen(64 << 10)
+	nb := len(p) / 64
+	masks := make([]blockMasks, nb)
+	for _, v := range []struct {
+		name string
+		ok   bool
+		f    func(*byte, int, *blockMasks) bool
+	}{{"avx2", haveStage1Asm, stage1AVX2}, {"avx512", haveStage1AVX512, stage1AVX512}} {
+		b.Run(v.name, func(b *testing.B) {
+			if !v.ok {
+				b.Skip("not on this CPU")
+			}
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.SetBytes(int64(nb * 64))
+			t0 := threadCPUTime()
+			for range b.N {
+				v.f(&p[0], nb, &masks[0])
+			}
+			if d := threadCPUTime() - t0; t0 != 0 && d > 0 {
+				b.ReportMetric(float64(nb*64)*float64(b.N)/float64(d), "cpu-GB/s")
+			}
+		})
+	}
+}

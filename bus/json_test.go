@@ -146,6 +146,17 @@ func checkBlockValidators(t *testing.T, b []byte) {
 			t.Fatalf("stage 1 of %q, block %d: portable %+v, AVX2 %+v", b, k, goMasks[k], asmMasks[k])
 		}
 	}
+	if haveStage1AVX512 && nb > 0 {
+		avx512Masks := make([]blockMasks, nb)
+		if na := stage1AVX512(&src[0], nb, &avx512Masks[0]); na != goNA {
+			t.Fatalf("stage 1 of %q: non-ASCII portable %v, AVX-512 %v", b, goNA, na)
+		}
+		for k := range goMasks {
+			if goMasks[k] != avx512Masks[k] {
+				t.Fatalf("stage 1 of %q, block %d: portable %+v, AVX-512 %+v", b, k, goMasks[k], avx512Masks[k])
+			}
+		}
+	}
 }
 
 // TestValidJSONMutatedShapes checks the validators on payloads of every benchmark shape with

@@ -179,7 +179,11 @@ func scanJSONBlocks(b []byte, asm bool) bool {
 			src, nb = tail[:], 1
 		}
 		if asm {
-			nonASCII = stage1AVX2(unsafe.SliceData(src), nb, &masks[0]) || nonASCII
+			if haveStage1AVX512 {
+				nonASCII = stage1AVX512(unsafe.SliceData(src), nb, &masks[0]) || nonASCII
+			} else {
+				nonASCII = stage1AVX2(unsafe.SliceData(src), nb, &masks[0]) || nonASCII
+			}
 			grammarAVX2(&masks[0], nb, &s, &checks[0])
 		} else {
 			nonASCII = stage1Go(src, nb, masks[:]) || nonASCII

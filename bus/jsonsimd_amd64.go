@@ -24,3 +24,12 @@ func utf8ValidAVX2(src *byte, nblocks int, tail *[64]byte) bool
 //
 //go:noescape
 func grammarAVX2(masks *blockMasks, nblocks int, s *blockState, checks *blockChecks)
+
+// haveStage1AVX512 reports whether stage1AVX512 can run here.
+var haveStage1AVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+
+// stage1AVX512 is stage1AVX2 with AVX-512BW: each 64-byte block compared at once into a mask
+// register. jsonsimd_amd64.s.
+//
+//go:noescape
+func stage1AVX512(src *byte, nblocks int, masks *blockMasks) bool

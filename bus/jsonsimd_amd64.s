@@ -728,3 +728,89 @@ gdone:
 gdeep:
 	MOVQ $1, 104(SI)
 	RET
+
+// BCAST broadcasts the byte c into the Z register z.
+#define BCAST(c, z) MOVL c, AX; VPBROADCASTB AX, z
+
+// KMASK stores the mask of the byte compare of Z7 with z at off(DI).
+#define KMASK(z, off) VPCMPEQB z, Z7, K1; KMOVQ K1, off(DI)
+
+// func stage1AVX512(src *byte, nblocks int, masks *blockMasks) bool
+TEXT ·stage1AVX512(SB), NOSPLIT, $0-25
+	MOVQ src+0(FP), SI
+	MOVQ nblocks+8(FP), CX
+	MOVQ masks+16(FP), DI
+	BCAST($0x22, Z1)
+	BCAST($0x5c, Z2)
+	VBROADCASTI64X4 wsTable<>(SB), Z4
+	BCAST($0x1f, Z6)
+	BCAST($0x30, Z13)
+	BCAST($0x09, Z14)
+	BCAST($0x7b, Z16)
+	BCAST($0x7d, Z17)
+	BCAST($0x5b, Z18)
+	BCAST($0x5d, Z19)
+	BCAST($0x3a, Z20)
+	BCAST($0x2c, Z21)
+	BCAST($0x2e, Z22)
+	BCAST($0x2d, Z23)
+	BCAST($0x2b, Z24)
+	BCAST($0x20, Z25)
+	BCAST($0x65, Z26)
+	VPXORQ Z15, Z15, Z15 // OR of every byte
+	TESTQ CX, CX
+	JZ   done512
+
+loop512:
+	VMOVDQU64 (SI), Z7
+	VPORQ Z7, Z15, Z15
+	KMASK(Z1, 0)
+	KMASK(Z2, 8)
+	VPSHUFB Z7, Z4, Z9 // ws: wsTable[c&15] == c
+	VPCMPEQB Z9, Z7, K1
+	KMOVQ K1, 16(DI)
+	VPMINUB Z6, Z7, Z9 // ctrl: min(c, 0x1f) == c
+	VPCMPEQB Z9, Z7, K1
+	KMOVQ K1, 24(DI)
+	VPSUBB Z13, Z7, Z9 // digit: min(c-'0', 9) == c-'0'
+	VPMINUB Z14, Z9, Z10
+	VPCMPEQB Z10, Z9, K1
+	KMOVQ K1, AX
+	MOVQ AX, 32(DI)
+	KMASK(Z16, 40)
+	KMASK(Z17, 48)
+	KMASK(Z18, 56)
+	KMASK(Z19, 64)
+	KMASK(Z20, 72)
+	KMASK(Z21, 80)
+	TESTQ AX, AX
+	JNZ  numbers512
+	MOVQ AX, 88(DI)
+	MOVQ AX, 96(DI)
+	MOVQ AX, 104(DI)
+	MOVQ AX, 112(DI)
+	MOVQ AX, 120(DI)
+	JMP  next512
+
+numbers512:
+	KMASK(Z22, 88)
+	KMASK(Z23, 96)
+	KMASK(Z24, 104)
+	VPORQ Z25, Z7, Z9 // e or E: c|0x20 == 'e'
+	VPCMPEQB Z26, Z9, K1
+	KMOVQ K1, 112(DI)
+	KMASK(Z13, 120)
+
+next512:
+	ADDQ $64, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  loop512
+
+done512:
+	VPMOVB2M Z15, K1
+	KMOVQ K1, AX
+	VZEROUPPER
+	TESTQ AX, AX
+	SETNE ret+24(FP)
+	RET

@@ -17,3 +17,10 @@ func utf8ValidAVX2(src *byte, nblocks int, tail *[64]byte) bool {
 func grammarAVX2(masks *blockMasks, nblocks int, s *blockState, checks *blockChecks) {
 	panic("bus: grammarAVX2 without an assembly implementation")
 }
+
+// haveStage1AVX512 reports whether stage1AVX512 can run here: never.
+const haveStage1AVX512 = false
+
+func stage1AVX512(src *byte, nblocks int, masks *blockMasks) bool {
+	panic("bus: stage1AVX512 without an assembly implementation")
+}

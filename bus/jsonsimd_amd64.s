@@ -509,6 +509,19 @@ gbrdone:
 	ORQ  72(SP), DX
 	ORQ  24(SP), DX
 	MOVQ DX, 136(SP) // value
+	// A block with no '{', no object's comma and no carry of theirs or of a name has no name:
+	// skip to '['.
+	MOVQ R10, AX
+	ORQ  120(SP), AX
+	ORQ  32(SI), AX
+	ORQ  48(SI), AX
+	ORQ  56(SI), AX
+	ORQ  72(SI), AX
+	JNZ  gobj
+	MOVQ $0, 128(SP) // nameEnd
+	JMP  gobjdone
+
+gobj:
 	// after '{': a name or '}'
 	MOVQ R10, AX
 	SHLQ $1, AX
@@ -547,7 +560,12 @@ gbrdone:
 	MOVQ CX, 72(SI) // cNameString
 	ANDQ R9, AX
 	MOVQ AX, 128(SP) // nameEnd
-	// after '[': a value or ']'
+
+gobjdone:
+	// after '[': a value or ']' (nothing to do without '[' or its carry)
+	MOVQ R8, AX
+	ORQ  40(SI), AX
+	JZ   gnolbr
 	MOVQ R8, AX
 	SHLQ $1, AX
 	SUCC(AX, 40, BX, CX)
@@ -561,6 +579,13 @@ gbrdone:
 	NOTQ DX
 	ANDQ BX, DX
 	ORQ  DX, R13
+	JMP  glbrdone
+
+gnolbr:
+	MOVQ 64(DI), R8
+	ANDQ R9, R8 // rbracket
+
+glbrdone:
 	// after ':' or an array's comma: a value
 	MOVQ 72(DI), R10
 	ANDQ R9, R10 // colon
@@ -576,8 +601,11 @@ gbrdone:
 	NOTQ DX
 	ANDQ BX, DX
 	ORQ  DX, R13
-	// after a name: ':'
+	// after a name: ':' (nothing to do without a name or its carry)
 	MOVQ 128(SP), DX
+	MOVQ DX, AX
+	ORQ  56(SI), AX
+	JZ   gnoname
 	MOVQ DX, AX
 	SHLQ $1, AX
 	SUCC(AX, 56, BX, CX)
@@ -587,6 +615,8 @@ gbrdone:
 	NOTQ R10
 	ANDQ R10, BX
 	ORQ  BX, R13
+
+gnoname:
 	// after a value: ',', '}', ']' or the end
 	MOVQ 48(DI), R10
 	ANDQ R9, R10

@@ -11,15 +11,25 @@ import (
 // and UTF-8 throughout) 64 bytes at a time with bitmasks, after simdjson (Langdale & Lemire,
 // "Parsing Gigabytes of JSON per Second", 2019), and without visiting tokens one by one:
 //
-//  1. Classification: every 64-byte block becomes sixteen bitmasks (blockMasks), with AVX2 on
-//     amd64 (stage1AVX2, jsonsimd_amd64.s, 32 bytes per compare), or byte by byte
-//     (stage1Go, the reference the tests compare the assembly with).
+//  1. Classification: every 64-byte block becomes sixteen bitmasks (blockMasks), with
+//     AVX-512BW on amd64 where the CPU has it (stage1AVX512, jsonsimd_amd64.s, a block per
+//     compare), else AVX2 (stage1AVX2, 32 bytes per compare), or byte by byte (stage1Go, the
+//     reference the tests compare both with).
+//
+// Steps 2 to 5 are the grammar step: grammarAVX2 in assembly beside stage 1, grammarGo
+// elsewhere (the tests compare their states and outputs block by block). It leaves for
+// validBlockChecks, after it, what it does not check with masks (blockChecks).
 //  2. Strings: the bytes escaped by odd runs of backslashes, the unescaped quotes, and the
 //     in-string mask (prefix XOR of the quotes, carried from block to block).
 //  3. Containers: only brackets are visited one by one, to match them on a 64-bit shift register
-//     of container kinds (a text nested deeper than 64 goes to scanJSON, which checks the
-//     limit of maxJSONNesting) and to mark which bytes lie directly in an object, in an array
-//     or at top level (which tells a comma between members from one between elements).
+//     of container kinds (a text nesting 64 deep goes to scanJSON, which checks the limit of
+//     maxJSONNesting; grammarAVX2 hands it a bracket that does not match too) and to mark
+//     which bytes lie directly in an object, in an array or at top level (which tells a comma
+//     between members from one between elements). grammarAVX2 records only the state after
+//     each bracket, at its position; the bytes up to the next bracket take it with one
+//     addition per block (the state's bit at the start of each run, added into the run of
+//     non-bracket bytes, carries through it). Its branches on opening or closing are cheaper
+//     than branch-free pushes and pops by CMOV on these shapes (measured, RATIONALE.md).
 //  4. Grammar: every token (structural character, string, run of other bytes outside strings)
 //     has a class, and the first non-whitespace byte after each token of a class must start a
 //     token allowed after it: after '{' a member name or '}', after '[' a value or ']', after
@@ -31,12 +41,14 @@ import (
 //     in-string mask. The first token must start a value, and only a value may end the text.
 //  5. Runs of other bytes outside strings: numbers inside one block are checked with masks too
 //     (the number grammar followed with one addition per run of digits); literals (true,
-//     false, null), garbage and the runs that cross a block's end are parsed one by one
-//     (validScalarRun, validScalar).
+//     false, null), garbage and the runs that cross a block's end are left to
+//     validBlockChecks: the commonest (literals, numbers without exponent) by a fast path on
+//     the masks, a run going on into the next block of the chunk measured with that block's
+//     masks, the others parsed (validScalarRun, validScalar).
 //
 // What the masks check besides: a control byte inside a string or outside one other than
-// \t \n \r, each escape inside a string (one of "\/bfnrt, or u and four hex digits), an
-// unterminated string. A backslash outside a string would make the quote masks after it wrong,
+// \t \n \r, an unterminated string; each escape inside a string (one of "\/bfnrt, or u and four
+// hex digits) is checked one by one by validBlockChecks. A backslash outside a string would make the quote masks after it wrong,
 // but it is a scalar byte no scalar accepts, and the masks before it are right, so the text is
 // rejected. Bytes ≥ 0x80 outside strings are scalar bytes (rejected the same way); inside
 // strings they are checked by validUTF8 over the whole text (AVX2, utf8_amd64.s, or

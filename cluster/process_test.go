@@ -579,18 +579,8 @@ func TestProcessesFrozenNodeDoesNotStall(t *testing.T) {
 		t.Fatalf("link n1→n3 %+v", to3)
 	}
 	t.Logf("frozen n3: n1→n3 enqueued %d acked %d lost %d (queued %d unacked %d)", to3.Enqueued, to3.Acked, to3.Lost, to3.LostQueued, to3.LostUnacked)
-	if err := ps[2].cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
 	resumed = true
-	for _, p := range ps {
-		if r := p.do("members 3"); !r.OK {
-			t.Fatalf("after SIGCONT %s sees %v", p.name, r.Members)
-		}
-	}
-	for _, p := range ps {
-		p.quit()
-	}
+	resumeAndQuit(t, ps, ps[2])
 }
 
 // TestProcessesFrozenNodeLatency: n1 paces 10 000 messages/s to subscribers on n2 and n3 and
@@ -629,18 +619,8 @@ func TestProcessesFrozenNodeLatency(t *testing.T) {
 	if lat.LatCount != n || time.Duration(lat.LatMaxNs) > 500*time.Millisecond {
 		t.Fatalf("n2: %d latencies, max %v: the frozen n3 stalled the other link", lat.LatCount, time.Duration(lat.LatMaxNs))
 	}
-	if err := ps[2].cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
 	resumed = true
-	for _, p := range ps {
-		if r := p.do("members 3"); !r.OK {
-			t.Fatalf("after SIGCONT %s sees %v", p.name, r.Members)
-		}
-	}
-	for _, p := range ps {
-		p.quit()
-	}
+	resumeAndQuit(t, ps, ps[2])
 }
 
 // BenchmarkProcesses measures the cluster with every node in its own process (the test binary
@@ -690,4 +670,21 @@ func BenchmarkProcesses(b *testing.B) {
 func rssBytes() int64 {
 	n, _ := procstat.RSS()
 	return int64(n)
+}
+
+// resumeAndQuit sends SIGCONT to the frozen node, waits until every node sees the three members
+// again, and quits them all.
+func resumeAndQuit(t *testing.T, ps []*proc, frozen *proc) {
+	t.Helper()
+	if err := frozen.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if r := p.do("members 3"); !r.OK {
+			t.Fatalf("after SIGCONT %s sees %v", p.name, r.Members)
+		}
+	}
+	for _, p := range ps {
+		p.quit()
+	}
 }

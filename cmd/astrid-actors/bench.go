@@ -66,7 +66,7 @@ major page faults of the scenario.`,
 	}
 	f := cmd.Flags()
 	f.DurationVar(&o.duration, "duration", 2*time.Second, "how long each measurement runs")
-	f.IntVar(&o.rounds, "rounds", bench.DefaultRounds, "interleaved rounds of pubsub, batch, fanout, rtt, wake, restart, compute and cluster throughput (capsules, then each baseline, per round); medians and min–max reported")
+	f.IntVar(&o.rounds, "rounds", bench.DefaultRounds, "interleaved rounds of pubsub, batch, fanout, rtt, wake, restart, compute, coldstart start time and cluster throughput (capsules, then each baseline, per round); medians and min–max reported")
 	f.StringArrayVar(&o.scenarios, "scenario", nil, "scenario to run (repeatable; default all): "+joinNames(bench.Scenarios()))
 	f.IntVar(&o.payload, "payload-bytes", 128, "JSON payload size of pubsub, fanout, rtt and wake messages")
 	f.IntVar(&o.subscribers, "subscribers", 100, "subscriber capsules of the fanout scenario")

@@ -97,9 +97,10 @@ type Config struct {
 	CacheDir string
 	// Progress receives progress lines; nil discards them.
 	Progress io.Writer
-	// Rounds is how many rounds the pubsub, batch, fanout, rtt, wake, restart, compute and
-	// cluster (throughput) scenarios run, each round running the capsules and then every
-	// baseline once, each for Duration/Rounds; values (rates or percentiles) and ratios are
+	// Rounds is how many rounds the pubsub, batch, fanout, rtt, wake, restart, compute,
+	// coldstart (start time; RSS is of the last round) and cluster (throughput) scenarios run,
+	// each round running the capsules and then every baseline once, each for Duration/Rounds
+	// (coldstart: one load of each count); values (rates, percentiles, times) and ratios are
 	// the medians over the rounds, reported with their ranges (default DefaultRounds).
 	Rounds int
 	// Executable is the astrid-actors binary the cluster scenario starts its child nodes with

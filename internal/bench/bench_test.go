@@ -133,7 +133,8 @@ func checkResult(t *testing.T, r Result) {
 	if r.Rounds > 0 && (r.Spread == nil || !within(r.Value, r.Spread)) {
 		t.Errorf("%s: value %v outside its spread %v over %d rounds", name, r.Value, r.Spread, r.Rounds)
 	}
-	if slices.Contains(roundScenarios, r.Scenario) && r.Rounds != DefaultRounds {
+	if (slices.Contains(roundScenarios, r.Scenario) || r.Scenario == ScenarioColdStart && strings.HasPrefix(r.Metric, "per-capsule start")) &&
+		r.Rounds != DefaultRounds {
 		t.Errorf("%s: %d rounds, want %d", name, r.Rounds, DefaultRounds)
 	}
 	if r.Target == "" && !r.Met {

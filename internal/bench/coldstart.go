@@ -33,42 +33,47 @@ func runColdStart(ctx context.Context, e *env) ([]Result, error) {
 	}
 	var results []Result
 	for _, count := range e.cfg.ColdStartCounts {
-		cs, err := e.coldCapsules(ctx, wasm, count)
-		if err != nil {
-			return results, fmt.Errorf("%d capsules: %w", count, err)
+		// Interleaved rounds: capsules, then bare wazero, per round; medians and ranges.
+		per := [][]float64{nil, nil} // µs per capsule: [capsules, bare][round]
+		var cs, bs coldStart
+		for r := range e.cfg.Rounds {
+			if cs, err = e.coldCapsules(ctx, wasm, count); err != nil {
+				return results, fmt.Errorf("%d capsules: round %d: %w", count, r+1, err)
+			}
+			e.progress("coldstart: round %d: %d capsule(s): %v (compile %v), %.1f µs and %.0f KiB per capsule",
+				r+1, count, cs.total.Round(time.Microsecond), cs.compile.Round(time.Microsecond), cs.perMicros(count), cs.rssPerKiB(count))
+			if bs, err = e.coldBare(ctx, wasm, count); err != nil {
+				return results, fmt.Errorf("%d bare instances: round %d: %w", count, r+1, err)
+			}
+			e.progress("coldstart: round %d: %d bare wazero instance(s): %v (compile %v), %.1f µs and %.0f KiB per instance",
+				r+1, count, bs.total.Round(time.Microsecond), bs.compile.Round(time.Microsecond), bs.perMicros(count), bs.rssPerKiB(count))
+			per[0], per[1] = append(per[0], cs.perMicros(count)), append(per[1], bs.perMicros(count))
 		}
-		e.progress("coldstart: %d capsule(s): %v (compile %v), %.1f µs and %.0f KiB per capsule",
-			count, cs.total.Round(time.Microsecond), cs.compile.Round(time.Microsecond), cs.perMicros(count), cs.rssPerKiB(count))
-		bs, err := e.coldBare(ctx, wasm, count)
-		if err != nil {
-			return results, fmt.Errorf("%d bare instances: %w", count, err)
-		}
-		e.progress("coldstart: %d bare wazero instance(s): %v (compile %v), %.1f µs and %.0f KiB per instance",
-			count, bs.total.Round(time.Microsecond), bs.compile.Round(time.Microsecond), bs.perMicros(count), bs.rssPerKiB(count))
 
-		startNote := fmt.Sprintf("%d idle capsule(s) (%d-byte WAT: subscribe, signal-ready, block in recv) started one after the other "+
-			"in a fresh runtime: compile from the warm cache (%v, included) + Start + WaitReady of all, %v in total, divided by %d; "+
-			"baseline: compile + instantiate %d instance(s) in bare wazero (no host instance, no run call, no actor)",
-			count, len(wasm), cs.compile.Round(time.Microsecond), cs.total.Round(time.Microsecond), count, count)
-		results = append(results, result(ScenarioColdStart, fmt.Sprintf("per-capsule start n=%d", count), "µs",
-			cs.perMicros(count), "≤ 1000 µs", atMost(1000), startNote,
-			Baseline{Name: "bare wazero instantiate", Value: bs.perMicros(count)}))
+		startNote := fmt.Sprintf("%d rounds: %d idle capsule(s) (%d-byte WAT: subscribe, signal-ready, block in recv) started one after the other "+
+			"in a fresh runtime: compile from the warm cache (%v in the last round, included) + Start + WaitReady of all, %v in total, divided by %d; "+
+			"each round followed by the baseline: compile + instantiate %d instance(s) in bare wazero (no host instance, no run call, no actor)",
+			e.cfg.Rounds, count, len(wasm), cs.compile.Round(time.Microsecond), cs.total.Round(time.Microsecond), count, count)
+		results = append(results, roundsResult(ScenarioColdStart, fmt.Sprintf("per-capsule start n=%d", count), "µs",
+			"≤ 1000 µs", atMost(1000), startNote, []string{"bare wazero instantiate"}, interleaved{rates: per}))
 
-		rss := result(ScenarioColdStart, fmt.Sprintf("RSS per capsule n=%d", count), "KiB",
+		// RSS is one figure of the last round: a per-round median would mix rounds whose freed
+		// memory the OS has taken back with rounds it has not.
+		r := result(ScenarioColdStart, fmt.Sprintf("RSS per capsule n=%d", count), "KiB",
 			cs.rssPerKiB(count), "≤ 1024 KiB", atMost(1024), "",
 			Baseline{Name: "bare wazero instance", Value: bs.rssPerKiB(count)})
 		switch {
 		case cs.rssErr != nil:
-			rss.Met = false
-			rss.Note = fmt.Sprintf("RSS unavailable: %v", cs.rssErr)
+			r.Met = false
+			r.Note = fmt.Sprintf("RSS unavailable: %v", cs.rssErr)
 		default:
-			rss.Note = fmt.Sprintf("VmRSS after GC and FreeOSMemory with the %d capsule(s) ready minus before the first compile: %+d KiB",
+			r.Note = fmt.Sprintf("last round: VmRSS after GC and FreeOSMemory with the %d capsule(s) ready minus before the first compile: %+d KiB",
 				count, cs.rssDelta)
 			if count < 100 {
-				rss.Note += "; a few capsules are below the resolution of this measurement (page-sized noise)"
+				r.Note += "; a few capsules are below the resolution of this measurement (page-sized noise)"
 			}
 		}
-		results = append(results, rss)
+		results = append(results, r)
 	}
 	return results, nil
 }

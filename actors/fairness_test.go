@@ -20,11 +20,13 @@ func TestFairnessBetweenPublishingCapsules(t *testing.T) {
 	r := newRuntime(t)
 	out := hostSubscribe(t, r, "fair.out")
 	done := hostSubscribe(t, r, "fair.done")
-	// A small per-flow cap, so that the flood overflows the echo's mailbox however fast the
-	// machine is.
+	// A per-flow cap above the number of probes: the endless flood overflows its flows however
+	// fast the machine is, while the prober's flow (one probe every 5 ms) never can, even if the
+	// echo is starved for a while on a loaded machine (with a cap of 16, a stall of 80 ms lost
+	// probes under load). Whatever the echo misses is then the flood's doing.
 	echo := startCapsule(t, r, CapsuleSpec{ID: "fairecho", Module: compile(t, r, "testdata/wat/fairecho.wasm"),
 		Grants: grants([]string{"fair.out"}, []string{"fair.in"}),
-		Limits: Limits{IPC: hostfuncs.Limits{Mailbox: bus.MailboxLimits{PerPrincipal: 16}}}})
+		Limits: Limits{IPC: hostfuncs.Limits{Mailbox: bus.MailboxLimits{PerPrincipal: probes + 56}}}})
 	waitReady(t, echo)
 	flood := compile(t, r, "testdata/wat/flooder.wasm")
 	var flooders []*Capsule

@@ -4,13 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/astrid-actors/astrid-actors/kv"
+	"github.com/astrid-actors/astrid-actors/kv/kvtest"
 )
 
 // childEnv makes the test binary one node of TestAckedWritesSurviveSIGKILL's cluster: it
@@ -168,35 +166,12 @@ func TestAckedWritesSurviveSIGKILL(t *testing.T) {
 	if _, err := in.Write([]byte("go\n")); err != nil {
 		t.Fatal(err)
 	}
-	acked := map[string]string{}
 	sc := bufio.NewScanner(out)
 	if !sc.Scan() || sc.Text() != "saw=hello" {
 		t.Fatalf("child's first line %q (%v), want saw=hello", sc.Text(), sc.Err())
 	}
-	for len(acked) < 200 && sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if !ok {
-			t.Fatalf("child wrote %q", sc.Text())
-		}
-		acked[k] = v
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	for sc.Scan() { // acknowledgements written before the kill count too
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			acked[k] = v
-		}
-	}
-	err = cmd.Wait()
+	acked := kvtest.KillAfterAcks(t, cmd, sc, 200)
 	killed = true
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child ended with %v, want killed by SIGKILL", err)
-	}
-	if len(acked) < 200 {
-		t.Fatalf("child acknowledged only %d sets", len(acked))
-	}
 	for k, v := range acked {
 		got, err := s.Get(ctx, procNS, k)
 		if err != nil || string(got) != v {

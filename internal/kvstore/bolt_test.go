@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -120,31 +118,7 @@ func TestCrashKeepsAcknowledgedSets(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	acked := map[string]string{}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() && len(acked) < 400 {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if !ok {
-			t.Fatalf("child wrote %q", sc.Text())
-		}
-		acked[k] = v
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	for sc.Scan() { // acknowledgements written before the kill count too
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			acked[k] = v
-		}
-	}
-	err = cmd.Wait()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child ended with %v, want killed by SIGKILL", err)
-	}
-	if len(acked) < 400 {
-		t.Fatalf("child acknowledged only %d sets", len(acked))
-	}
+	acked := kvtest.KillAfterAcks(t, cmd, bufio.NewScanner(out), 400)
 	s := open(t, dir)
 	ns := kv.Namespace{Name: "default:capsule:crash"}
 	for k, v := range acked {

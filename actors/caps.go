@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -136,34 +137,22 @@ func (r *Runtime) capSpec(spec *CapsuleSpec) error {
 		}
 		spec.Limits.MemoryPages = min(def, c.MaxMemoryPages)
 	}
-	tp := spec.Limits.IPC.ThroughputBytesPerSec
-	if tp == 0 {
-		tp = r.opts.Limits.IPC.ThroughputBytesPerSec
-	}
-	if tp == 0 {
-		tp = hostfuncs.DefaultThroughputBytesPerSec
-	}
-	if tp > c.MaxThroughputBytesPerSec {
-		if spec.Limits.IPC.ThroughputBytesPerSec != 0 {
-			lowered("ipc_throughput_bytes_per_sec", tp, c.MaxThroughputBytesPerSec)
+	// A throughput budget: the capsule's own, else the runtime's, else the host default, bounded
+	// by the cap (a warning only when the capsule asked for more).
+	throughput := func(what string, own, runtime, def, capped int) int {
+		v := cmp.Or(own, runtime, def)
+		if v > capped {
+			if own != 0 {
+				lowered(what, v, capped)
+			}
+			v = capped
 		}
-		tp = c.MaxThroughputBytesPerSec
+		return v
 	}
-	spec.Limits.IPC.ThroughputBytesPerSec = tp
-	mp := spec.Limits.IPC.ThroughputMessagesPerSec
-	if mp == 0 {
-		mp = r.opts.Limits.IPC.ThroughputMessagesPerSec
-	}
-	if mp == 0 {
-		mp = hostfuncs.DefaultThroughputMessagesPerSec
-	}
-	if mp > c.MaxThroughputMessagesPerSec {
-		if spec.Limits.IPC.ThroughputMessagesPerSec != 0 {
-			lowered("ipc_throughput_messages_per_sec", mp, c.MaxThroughputMessagesPerSec)
-		}
-		mp = c.MaxThroughputMessagesPerSec
-	}
-	spec.Limits.IPC.ThroughputMessagesPerSec = mp
+	spec.Limits.IPC.ThroughputBytesPerSec = throughput("ipc_throughput_bytes_per_sec", spec.Limits.IPC.ThroughputBytesPerSec,
+		r.opts.Limits.IPC.ThroughputBytesPerSec, hostfuncs.DefaultThroughputBytesPerSec, c.MaxThroughputBytesPerSec)
+	spec.Limits.IPC.ThroughputMessagesPerSec = throughput("ipc_throughput_messages_per_sec", spec.Limits.IPC.ThroughputMessagesPerSec,
+		r.opts.Limits.IPC.ThroughputMessagesPerSec, hostfuncs.DefaultThroughputMessagesPerSec, c.MaxThroughputMessagesPerSec)
 	if spec.Limits.KVBytes > c.MaxKVBytes {
 		lowered("kv_bytes", spec.Limits.KVBytes, c.MaxKVBytes)
 		spec.Limits.KVBytes = c.MaxKVBytes

@@ -451,22 +451,11 @@ func clusterRTT(ctx context.Context, b *bus.Bus, pl []byte, d time.Duration) ([]
 	var samples []int64
 	end := time.Now().Add(d)
 	for time.Now().Before(end) && len(samples) < 100000 {
-		start := time.Now()
-		if _, err := b.Publish("rtt.ping", pl, uuid.Nil, bus.System()); err != nil {
+		rt, err := pingPong(ctx, b, pong, pl)
+		if err != nil {
 			return nil, err
 		}
-		for {
-			if _, err := pong.Mailbox().Wait(ctx, 5*time.Second); err != nil {
-				return nil, err
-			}
-			if len(pong.Mailbox().Drain(nil, 1<<20, func(*bus.Message) bool { return true }).Messages) > 0 {
-				break
-			}
-			if time.Since(start) > 5*time.Second {
-				return nil, errors.New("no rtt.pong within 5 s")
-			}
-		}
-		samples = append(samples, time.Since(start).Nanoseconds())
+		samples = append(samples, rt.Nanoseconds())
 	}
 	p50, p99 := percentiles(samples)
 	note := fmt.Sprintf("%d round trips: publish on n1 → responder on n2 (another process) → back", len(samples))
@@ -479,6 +468,25 @@ func clusterRTT(ctx context.Context, b *bus.Bus, pl []byte, d time.Duration) ([]
 		result(ScenarioCluster, "round trip p50", "µs", p50, "≤ 250 µs", atMost(250), note, Baseline{Name: "bus alone (Go)", Value: l50}),
 		result(ScenarioCluster, "round trip p99", "µs", p99, "≤ 1000 µs", atMost(1000), note, Baseline{Name: "bus alone (Go)", Value: l99}),
 	}, nil
+}
+
+// pingPong publishes one ping on b and waits for a message on pong: one round trip.
+func pingPong(ctx context.Context, b *bus.Bus, pong *bus.Subscription, pl []byte) (time.Duration, error) {
+	start := time.Now()
+	if _, err := b.Publish("rtt.ping", pl, uuid.Nil, bus.System()); err != nil {
+		return 0, err
+	}
+	for {
+		if _, err := pong.Mailbox().Wait(ctx, 5*time.Second); err != nil {
+			return 0, err
+		}
+		if len(pong.Mailbox().Drain(nil, 1<<20, func(*bus.Message) bool { return true }).Messages) > 0 {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > 5*time.Second {
+			return 0, errors.New("no rtt.pong within 5 s")
+		}
+	}
 }
 
 // busPingPong is the same round trip on one bus: a responder goroutine republishes each ping.
@@ -517,19 +525,11 @@ func busPingPong(ctx context.Context, pl []byte, n int) ([]int64, error) {
 	defer func() { _ = ping.Close(context.Background()); <-done }()
 	samples := make([]int64, 0, n)
 	for range n {
-		start := time.Now()
-		if _, err := b.Publish("rtt.ping", pl, uuid.Nil, bus.System()); err != nil {
+		rt, err := pingPong(ctx, b, pong, pl)
+		if err != nil {
 			return nil, err
 		}
-		for {
-			if _, err := pong.Mailbox().Wait(ctx, 5*time.Second); err != nil {
-				return nil, err
-			}
-			if len(pong.Mailbox().Drain(nil, 1<<20, func(*bus.Message) bool { return true }).Messages) > 0 {
-				break
-			}
-		}
-		samples = append(samples, time.Since(start).Nanoseconds())
+		samples = append(samples, rt.Nanoseconds())
 	}
 	return samples, nil
 }

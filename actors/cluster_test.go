@@ -16,6 +16,11 @@ import (
 	"go.uber.org/zap"
 )
 
+// testLeaseTTL is the placement lease TTL of the test clusters: three times the default, so
+// that an owner starved of CPU by a loaded test machine (three nodes under -race) still renews
+// in time and a lease moves only when a test makes it move.
+const testLeaseTTL = 3 * cluster.DefaultLeaseTTL
+
 // newClusterRuntime starts a runtime that is node name of the cluster "test".
 func newClusterRuntime(t testing.TB, name string, seeds ...string) *Runtime {
 	t.Helper()
@@ -24,7 +29,7 @@ func newClusterRuntime(t testing.TB, name string, seeds ...string) *Runtime {
 		lg, _ = zap.NewDevelopment()
 	}
 	return newRuntimeWith(t, Options{Logger: lg.With(zap.String("rt", name)),
-		Cluster: &cluster.Options{Name: "test", Node: name, Seeds: seeds}})
+		Cluster: &cluster.Options{Name: "test", Node: name, Seeds: seeds, LeaseTTL: testLeaseTTL}})
 }
 
 // TestClusterCapsuleAcrossNodes: the echo capsule runs on n2; the host of n1 publishes echo.in

@@ -286,7 +286,7 @@ func TestClusterKVNodeProcess(t *testing.T) {
 		lg, _ = zap.NewDevelopment()
 	}
 	r, err := New(context.Background(), Options{Logger: lg.With(zap.String("rt", name)), Engine: EngineOptions{CacheDir: testCacheDir},
-		Cluster: &cluster.Options{Name: "test", Node: name, Seeds: []string{os.Getenv(kvNodeSeed)}, StoreDir: os.Getenv(kvNodeStore)}})
+		Cluster: &cluster.Options{Name: "test", Node: name, Seeds: []string{os.Getenv(kvNodeSeed)}, StoreDir: os.Getenv(kvNodeStore), LeaseTTL: testLeaseTTL}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,37 @@
+;; indices (imports env.add and consts.g): every place a function index appears, for the renumbering of preempt.Instrument:
+;; imports before the defined functions, call, ref.func, an active element segment of
+;; indices, a passive one of expressions (table.init), a declarative one, a funcref global
+;; initialised with ref.func, exports and the start function.
+(module
+  (import "env" "add" (func $add (param i32 i32) (result i32)))
+  (import "consts" "g" (global $base i32))
+  (type $ii (func (param i32) (result i32)))
+  (table $t 4 funcref)
+  (global $started (mut i32) (i32.const 0))
+  (global $fref funcref (ref.func $triple))
+  (elem (i32.const 0) $double $triple)
+  (elem $later funcref (ref.func $square) (ref.null func))
+  (elem declare func $inc)
+  (func $double (type $ii) (i32.mul (local.get 0) (i32.const 2)))
+  (func $triple (type $ii) (i32.mul (local.get 0) (i32.const 3)))
+  (func $square (type $ii) (i32.mul (local.get 0) (local.get 0)))
+  (func $inc (type $ii) (i32.add (local.get 0) (i32.const 1)))
+  (func $init (global.set $started (i32.add (global.get $base) (i32.const 1))))
+  (start $init)
+  (func (export "started") (result i32) (global.get $started))
+  (func (export "calls") (param $x i32) (result i32)
+    ;; double(x) + inc(x) via env.add
+    (call $add (call $double (local.get $x)) (call $inc (local.get $x))))
+  (func (export "indirect") (param $slot i32) (param $x i32) (result i32)
+    (call_indirect $t (type $ii) (local.get $x) (local.get $slot)))
+  (func (export "late") (param $x i32) (result i32)
+    (table.init $t $later (i32.const 2) (i32.const 0) (i32.const 2))
+    (call_indirect $t (type $ii) (local.get $x) (i32.const 2)))
+  (func (export "reffunc") (param $x i32) (result i32)
+    (table.set $t (i32.const 3) (ref.func $inc))
+    (call_indirect $t (type $ii) (local.get $x) (i32.const 3)))
+  (func (export "global") (param $x i32) (result i32)
+    (table.set $t (i32.const 3) (global.get $fref))
+    (call_indirect $t (type $ii) (local.get $x) (i32.const 3)))
+  (export "square" (func $square))
+)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/astrid-actors/astrid-actors/actors"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/internal/engine"
+	"github.com/astrid-actors/astrid-actors/internal/preempt"
 )
 
 func runColdStart(ctx context.Context, e *env) ([]Result, error) {
@@ -150,7 +152,13 @@ func (e *env) coldBare(ctx context.Context, wasm []byte, count int) (coldStart, 
 	var cs coldStart
 	rss0, rssErr := settledRSS()
 	start := time.Now()
-	compiled, err := rt.CompileModule(ctx, wasm)
+	// what the engine compiles: the instrumented module (and its instrumentation is part of
+	// the compile figure, as in Engine.Compile)
+	inst, err := engine.Instrument(wasm)
+	if err != nil {
+		return coldStart{}, err
+	}
+	compiled, err := rt.CompileModule(ctx, inst)
 	if err != nil {
 		return coldStart{}, err
 	}
@@ -175,23 +183,21 @@ func (e *env) coldBare(ctx context.Context, wasm []byte, count int) (coldStart, 
 	return cs, nil
 }
 
-// bareRuntime is wazero configured like actors.NewEngine (compiler, close on context done,
-// the same memory ceiling and compilation cache) with the capsule host modules registered:
-// what any embedding of these capsules needs at least.
+// bareRuntime is wazero configured like actors.NewEngine (engine.RuntimeConfig: compiler, no
+// WithCloseOnContextDone, the same memory ceiling; the same compilation cache) with the
+// capsule host modules and astrid:preempt registered: what any embedding of these capsules
+// needs at least.
 func (e *env) bareRuntime(ctx context.Context) (wazero.Runtime, func(), error) {
 	cache, err := wazero.NewCompilationCacheWithDir(e.cfg.CacheDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().
-		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(actors.MaxMemoryPages).
-		WithCompilationCache(cache))
+	rt := wazero.NewRuntimeWithConfig(ctx, engine.RuntimeConfig(false).WithCompilationCache(cache))
 	closeRT := func() {
 		_ = rt.Close(context.Background())
 		_ = cache.Close(context.Background())
 	}
-	if err := hostfuncs.Register(ctx, rt); err != nil {
+	if err := errors.Join(hostfuncs.Register(ctx, rt), preempt.Register(ctx, rt)); err != nil {
 		closeRT()
 		return nil, nil, err
 	}

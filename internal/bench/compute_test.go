@@ -18,12 +18,15 @@ import (
 	"github.com/astrid-actors/astrid-actors/internal/testguests"
 )
 
-// The cost of wazero's loop check (requirement 8 of issue 15). The engine compiles every
-// capsule with WithCloseOnContextDone(true), so that a capsule spinning without host calls
-// still stops: wazevo then inserts, at every loop header, an indirect call to a trampoline that
-// leaves the machine code for Go (ExitCodeCheckModuleExitCode), checks whether the module was
-// closed and re-enters. Function calls are not checked. These benchmarks run the same guests
-// compiled with and without the check in one process; docs/performance.md has the figures.
+// The cost of the loop check (requirement 8 of issue 15). A capsule spinning without host
+// calls must still stop, so every capsule is compiled with a check. wazero's
+// (WithCloseOnContextDone(true), the engine's until then) inserts, at every loop header, an
+// indirect call to a trampoline that leaves the machine code for Go
+// (ExitCodeCheckModuleExitCode), checks whether the module was closed and re-enters; function
+// calls are not checked. The engine's (internal/preempt) instruments the wasm instead: a
+// countdown at every loop header and function entry, one exit to Go every preempt.Budget.
+// These benchmarks run the same guests with no check, wazero's and the instrumentation in one
+// process; docs/performance.md has the figures.
 //
 //	go test -run xxx -bench GuestCompute -benchtime 2x ./internal/bench/
 
@@ -43,13 +46,14 @@ type computeModule struct {
 func (m computeModule) close() { _ = m.rt.Close(context.Background()) }
 
 // newComputeModule instantiates wasm (a WAT fixture, or a Go wasip1 reactor when reactor is
-// set) in a runtime with the loop check on or off.
-func newComputeModule(tb testing.TB, wasm []byte, check, reactor bool) computeModule {
+// set) in a runtime with the loop check check.
+func newComputeModule(tb testing.TB, wasm []byte, check loopCheck, reactor bool) computeModule {
 	tb.Helper()
 	ctx := context.Background()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().
-		WithCloseOnContextDone(check).
-		WithCompilationCache(mustCache(tb)))
+	rt, wasm, err := computeRuntime(ctx, wasm, check, mustCache(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
 	m := computeModule{rt: rt}
 	cfg := wazero.NewModuleConfig().WithName("")
 	if reactor {
@@ -119,9 +123,9 @@ func TestSumOfSquaresBelow(t *testing.T) {
 }
 
 // BenchmarkGuestCompute reports ns per loop iteration (sum, sieve's inner and outer
-// iterations) or per call (fib) with the loop check off and on, in wall time and in process
-// CPU time (cpu-ns/…, 0 off Linux); the cost of the check is check=on / check=off of the
-// same guest.
+// iterations) or per call (fib) with no loop check, wazero's and the engine's instrumentation
+// (check=none, wazero, preempt), in wall time and in process CPU time (cpu-ns/…, 0 off
+// Linux); the cost of a check is check=X / check=none of the same guest.
 func BenchmarkGuestCompute(b *testing.B) {
 	watWasm := mustFixture(b, wasmCompute)
 	goWasm := testguests.Build(b, "testdata/guests/compute")
@@ -142,12 +146,8 @@ func BenchmarkGuestCompute(b *testing.B) {
 		{"go-sum", goWasm, true, "sum", computeSumN, computeSumN, "ns/iter"},
 	}
 	for _, c := range cases {
-		for _, check := range []bool{false, true} {
-			name := c.name + "/check=off"
-			if check {
-				name = c.name + "/check=on"
-			}
-			b.Run(name, func(b *testing.B) {
+		for _, check := range loopChecks {
+			b.Run(fmt.Sprintf("%s/check=%v", c.name, check), func(b *testing.B) {
 				m := newComputeModule(b, c.wasm, check, c.reactor)
 				defer m.close()
 				b.ResetTimer()
@@ -191,11 +191,11 @@ func fibCallCount(n int) int {
 }
 
 // TestComputeResults checks that the compute guests compute what the benchmark assumes, with
-// the check on and off.
+// each loop check.
 func TestComputeResults(t *testing.T) {
 	watWasm := mustFixture(t, wasmCompute)
 	goWasm := testguests.Build(t, "testdata/guests/compute")
-	for _, check := range []bool{false, true} {
+	for _, check := range loopChecks {
 		wat := newComputeModule(t, watWasm, check, false)
 		goMod := newComputeModule(t, goWasm, check, true)
 		for _, tc := range []struct {
@@ -222,17 +222,19 @@ func TestComputeResults(t *testing.T) {
 // TestLoopCheckIsWhatStops checks what keeps a capsule stoppable. loopstop's run calls
 // env.started, loops without host calls, then calls env.finished with its sum; started closes
 // the module (api.Module.CloseWithExitCode, as a Stop from another goroutine would) and
-// cancels the call's context before the loop begins. With the loop check the loop stops at its
-// first back-edge and finished is never called; without it, the machine code runs the whole
-// loop regardless (the call only fails afterwards), so the check is what makes a spinning
-// capsule stoppable.
+// cancels the call's context before the loop begins. With wazero's check the loop stops at its
+// first back-edge, with the instrumentation (preempt) within preempt.Budget back-edges, and
+// finished is never called; without a check, the machine code runs the whole loop regardless
+// (the call only fails afterwards), so the check is what makes a spinning capsule stoppable.
 func TestLoopCheckIsWhatStops(t *testing.T) {
-	wasm := readWAT(t, "loopstop")
-	for _, check := range []bool{true, false} {
+	for _, check := range loopChecks {
 		t.Run(fmt.Sprintf("check=%v", check), func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(check))
+			rt, wasm, err := computeRuntime(ctx, readWAT(t, "loopstop"), check, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
 			defer rt.Close(context.Background())
 			var finished []uint64
 			if _, err := rt.NewHostModuleBuilder("env").
@@ -249,7 +251,7 @@ func TestLoopCheckIsWhatStops(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := uint64(1 << 40) // hours of looping: only an interruption ends it in time
-			if !check {
+			if check == checkNone {
 				n = 1 << 24 // a few ms
 			}
 			_, err = mod.ExportedFunction("run").Call(ctx, n)
@@ -258,9 +260,9 @@ func TestLoopCheckIsWhatStops(t *testing.T) {
 				t.Fatalf("run: %v, want an exit error", err)
 			}
 			switch {
-			case check && len(finished) != 0:
+			case check != checkNone && len(finished) != 0:
 				t.Fatalf("with the check the loop ran to its end: finished(%v)", finished)
-			case !check && (len(finished) != 1 || finished[0] != sumOfSquares(n)):
+			case check == checkNone && (len(finished) != 1 || finished[0] != sumOfSquares(n)):
 				t.Fatalf("without the check: finished(%v), want the whole loop's %d", finished, sumOfSquares(n))
 			}
 		})
@@ -268,17 +270,18 @@ func TestLoopCheckIsWhatStops(t *testing.T) {
 }
 
 // BenchmarkGCWhileGuestSpins measures how long runtime.GC takes while a guest loops without
-// host calls (sum over computeSumN·16 iterations, about 70 ms without the check), with the
-// loop check off and on: machine code cannot be preempted by the Go scheduler, so without the
-// check's exits to Go a stop-the-world phase waits until the loop ends.
+// host calls (sum over computeSumN·16 iterations, about 70 ms without a check), with no
+// check, wazero's and the instrumentation: machine code cannot be preempted by the Go
+// scheduler, so without exits to Go a stop-the-world phase waits until the loop ends; with
+// the instrumentation it waits for preempt.Budget back-edges at most.
 func BenchmarkGCWhileGuestSpins(b *testing.B) {
 	wasm := mustFixture(b, wasmCompute)
-	for _, check := range []bool{false, true} {
+	for _, check := range loopChecks {
 		b.Run(fmt.Sprintf("check=%v", check), func(b *testing.B) {
 			m := newComputeModule(b, wasm, check, false)
 			defer m.close()
 			n := uint64(computeSumN * 16)
-			if check {
+			if check == checkWazero {
 				n = computeSumN // the loop is slower with the check; it still outlasts the GC
 			}
 			var total time.Duration

@@ -1,6 +1,7 @@
 // Package engine is the wazero side of the runtime: the one process-wide wazero runtime
-// (compiler, preemptible guests, compilation cache, WASI and the host modules), the compile
-// and check of capsule modules (internal/modcheck), and each instance's own memory limit
+// (compiler, compilation cache, WASI and the host modules), the compile pipeline of capsule
+// modules (internal/preempt's instrumentation, which keeps every guest stoppable, then
+// wazero's compile and internal/modcheck's check), and each instance's own memory limit
 // (InstanceMemory). Package actors wraps it as actors.Engine and actors.Module; the capsule
 // worker (internal/capsuleactor) instantiates the modules.
 package engine
@@ -23,6 +24,7 @@ import (
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
 	"github.com/astrid-actors/astrid-actors/internal/modcheck"
+	"github.com/astrid-actors/astrid-actors/internal/preempt"
 )
 
 // wasiModule is the import module name of WASI preview 1, which Go guests need.
@@ -37,8 +39,10 @@ const MaxMemoryPages = 16384
 var ErrInvalidModule = errors.New("invalid capsule module")
 
 // Engine is the process-wide wazero runtime: compiler mode, guests preemptible through their
-// context (WithCloseOnContextDone), an optional on-disk compilation cache, WASI and the host
-// modules registered once. Modules must be compiled and instantiated by the same Engine.
+// context (the countdown internal/preempt instruments them with, not wazero's
+// WithCloseOnContextDone), an optional on-disk compilation cache, WASI and the host modules
+// (astrid:preempt among them) registered once. Modules must be compiled and instantiated by
+// the same Engine.
 type Engine struct {
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
@@ -54,13 +58,21 @@ type Options struct {
 	Interpreter bool
 }
 
-// New creates the shared wazero runtime.
-func New(ctx context.Context, opts Options) (*Engine, error) {
+// RuntimeConfig is the wazero configuration of every capsule runtime (the engine's, the
+// precompile helper's, the benchmarks'): compiler (or interpreter), the memory ceiling, and no
+// WithCloseOnContextDone: capsules are instrumented (internal/preempt) instead, and a module
+// that is not does not stop on cancellation.
+func RuntimeConfig(interpreter bool) wazero.RuntimeConfig {
 	cfg := wazero.NewRuntimeConfigCompiler()
-	if opts.Interpreter {
+	if interpreter {
 		cfg = wazero.NewRuntimeConfigInterpreter()
 	}
-	cfg = cfg.WithCloseOnContextDone(true).WithMemoryLimitPages(MaxMemoryPages)
+	return cfg.WithCloseOnContextDone(false).WithMemoryLimitPages(MaxMemoryPages)
+}
+
+// New creates the shared wazero runtime.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	cfg := RuntimeConfig(opts.Interpreter)
 	e := &Engine{epoch: time.Now()}
 	if opts.CacheDir != "" {
 		if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
@@ -79,6 +91,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}
 	if err := hostfuncs.Register(ctx, e.rt); err != nil {
+		_ = e.Close(ctx)
+		return nil, err
+	}
+	if err := preempt.Register(ctx, e.rt); err != nil {
 		_ = e.Close(ctx)
 		return nil, err
 	}
@@ -179,14 +195,26 @@ func (m *Module) Size() int { return m.sizeInBytes }
 // cabi_realloc, which interceptors need.
 func (m *Module) HasInterceptorExports() bool { return m.hasHook && m.hasRealloc }
 
-// Compile validates and compiles wasm. It fails with ErrInvalidModule when the bytes are not a
-// core module, when an import is not provided by this runtime (astrid:ipc@1.0.0,
-// astrid:sys@1.0.0, astrid:kv@1.0.0, wasi_snapshot_preview1) or has the wrong signature, when
-// the module does not export its memory as "memory", or when it needs more than MaxMemoryPages
-// at start.
+// Compile instruments, validates and compiles wasm. It fails with ErrInvalidModule when the
+// bytes are not a core module, when an import is not provided by this runtime
+// (astrid:ipc@1.0.0, astrid:sys@1.0.0, astrid:kv@1.0.0, wasi_snapshot_preview1) or has the
+// wrong signature, when it imports from the reserved module astrid:preempt, when the module
+// does not export its memory as "memory", or when it needs more than MaxMemoryPages at start.
+// What is compiled is the instrumented module (Instrument); sizes, digests and imports are
+// the guest's own.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	sum := sha256.Sum256(wasm)
-	compiled, err := e.rt.CompileModule(ctx, wasm)
+	inst, err := Instrument(wasm)
+	if err != nil {
+		if errors.Is(err, preempt.ErrMalformed) {
+			// wazero's own verdict on bytes that cannot be decoded is the clearer one.
+			if _, cerr := e.rt.CompileModule(ctx, wasm); cerr != nil {
+				return nil, fmt.Errorf("%w: compile: %w", ErrInvalidModule, cerr)
+			}
+		}
+		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+	}
+	compiled, err := e.rt.CompileModule(ctx, inst)
 	if err != nil {
 		return nil, fmt.Errorf("%w: compile: %w", ErrInvalidModule, err)
 	}
@@ -201,7 +229,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 // validate applies the runtime's one module check (internal/modcheck, shared with inspect
 // and validate) and keeps what the engine needs of its report.
 func (m *Module) validate(wasi map[string]api.FunctionDefinition) error {
-	rep := modcheck.Check(m.compiled, wasi, MaxMemoryPages)
+	rep := modcheck.CheckInstrumented(m.compiled, wasi, MaxMemoryPages)
 	for _, imp := range rep.Imports {
 		m.imports = append(m.imports, imp.Module+"."+imp.Name)
 	}
@@ -218,3 +246,9 @@ func (m *Module) validate(wasi map[string]api.FunctionDefinition) error {
 	m.initialize, m.hasHook, m.hasRealloc = rep.Initialize, rep.HookTrigger, rep.Realloc
 	return nil
 }
+
+// Instrument is what Compile does to a guest before wazero compiles it: the countdown of
+// internal/preempt (preempt.Budget function entries and loop headers between two calls of
+// astrid:preempt.check), which keeps the guest stoppable and preemptible by the Go scheduler.
+// The precompile helper and the benchmarks use it to compile exactly what the engine does.
+func Instrument(wasm []byte) ([]byte, error) { return preempt.Instrument(wasm) }

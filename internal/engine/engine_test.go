@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/astrid-actors/astrid-actors/internal/leakcheck"
+	"github.com/astrid-actors/astrid-actors/internal/preempt"
 )
 
 func TestMain(m *testing.M) {
@@ -111,4 +112,18 @@ func TestInstanceMemoryLimit(t *testing.T) {
 		t.Fatalf("after Release a new memory starts zeroed: %d bytes, first byte %d", len(again), again[0])
 	}
 	m.Free()
+}
+
+// A guest importing from astrid:preempt, the module the engine's instrumentation adds, is
+// refused with a clear error.
+func TestCompileRefusesTheReservedImport(t *testing.T) {
+	e := newEngine(t)
+	wasm, err := os.ReadFile(filepath.Join("..", "preempt", "testdata", "reserved.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Compile(context.Background(), wasm)
+	if !errors.Is(err, ErrInvalidModule) || !errors.Is(err, preempt.ErrReserved) {
+		t.Fatalf("Compile = %v, want ErrInvalidModule and preempt.ErrReserved", err)
+	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
+	"github.com/astrid-actors/astrid-actors/internal/preempt"
 )
 
 // Status is the verdict on one import.
@@ -97,10 +98,24 @@ var provided = func() map[string]map[string]hostfuncs.Function {
 
 // Check checks compiled against the host ABI table and wasi, the function definitions of the
 // runtime's WASI preview 1 module; maxPages is the most initial memory pages a capsule may
-// need.
+// need. An import from the reserved module astrid:preempt is a problem.
 func Check(compiled wazero.CompiledModule, wasi map[string]api.FunctionDefinition, maxPages uint32) Report {
+	return checkModule(compiled, wasi, maxPages, false)
+}
+
+// CheckInstrumented is Check of a module as internal/preempt.Instrument rewrote it (what the
+// engine compiles): the import astrid:preempt.check it added is left out of the report, which
+// is then the guest's own, as Check reports it on the original bytes.
+func CheckInstrumented(compiled wazero.CompiledModule, wasi map[string]api.FunctionDefinition, maxPages uint32) Report {
+	return checkModule(compiled, wasi, maxPages, true)
+}
+
+func checkModule(compiled wazero.CompiledModule, wasi map[string]api.FunctionDefinition, maxPages uint32, instrumented bool) Report {
 	var rep Report
 	for _, f := range compiled.ImportedFunctions() {
+		if mod, name, _ := f.Import(); instrumented && mod == preempt.Module && name == preempt.Name {
+			continue
+		}
 		imp := checkImport(f, wasi)
 		if imp.Problem != "" {
 			rep.Problems = append(rep.Problems, imp.Problem)
@@ -148,6 +163,10 @@ func checkImport(f api.FunctionDefinition, wasi map[string]api.FunctionDefinitio
 		results []api.ValueType
 		definer string
 	)
+	if mod == preempt.Module {
+		imp.Problem = fmt.Sprintf("imports %s.%s: module %q is reserved for the runtime's preemption check", mod, name, mod)
+		return imp
+	}
 	if mod == wasi_snapshot_preview1.ModuleName {
 		w, ok := wasi[name]
 		if !ok {

@@ -3,7 +3,9 @@ package modcheck
 import (
 	"context"
 	"os"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
 	"github.com/astrid-actors/astrid-actors/internal/leakcheck"
+	"github.com/astrid-actors/astrid-actors/internal/preempt"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, leakcheck.Options()...) }
@@ -121,6 +124,47 @@ func TestEveryHostFunctionIsProvided(t *testing.T) {
 		got, ok := fns[f.Name]
 		if !ok || !slices.Equal(got.Params, f.Params) || !slices.Equal(got.Results, f.Results) {
 			t.Errorf("%s.%s: provided %+v", f.Module, f.Name, got)
+		}
+	}
+}
+
+// TestCheckInstrumented checks that the engine's check of an instrumented module reports the
+// guest's own imports (those Check reports on the original bytes), and that Check reports an
+// import from the reserved module astrid:preempt as a problem.
+func TestCheckInstrumented(t *testing.T) {
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
+	wasi := rt.Module(wasi_snapshot_preview1.ModuleName).ExportedFunctionDefinitions()
+	compile := func(wasm []byte) wazero.CompiledModule {
+		c, err := rt.CompileModule(ctx, wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for _, name := range []string{"good", "bad"} {
+		wasm, err := os.ReadFile("testdata/" + name + ".wasm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst, err := preempt.Instrument(wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Check(compile(wasm), wasi, 16384)
+		got := CheckInstrumented(compile(inst), wasi, 16384)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: CheckInstrumented = %+v, Check of the original = %+v", name, got, want)
+		}
+		// Check on the instrumented bytes sees the added import: the module as a guest
+		// written that way, which the runtime refuses.
+		rep := Check(compile(inst), wasi, 16384)
+		if !slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.Contains(p, `"astrid:preempt" is reserved`) }) {
+			t.Errorf("%s: Check of a module importing astrid:preempt: problems %q", name, rep.Problems)
 		}
 	}
 }

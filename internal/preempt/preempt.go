@@ -30,6 +30,11 @@ const (
 	Name   = "check"
 )
 
+// Revision changes whenever Instrument's output for some input changes: a cache of compiled
+// instrumented modules keyed by the original bytes (internal/testguests' precompile markers)
+// must include it.
+const Revision = "1"
+
 // Budget is the default countdown: function entries plus loop back-edges between two calls of
 // astrid:preempt.check. At 1024 the exit's 30–60 ns are spread over 1024 iterations of even
 // the tightest loop (docs/performance.md, "Loop check"), and a stop waits for 1024 loop

@@ -34,6 +34,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/astrid-actors/astrid-actors/internal/preempt"
 )
 
 // CacheDir is the wazero compilation cache shared by every test binary of the module and
@@ -184,7 +186,7 @@ func precompile(dir, name, version string, wasm []byte) error {
 	sum := sha256.Sum256(wasm)
 	// wazero keeps the code of each version apart (and the version differs between test
 	// binaries: a main package's has module information, a library's reports "dev").
-	id := hex.EncodeToString(sum[:]) + "-" + version
+	id := hex.EncodeToString(sum[:]) + "-" + version + "-preempt" + preempt.Revision // what the engine compiles
 	guests := filepath.Join(dir, "guests")
 	marker := filepath.Join(guests, id+".compiled")
 	if _, err := os.Stat(marker); err == nil {

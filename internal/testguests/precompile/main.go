@@ -1,6 +1,7 @@
 // Command precompile fills a wazero compilation cache with the machine code of WebAssembly
-// modules, with the engine configuration of actors.NewEngine (compiler, close on context done,
-// the 16 384-page memory limit):
+// modules as actors.NewEngine compiles them: instrumented by internal/preempt (the engine
+// compiles the instrumented bytes, so those are the cache's key), with the engine's
+// configuration (compiler, no WithCloseOnContextDone, the 16 384-page memory limit):
 //
 //	precompile CACHEDIR FILE.wasm...
 //
@@ -17,10 +18,12 @@ import (
 	"os"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/astrid-actors/astrid-actors/internal/preempt"
 )
 
 // maxMemoryPages is actors.MaxMemoryPages; the package is not imported to keep this helper
-// quick to build (wazero only).
+// quick to build (wazero and internal/preempt only).
 const maxMemoryPages = 16384
 
 func main() {
@@ -41,7 +44,7 @@ func run(dir string, files []string) error {
 		return fmt.Errorf("compilation cache %s: %w", dir, err)
 	}
 	defer cache.Close(ctx)
-	cfg := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(true).
+	cfg := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(false).
 		WithMemoryLimitPages(maxMemoryPages).WithCompilationCache(cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	defer rt.Close(ctx)
@@ -50,7 +53,11 @@ func run(dir string, files []string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := rt.CompileModule(ctx, wasm); err != nil {
+		inst, err := preempt.Instrument(wasm)
+		if err != nil {
+			return fmt.Errorf("instrument %s: %w", f, err)
+		}
+		if _, err := rt.CompileModule(ctx, inst); err != nil {
 			return fmt.Errorf("compile %s: %w", f, err)
 		}
 	}

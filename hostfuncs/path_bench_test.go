@@ -2,6 +2,7 @@ package hostfuncs
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"syscall"
@@ -15,11 +16,12 @@ import (
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/bus"
 	"github.com/astrid-actors/astrid-actors/internal/actorsys"
+	"github.com/astrid-actors/astrid-actors/internal/preempt"
 )
 
 // pathRig is one bus with one subscription on "bench.data" and one instance of hostloop.wasm
 // allowed to publish there without rate limit, in a runtime configured like the capsule
-// runtime's (compiler, WithCloseOnContextDone).
+// runtime's (compiler, the guest instrumented by internal/preempt, no WithCloseOnContextDone).
 type pathRig struct {
 	bus     *bus.Bus
 	sub     *bus.Subscription
@@ -36,12 +38,15 @@ type pathRig struct {
 func newPathRig(b *testing.B, payloadBytes int) *pathRig {
 	b.Helper()
 	ctx := context.Background()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(true))
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(false))
 	b.Cleanup(func() { _ = rt.Close(ctx) })
-	if err := Register(ctx, rt); err != nil {
+	if err := errors.Join(Register(ctx, rt), preempt.Register(ctx, rt)); err != nil {
 		b.Fatal(err)
 	}
 	wasm, err := os.ReadFile("../testdata/wat/hostloop.wasm")
+	if err == nil {
+		wasm, err = preempt.Instrument(wasm)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -44,7 +44,8 @@ publish-batch calls of --batch-records records, against protoactor-go 2 actors),
 (1 → N subscriber capsules), rtt (request/reply between two capsules), wake (publish→recv
 latency at 10 000 msg/s), coldstart (load+instantiate+ready of 1, 100, 10 000 small
 capsules, time and RSS per capsule), restart (trap → new instance ready), compute (a guest
-loop with wazero's loop check, as every capsule runs, against the same loop without it), kv
+loop instrumented with the countdown every capsule runs under, against the same loop with no
+check and with wazero's loop check), kv
 (durable kv calls), cluster (the other cluster nodes as child processes on loopback: remote
 1→1 and 1→2 against the bus alone, round trip, node close, idle node goroutines and RSS).
 Progress goes to stderr; the table (or --json) to stdout. Each round of an interleaved

@@ -19,8 +19,9 @@
 //   - coldstart: load (compile from a warm cache) + instantiate + ready of 1, 100 and 10 000
 //     idle capsules; time and RSS per capsule.
 //   - restart: trap → new instance ready with zero backoff; p50 and p99.
-//   - compute: a guest's sum loop compiled with wazero's loop check (as every capsule is)
-//     against the same loop without it, iterations/s (compute.go).
+//   - compute: a guest's sum loop instrumented by internal/preempt (as every capsule is)
+//     against the same loop with no check and with wazero's loop check, iterations/s
+//     (compute.go).
 //   - kv: durable kv-set calls/s and p99 from 1 and 16 capsules, kv-get calls/s (kv.go),
 //     against the store used directly from Go.
 //   - cluster: the other cluster nodes as child processes on loopback (Config.Executable):

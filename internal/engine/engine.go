@@ -206,13 +206,16 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	sum := sha256.Sum256(wasm)
 	inst, err := Instrument(wasm)
 	if err != nil {
-		if errors.Is(err, preempt.ErrMalformed) {
-			// wazero's own verdict on bytes that cannot be decoded is the clearer one.
+		if errors.Is(err, preempt.ErrNotModule) {
+			// wazero's verdict on the header is the familiar one ("invalid magic number");
+			// it stops there, before decoding anything.
 			if _, cerr := e.rt.CompileModule(ctx, wasm); cerr != nil {
 				return nil, fmt.Errorf("%w: compile: %w", ErrInvalidModule, cerr)
 			}
 		}
-		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+		// Bytes the instrumentation cannot decode are not handed to wazero: its decoder
+		// allocates by declared counts, and the module would not compile anyway.
+		return nil, fmt.Errorf("%w: compile: %w", ErrInvalidModule, err)
 	}
 	compiled, err := e.rt.CompileModule(ctx, inst)
 	if err != nil {

@@ -127,3 +127,16 @@ func TestCompileRefusesTheReservedImport(t *testing.T) {
 		t.Fatalf("Compile = %v, want ErrInvalidModule and preempt.ErrReserved", err)
 	}
 }
+
+// A module declaring more entries than its section has bytes (here 3·10⁹ imports in 33 bytes,
+// found by preempt's fuzz test: wazero's decoder allocates by the count and runs the process
+// out of memory) is refused before wazero sees it.
+func TestCompileRefusesImplausibleCounts(t *testing.T) {
+	e := newEngine(t)
+	wasm := []byte("\x00asm\x01\x00\x00\x00\x02!\xc7\xc7\xc7\xc7\x03\x01\x01\x05\x03\x01\x00\x01\a\x10\x02\x06memory\x02\x00\x03run\x00\x01\n\x0f\x01\r\x00\x10\x00\x1aA\xc0\x84=(\x02\x00\x1ao")
+	_, err := e.Compile(context.Background(), wasm)
+	if !errors.Is(err, ErrInvalidModule) || !errors.Is(err, preempt.ErrMalformed) {
+		t.Fatalf("Compile = %v, want ErrInvalidModule and preempt.ErrMalformed", err)
+	}
+	t.Log(err)
+}

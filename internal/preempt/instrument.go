@@ -24,6 +24,9 @@ const (
 	secDataCount = 12
 )
 
+// errCount is a vector section whose count cannot fit its bytes.
+var errCount = errors.New("vector count exceeds the section")
+
 // sectionRank is the order non-custom sections must appear in.
 var sectionRank = map[byte]int{
 	secType: 1, secImport: 2, secFunction: 3, secTable: 4, secMemory: 5, secGlobal: 6,
@@ -54,7 +57,7 @@ func InstrumentBudget(wasm []byte, budget uint32) (out []byte, err error) {
 		return nil, fmt.Errorf("%w: budget %d outside [1, 2^30]", ErrMalformed, budget)
 	}
 	if len(wasm) < 8 || !bytes.Equal(wasm[:8], header) {
-		return nil, fmt.Errorf("%w: not a core wasm module (bad magic or version)", ErrMalformed)
+		return nil, ErrNotModule
 	}
 	secs, err := splitSections(wasm[8:])
 	if err != nil {
@@ -130,6 +133,13 @@ func splitSections(b []byte) ([]section, error) {
 				return nil, fmt.Errorf("%w: section %d out of order or repeated", ErrMalformed, id)
 			}
 			last = rank
+			// Every entry of a vector section takes a byte at least: a larger count cannot
+			// be read (and a decoder that allocates by the count would run out of memory).
+			if id != secStart && id != secDataCount {
+				if n, err := vecCount(p); err != nil || uint64(n) > uint64(len(p)) {
+					return nil, fmt.Errorf("%w: section %d: %w (%d bytes)", ErrMalformed, id, errCount, len(p))
+				}
+			}
 		}
 		secs = append(secs, section{id: id, payload: p})
 	}

@@ -50,6 +50,10 @@ var ErrReserved = errors.New("imports from " + Module + ", which is reserved for
 // bulk memory, multi-value, reference types, SIMD). Such a module would not compile anyway.
 var ErrMalformed = errors.New("cannot instrument module")
 
+// ErrNotModule is the ErrMalformed of bytes that do not start with the core module header
+// (magic number and version 1).
+var ErrNotModule = fmt.Errorf("%w: not a core wasm module (bad magic number or version)", ErrMalformed)
+
 // Register instantiates the host module astrid:preempt in rt.
 func Register(ctx context.Context, rt wazero.Runtime) error {
 	_, err := rt.NewHostModuleBuilder(Module).

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/actors"
 	"github.com/astrid-actors/astrid-actors/internal/modcheck"
+	"github.com/astrid-actors/astrid-actors/internal/preempt"
 	"github.com/astrid-actors/astrid-actors/manifest"
 )
 
@@ -145,6 +147,12 @@ func describe(ctx context.Context, file string, wasm []byte) (*inspectReport, er
 	sum := sha256.Sum256(wasm)
 	rep := &inspectReport{File: file, Size: len(wasm), SHA256: hex.EncodeToString(sum[:]), ABIVersion: abi.Version,
 		Imports: []importGroup{}, Exports: []exportReport{}, Problems: []string{}, Notes: []string{}}
+	// The engine's instrumentation reads every section first and refuses vector counts larger
+	// than their section: wazero's decoder allocates by the declared count, so 33 bytes
+	// claiming 3·10⁹ imports would otherwise exhaust the memory of this process.
+	if _, err := preempt.Instrument(wasm); errors.Is(err, preempt.ErrMalformed) {
+		return nil, err
+	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 	defer rt.Close(ctx)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -40,6 +42,18 @@ func TestInspectText(t *testing.T) {
 	res = cli(t, "inspect", repoFile("README.md"))
 	if res.code != exitFailure || res.stdout != "" {
 		t.Errorf("not wasm: %v", res)
+	}
+	oneStderrLine(t, res, "not a WebAssembly module")
+
+	// 33 bytes declaring 3·10⁹ imports: wazero's decoder would allocate by that count and take
+	// the process's memory; inspect refuses them as the engine does (found by FuzzInstrument).
+	huge := filepath.Join(t.TempDir(), "huge.wasm")
+	if err := os.WriteFile(huge, []byte("\x00asm\x01\x00\x00\x00\x02!\xc7\xc7\xc7\xc7\x03\x01\x01\x05\x03\x01\x00\x01\a\x10\x02\x06memory\x02\x00\x03run\x00\x01\n\x0f\x01\r\x00\x10\x00\x1aA\xc0\x84=(\x02\x00\x1ao"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res = cli(t, "inspect", huge)
+	if res.code != exitFailure || res.stdout != "" {
+		t.Errorf("implausible import count: %v", res)
 	}
 	oneStderrLine(t, res, "not a WebAssembly module")
 }

@@ -549,7 +549,7 @@ func (s *Store) scan(ctx context.Context, ns string) (keys []liveKey, lastSeq ui
 	deadline := time.Now().Add(4 * s.timeout)
 	for {
 		keys, lastSeq, err = s.scanOnce(ctx, ns)
-		if err == nil || !transient(ctx, err) || time.Now().After(deadline) {
+		if err == nil || !(transient(ctx, err) || errors.Is(err, errStale)) || time.Now().After(deadline) {
 			return keys, lastSeq, err
 		}
 		select {
@@ -560,12 +560,25 @@ func (s *Store) scan(ctx context.Context, ns string) (keys []liveKey, lastSeq ui
 	}
 }
 
-// scanOnce is one attempt of scan.
+// errStale: the replica that served a scan had not yet applied the namespace's last write.
+var errStale = errors.New("kvjet: list served by a replica behind the stream leader")
+
+// scanOnce is one attempt of scan. The scan is a consumer, which JetStream places on any
+// replica of the stream, and a replica applies a committed write some time after the leader
+// acknowledged it; so the scan is fenced: it reads the sequence of the namespace's usage record
+// from the stream leader first (every write of the namespace rewrites that record in the same
+// atomic batch), delivers the record along with the keys, and is errStale unless the replica's
+// copy is at least that recent, i.e. unless it holds every write acknowledged before the scan.
 func (s *Store) scanOnce(ctx context.Context, ns string) ([]liveKey, uint64, error) {
 	rctx, cancel := context.WithTimeout(ctx, 4*s.timeout)
 	defer cancel()
+	usage := s.usageSubject(ns)
+	fence, err := s.load(rctx, usage)
+	if err != nil {
+		return nil, 0, err
+	}
 	var info *jetstream.StreamInfo
-	err := s.unavailable(rctx, func(rctx context.Context) (err error) {
+	err = s.unavailable(rctx, func(rctx context.Context) (err error) {
 		info, err = s.stream.Info(rctx)
 		return err
 	})
@@ -575,7 +588,7 @@ func (s *Store) scanOnce(ctx context.Context, ns string) ([]liveKey, uint64, err
 	lastSeq := info.State.LastSeq
 	filter := s.prefix + nsToken(ns) + ".*"
 	cons, err := s.js.OrderedConsumer(rctx, s.name, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
+		FilterSubjects: []string{filter, usage},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
 		HeadersOnly:    true,
 	})
@@ -588,6 +601,7 @@ func (s *Store) scanOnce(ctx context.Context, ns string) ([]liveKey, uint64, err
 		dcancel()
 	}()
 	var keys []liveKey
+	var fenceSeen uint64
 	remaining := cons.CachedInfo().NumPending
 	for remaining > 0 {
 		// Fetch exactly what remains (at most 1 024): a fetch of more waits out its MaxWait.
@@ -606,6 +620,10 @@ func (s *Store) scanOnce(ctx context.Context, ns string) ([]liveKey, uint64, err
 			if md.Sequence.Stream > lastSeq {
 				lastSeq = md.Sequence.Stream
 			}
+			if m.Subject() == usage {
+				fenceSeen = md.Sequence.Stream
+				continue
+			}
 			if m.Headers().Get(hdrOp) == opDel {
 				continue
 			}
@@ -620,6 +638,9 @@ func (s *Store) scanOnce(ctx context.Context, ns string) ([]liveKey, uint64, err
 		if n == 0 {
 			return nil, 0, fmt.Errorf("kvjet: list: no messages within %v", s.timeout)
 		}
+	}
+	if fenceSeen < fence.seq {
+		return nil, 0, fmt.Errorf("%w: usage record at sequence %d, the leader's at %d", errStale, fenceSeen, fence.seq)
 	}
 	slices.SortFunc(keys, func(a, b liveKey) int { return strings.Compare(a.token, b.token) })
 	return keys, lastSeq, nil

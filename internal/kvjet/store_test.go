@@ -3,6 +3,7 @@ package kvjet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -233,5 +234,38 @@ func TestNamespaceTooLong(t *testing.T) {
 	ns := kv.Namespace{Name: strings.Repeat("p", MaxNamespaceBytes+1)}
 	if _, err := s.Get(context.Background(), ns, "k"); err == nil || !strings.Contains(err.Error(), "namespace") {
 		t.Fatalf("get in a too long namespace: %v", err)
+	}
+}
+
+// TestListReadsItsOwnWrites: a List (and a ClearPrefix) right after a Set sees the key, from
+// each node's connection in turn. The scan behind them is a consumer that JetStream may place
+// on any replica, so without the scan's fence on the namespace's usage record (written by
+// every write) a replica that has not yet applied the last write served a stale listing.
+func TestListReadsItsOwnWrites(t *testing.T) {
+	c := startCluster(t)
+	ctx := t.Context()
+	var stores []*Store
+	for i := range 3 {
+		stores = append(stores, openStore(t, c.connect(t, i), "raw"))
+	}
+	ns := kv.Namespace{Name: "own"}
+	const rounds = 150
+	for i := range rounds {
+		s := stores[i%3]
+		key := fmt.Sprintf("k/%03d", i)
+		if err := s.Set(ctx, ns, key, []byte(`v`)); err != nil {
+			t.Fatal(err)
+		}
+		r := stores[(i+1)%3]
+		page, err := r.List(ctx, ns, "k/", "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Keys) != 1 || page.Keys[0] != key {
+			t.Fatalf("round %d: list after set of %s on node %d, read on node %d = %v", i, key, i%3, (i+1)%3, page.Keys)
+		}
+		if n, err := stores[(i+2)%3].ClearPrefix(ctx, ns, "k/"); err != nil || n != 1 {
+			t.Fatalf("round %d: clear after set of %s = %d, %v; want 1", i, key, n, err)
+		}
 	}
 }

@@ -31,8 +31,9 @@ const maxRun = 64
 // What it pays once rather than per message: the clock read (at), Remote.Admit, and for each run
 // of consecutive records on one topic (up to 64) the match, the reservation of sequence numbers
 // and, per matching mailbox, one lock acquisition and at most one wake-up (Mailbox.PushBatch).
-// Each message is still an allocation of its own (newMessage): subscribers release messages
-// independently, and allocating a run's messages together measured no faster (RATIONALE.md). A subscription added or removed
+// Each message is still a message of its own (newMessage, recycled when its subscribers
+// released it): subscribers release messages independently, and allocating a run's messages
+// together measured no faster (RATIONALE.md). A subscription added or removed
 // while a run is delivered sees the run as if it had been published entirely before or after
 // the change (the run is matched once), as concurrent single publishes may.
 func (p *Publisher) PublishBatch(recs []Record, source uuid.UUID, principal Principal, at time.Time) (int, error) {
@@ -77,6 +78,7 @@ func (p *Publisher) PublishBatch(recs []Record, source uuid.UUID, principal Prin
 			if r := b.opts.Remote; r != nil {
 				r.Forward(m)
 			}
+			m.unref(1) // the publisher's reference
 		}
 		clear(run)
 		start = end

@@ -64,7 +64,8 @@ type Remote interface {
 	// must not block.
 	Admit(source uuid.UUID) bool
 	// Forward is called on the publisher's goroutine after local delivery of every message
-	// accepted by Publish (never for Inject). It must not block and must not modify msg.
+	// accepted by Publish (never for Inject). It must not block and must not modify msg. msg is
+	// lent for the call: to keep it longer, Forward takes a reference with msg.Retain.
 	Forward(msg *Message)
 	// Subscribed is called by Subscribe after the router added a subscription with pattern;
 	// Subscribe returns when it does, so it may wait until other nodes know the interest.
@@ -132,7 +133,9 @@ func New(system *actor.ActorSystem, opts Options) (*Bus, error) {
 
 // PublishResult describes one accepted publish.
 type PublishResult struct {
-	// Message is the published message as subscribers see it.
+	// Message is the published message as subscribers see it. Bus.Publish returns it (and
+	// never recycles it: the caller may keep it); a Publisher returns nil, so that the message
+	// is reused once its subscribers released it.
 	Message *Message
 	// Matched is the number of subscriptions whose pattern matched. Each of them either
 	// queued the message or counted it as dropped.
@@ -147,18 +150,19 @@ type PublishResult struct {
 func (b *Bus) Publish(topic string, payload []byte, source uuid.UUID, principal Principal) (PublishResult, error) {
 	c := b.getL1()
 	defer b.putL1(c)
-	return b.publishVia(c, topic, payload, source, principal, b.opts.Now())
+	return b.publishVia(c, topic, payload, source, principal, b.opts.Now(), true)
 }
 
-// publishVia is Publish through the match cache c, stamped at.
-func (b *Bus) publishVia(c *l1, topic string, payload []byte, source uuid.UUID, principal Principal, at time.Time) (PublishResult, error) {
+// publishVia is Publish through the match cache c, stamped at. With keep the result carries the
+// message, which the publisher's reference then pins; without, that reference is given back.
+func (b *Bus) publishVia(c *l1, topic string, payload []byte, source uuid.UUID, principal Principal, at time.Time, keep bool) (PublishResult, error) {
 	if err := b.check(c, topic, payload); err != nil {
 		return PublishResult{}, err
 	}
 	if r := b.opts.Remote; r != nil && !r.Admit(source) {
 		return PublishResult{}, ErrFenced
 	}
-	return b.publishWith(c, newMessage(payload), topic, source, principal, at), nil
+	return b.publishWith(c, newMessage(payload), topic, source, principal, at, keep), nil
 }
 
 // Now reads the bus's clock (Options.Now), the one messages are stamped with.
@@ -185,20 +189,25 @@ func (b *Bus) check(c *l1, topic string, payload []byte) error {
 	return nil
 }
 
-// publishWith stamps msg (whose Payload is set), delivers it through the match cache c and runs
-// the taps.
-func (b *Bus) publishWith(c *l1, msg *Message, topic string, source uuid.UUID, principal Principal, at time.Time) PublishResult {
+// publishWith stamps msg (whose Payload is set and whose one reference is the publisher's),
+// delivers it through the match cache c, runs the taps and Remote.Forward, then gives back the
+// publisher's reference unless keep (see publishVia).
+func (b *Bus) publishWith(c *l1, msg *Message, topic string, source uuid.UUID, principal Principal, at time.Time, keep bool) PublishResult {
 	msg.Seq = b.seq.Add(1)
 	msg.Time = at
 	msg.Topic = topic
 	msg.Source = source
 	msg.Principal = principal
-	matched := b.deliver(c, msg)
+	matched, unused := b.deliver(c, msg)
 	b.runTaps(msg)
 	if r := b.opts.Remote; r != nil {
 		r.Forward(msg)
 	}
-	return PublishResult{Message: msg, Matched: matched}
+	if keep {
+		return PublishResult{Message: msg, Matched: matched}
+	}
+	msg.unref(unused + 1)
+	return PublishResult{Matched: matched}
 }
 
 // runTaps calls every tap with msg.
@@ -212,18 +221,21 @@ func (b *Bus) runTaps(msg *Message) {
 
 // Inject delivers a message published on another node to the matching local subscriptions and
 // the taps. It keeps every field the origin stamped (Seq, Time, Source, Principal), is not
-// forwarded to Remote again and does not count as Published. The bus takes ownership of msg.
+// forwarded to Remote again and does not count as Published. The bus takes ownership of msg
+// (the caller's reference, for a message from NewMessage): the caller must not use it after.
 // It returns the number of matched subscriptions; a closed bus or an invalid topic matches none.
 func (b *Bus) Inject(msg *Message) int {
 	if b.closed.Load() || topics.Validate(msg.Topic, topics.HostLimits) != nil {
+		msg.unref(1)
 		return 0
 	}
 	b.stats.injected.Add(1)
 	c := b.getL1()
-	n := deliverGroups(c.lookup(b, msg.Topic), msg)
+	n, unused := deliverGroups(c.lookup(b, msg.Topic), msg)
 	b.putL1(c)
 	b.stats.matched.Add(uint64(n))
 	b.runTaps(msg)
+	msg.unref(unused + 1)
 	return n
 }
 
@@ -243,8 +255,9 @@ func (b *Bus) Lag(topic string, n uint64) int {
 
 // Tap registers fn to observe every message accepted by Publish from now on, after it was
 // delivered to the subscriptions. fn runs synchronously on the publisher's goroutine and must
-// not block; it must not modify the message. The interceptor dispatcher is built on it. The
-// returned function removes the tap.
+// not block; it must not modify the message. The message is lent for the call: to keep it
+// after fn returned, fn takes a reference with msg.Retain (messages are recycled, see Message).
+// The interceptor dispatcher is built on it. The returned function removes the tap.
 func (b *Bus) Tap(fn func(*Message)) (untap func()) {
 	t := &tap{fn: fn}
 	b.tapMu.Lock()
@@ -273,16 +286,16 @@ func (b *Bus) Tap(fn func(*Message)) (untap func()) {
 }
 
 // deliver pushes msg into every matching mailbox, found through the match cache c, and returns
-// how many matched.
-func (b *Bus) deliver(c *l1, msg *Message) int {
+// how many matched and the references it took but did not use (see deliverGroups).
+func (b *Bus) deliver(c *l1, msg *Message) (matched int, unused int32) {
 	b.stats.published.Add(1)
-	n := deliverGroups(c.lookup(b, msg.Topic), msg)
+	n, unused := deliverGroups(c.lookup(b, msg.Topic), msg)
 	if n == 0 {
 		b.stats.unrouted.Add(1)
 	} else {
 		b.stats.matched.Add(uint64(n))
 	}
-	return n
+	return n, unused
 }
 
 // match returns the subscriptions whose pattern matches topic, without a cache (a new slice).

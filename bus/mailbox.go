@@ -196,10 +196,15 @@ func (m *Mailbox) Limits() MailboxLimits { return m.limits }
 
 // Push queues msg, evicting and counting older messages as needed. It reports whether msg was
 // queued; false means it was rejected as oversize or the mailbox is closed (a closed mailbox
-// counts the message as discarded).
-func (m *Mailbox) Push(msg *Message) bool {
+// counts the message as discarded). A queued message takes a reference (Message.Retain), which
+// passes to the consumer that drains it; an evicted or discarded one gives it back.
+func (m *Mailbox) Push(msg *Message) bool { return m.push(msg, true) }
+
+// push is Push; with ref false the caller has taken the reference of a queued msg already and
+// gets it back when push reports false (deliverGroups takes those of every mailbox at once).
+func (m *Mailbox) push(msg *Message, ref bool) bool {
 	m.mu.Lock()
-	ok := m.pushLocked(msg)
+	ok := m.pushLocked(msg, ref)
 	closed := m.closed
 	if ok && m.waiters > 0 {
 		m.wakeOne()
@@ -221,7 +226,7 @@ func (m *Mailbox) PushBatch(msgs []*Message) int {
 	queued := 0
 	m.mu.Lock()
 	for _, msg := range msgs {
-		if m.pushLocked(msg) {
+		if m.pushLocked(msg, true) {
 			queued++
 		}
 	}
@@ -238,8 +243,8 @@ func (m *Mailbox) PushBatch(msgs []*Message) int {
 	return queued
 }
 
-// pushLocked is Push under m.mu, without the wake-up and the ledger's late discard.
-func (m *Mailbox) pushLocked(msg *Message) bool {
+// pushLocked is push under m.mu, without the wake-up and the ledger's late discard.
+func (m *Mailbox) pushLocked(msg *Message, ref bool) bool {
 	m.stats.Offered++
 	if m.closed {
 		m.stats.Discarded++
@@ -262,6 +267,9 @@ func (m *Mailbox) pushLocked(msg *Message) bool {
 	if b == nil || b.len() == 0 {
 		// b was absent, or eviction emptied and removed it.
 		b = m.newBucket(f)
+	}
+	if ref {
+		msg.ref(1) // under m.mu: before any consumer can drain and release it
 	}
 	m.last = b
 	m.enqueued++
@@ -340,10 +348,11 @@ func (m *Mailbox) compactOrder() {
 	m.order, m.orderHead = kept, 0
 }
 
-// evictFrom drops the oldest message of b and counts it.
+// evictFrom drops the oldest message of b, counts it and gives back its reference.
 func (m *Mailbox) evictFrom(b *bucket) {
 	msg := b.pop()
 	m.bytes -= msg.Size()
+	msg.unref(1)
 	m.count--
 	m.stats.Evicted++
 	m.pending++
@@ -402,6 +411,10 @@ type Batch struct {
 // Batch.Refused; Dropped is then reported but not reset, so the next batch reports it again.
 // Otherwise the dropped counter is reset and the returned value reported in Batch.Dropped.
 // dst is reused for the result when it has capacity.
+//
+// Each returned message carries a reference for the caller: calling its Release when done with
+// it lets the bus reuse it (after that, neither it nor its Payload may be used); never calling
+// Release is always safe.
 func (m *Mailbox) Drain(dst []*Message, budget int, take func(*Message) bool) Batch {
 	dst = dst[:0]
 	m.mu.Lock()
@@ -647,6 +660,9 @@ func (m *Mailbox) Close() (discarded int) {
 	m.pending += uint64(m.count)
 	for b := m.first; b != nil; {
 		next := b.next
+		for _, q := range b.q[b.head:] {
+			q.msg.unref(1)
+		}
 		clear(b.q)
 		b.prev, b.next = nil, nil
 		b = next

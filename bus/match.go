@@ -78,18 +78,31 @@ func (b *Bus) getL1() *l1 {
 
 func (b *Bus) putL1(c *l1) { b.l1s.Put(c) }
 
-// deliverGroups pushes msg into every live subscription of groups and returns how many.
-func deliverGroups(groups []topics.Group[*Subscription], msg *Message) int {
-	n := 0
+// deliverGroups pushes msg into every live subscription of groups and returns how many, and
+// the number of references it took for mailboxes but did not use: the caller gives them back
+// with its own (one atomic add for all of them, instead of one per mailbox). The caller holds
+// a reference of its own meanwhile, so the count cannot reach zero early.
+func deliverGroups(groups []topics.Group[*Subscription], msg *Message) (n int, unused int32) {
+	slots := 0
+	for _, g := range groups {
+		slots += g.Len()
+	}
+	if slots == 0 {
+		return 0, 0
+	}
+	msg.ref(int32(slots)) // before any push: a consumer may drain and release at once
+	queued := 0
 	for _, g := range groups {
 		for i := range g.Len() {
 			if s, ok := g.At(i); ok {
-				s.mailbox.Push(msg)
+				if s.mailbox.push(msg, false) {
+					queued++
+				}
 				n++
 			}
 		}
 	}
-	return n
+	return n, int32(slots - queued)
 }
 
 // Publisher publishes on behalf of one publisher (a capsule instance, a Go component) with a
@@ -103,14 +116,15 @@ type Publisher struct {
 // NewPublisher returns a Publisher for b.
 func (b *Bus) NewPublisher() *Publisher { return &Publisher{b: b} }
 
-// Publish is Bus.Publish through p's match cache.
+// Publish is Bus.Publish through p's match cache, except that the result's Message is nil: the
+// message is recycled once every subscriber released it (see Message).
 func (p *Publisher) Publish(topic string, payload []byte, source uuid.UUID, principal Principal) (PublishResult, error) {
-	return p.b.publishVia(&p.cache, topic, payload, source, principal, p.b.opts.Now())
+	return p.b.publishVia(&p.cache, topic, payload, source, principal, p.b.opts.Now(), false)
 }
 
-// PublishAt is Publish with the message stamped at instead of a new reading of the bus's
+// PublishAt is Publish (result without Message) with the message stamped at instead of a new reading of the bus's
 // clock: at must be a reading of Bus.Now the caller took for this publish (the host's rate
 // limiter and the message then share one clock read).
 func (p *Publisher) PublishAt(topic string, payload []byte, source uuid.UUID, principal Principal, at time.Time) (PublishResult, error) {
-	return p.b.publishVia(&p.cache, topic, payload, source, principal, at)
+	return p.b.publishVia(&p.cache, topic, payload, source, principal, at, false)
 }

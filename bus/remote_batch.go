@@ -3,8 +3,9 @@ package bus
 import "github.com/astrid-actors/astrid-actors/topics"
 
 // NewMessage returns a message holding a copy of payload, in one allocation for payloads up to
-// 1 KiB (as Publish does). The cluster's frame decoder builds injected messages with it; the
-// caller sets the other fields before handing the message to Inject or InjectBatch.
+// 4 KiB (as Publish does), with one reference: the caller's. The cluster's frame decoder builds
+// injected messages with it; the caller sets the other fields before handing the message (and
+// its reference) to Inject or InjectBatch.
 func NewMessage(payload []byte) *Message { return newMessage(payload) }
 
 // InjectBatch is Inject for the messages of one frame from another node, in order: each run of
@@ -15,6 +16,9 @@ func NewMessage(payload []byte) *Message { return newMessage(payload) }
 // subscriptions matched.
 func (b *Bus) InjectBatch(msgs []*Message) int {
 	if len(msgs) == 0 || b.closed.Load() {
+		for _, m := range msgs {
+			m.unref(1)
+		}
 		return 0
 	}
 	c := b.getL1()
@@ -29,12 +33,16 @@ func (b *Bus) InjectBatch(msgs []*Message) int {
 		run := msgs[start:end]
 		start = end
 		if topics.Validate(topic, topics.HostLimits) != nil {
+			for _, m := range run {
+				m.unref(1)
+			}
 			continue
 		}
 		injected += len(run)
 		total += len(run) * deliverGroupsBatch(c.lookup(b, topic), run)
 		for _, m := range run {
 			b.runTaps(m)
+			m.unref(1) // the reference the caller handed over
 		}
 	}
 	b.stats.injected.Add(uint64(injected))

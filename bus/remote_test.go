@@ -29,6 +29,7 @@ func (r *recordingRemote) Admit(src uuid.UUID) bool {
 func (r *recordingRemote) Forward(m *Message) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	m.Retain() // kept past the call (Remote.Forward lends the message)
 	r.forwarded = append(r.forwarded, m)
 }
 

@@ -511,7 +511,11 @@ func (n *Node) Forward(msg *bus.Message) {
 	if c != nil {
 		key, token = c.key, c.token.Load()
 	}
-	for _, p := range n.fwd.peers(msg.Topic, func(dst []*peer) []*peer { return n.index.Match(msg.Topic, dst) }) {
+	peers := n.fwd.peers(msg.Topic, func(dst []*peer) []*peer { return n.index.Match(msg.Topic, dst) })
+	if len(peers) > 0 {
+		msg.Retain() // the links' queues keep msg: pin it (never released, left to the GC)
+	}
+	for _, p := range peers {
 		if p.send.EnqueueFenced(msg, key, token) {
 			wake(p.wake)
 		}

@@ -310,11 +310,25 @@ func (in *Instance) deliver(mem guestMemory, sub *bus.Subscription, bufPtr, bufC
 	mem.putU32(lenOut, uint32(len(enc)))
 	if len(batch.Messages) > 0 {
 		in.SetCaller(batch.Messages[0])
+		in.releaseDelivered(batch.Messages)
 	}
 	in.counters.delivered.Add(uint64(len(batch.Messages)))
 	in.counters.dropped.Add(dropped)
 	clear(batch.Messages)
 	return len(batch.Messages), abi.OK
+}
+
+// releaseDelivered gives back the references of msgs, a batch just copied into guest memory,
+// so the bus can reuse them — except msgs[0], the new caller (publishes and get-caller read
+// it), whose reference is kept until the next batch replaces it.
+func (in *Instance) releaseDelivered(msgs []*bus.Message) {
+	if prev := in.heldCaller; prev != nil {
+		prev.Release()
+	}
+	in.heldCaller = msgs[0]
+	for _, m := range msgs[1:] {
+		m.Release()
+	}
 }
 
 // maxDrainBudget bounds the budget deliver passes to Drain (see drainBudget).

@@ -201,6 +201,7 @@ func (d *Dispatcher) tap(msg *bus.Message) {
 	d.mu.Unlock()
 	d.dispatched.Add(1)
 	d.wg.Add(1)
+	msg.Retain() // the chain outlives the tap: pin msg (never released, left to the GC)
 	go d.run(msg, chain)
 }
 

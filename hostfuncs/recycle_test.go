@@ -88,6 +88,7 @@ func TestRecvReleasesDeliveredMessages(t *testing.T) {
 			mu.Lock()
 			distinct := len(seen)
 			mu.Unlock()
+			t.Logf("%d publishes used %d distinct messages", rounds*perRound, distinct)
 			if keeper {
 				if distinct != rounds*perRound {
 					t.Fatalf("with a subscriber that keeps every message, %d publishes used %d messages, want all distinct", rounds*perRound, distinct)

@@ -398,7 +398,8 @@ type Batch struct {
 	// batch was reported (see Bus.Lag); like Dropped it is reset only by a consuming batch.
 	Lagged uint64
 	// Refused is true when take refused the first candidate message: nothing was consumed and
-	// Refused names it, so the caller can report the space it needs.
+	// Refused names it, so the caller can report the space it needs. It carries no reference:
+	// it stays queued, so read it before anyone may drain (and release) it.
 	Refused *Message
 }
 

@@ -10,7 +10,8 @@ import (
 const maxHostBatchBytes = 1 << 20
 
 // Poll returns what is queued now, up to 1 MiB, without waiting: messages of one principal,
-// oldest first, and the number of messages dropped since the previous batch.
+// oldest first, and the number of messages dropped since the previous batch. As with Drain,
+// each message may be given back with Release when done, or simply kept.
 func (s *Subscription) Poll() Batch {
 	b := s.mailbox.Drain(nil, maxHostBatchBytes, func(*Message) bool { return true })
 	b.Refused = nil

@@ -100,7 +100,18 @@ func (b *Bus) deliverRun(c *l1, topic string, run []*Message) {
 }
 
 // deliverGroupsBatch pushes run into every live subscription of groups and returns how many.
+// Each queued message takes its reference in Mailbox.PushBatch; a run for more than
+// maxRecycledFanout mailboxes is not recycled (see deliverGroups).
 func deliverGroupsBatch(groups []topics.Group[*Subscription], run []*Message) int {
+	slots := 0
+	for _, g := range groups {
+		slots += g.Len()
+	}
+	if slots > maxRecycledFanout {
+		for _, m := range run {
+			m.unpool()
+		}
+	}
 	n := 0
 	for _, g := range groups {
 		for i := range g.Len() {

@@ -90,6 +90,9 @@ func deliverGroups(groups []topics.Group[*Subscription], msg *Message) (n int, u
 	if slots == 0 {
 		return 0, 0
 	}
+	if slots > maxRecycledFanout {
+		msg.unpool()
+	}
 	msg.ref(int32(slots)) // before any push: a consumer may drain and release at once
 	queued := 0
 	for _, g := range groups {

@@ -93,6 +93,15 @@ func (m *Message) Retain() { m.ref(1) }
 // copy of such a message has another address, so it is not).
 func (m *Message) pooled() bool { return m.self == m }
 
+// maxRecycledFanout is the most mailboxes a recycled message is delivered to. A message that
+// matches more is left to the GC (unpool): its allocation is shared by that many deliveries,
+// while counting references would cost each of them an atomic on one shared cache line.
+const maxRecycledFanout = 16
+
+// unpool makes m, which nobody but its creator holds yet, an ordinary message: never recycled,
+// its references no longer counted.
+func (m *Message) unpool() { m.self = nil }
+
 // ref adds n references to a pooled message.
 func (m *Message) ref(n int32) {
 	if m.pooled() && n != 0 {

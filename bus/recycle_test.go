@@ -359,3 +359,52 @@ func TestRecycleHammer(t *testing.T) {
 		t.Error("the tap retained nothing")
 	}
 }
+
+// TestWideFanoutIsNotRecycled: a message for more than maxRecycledFanout mailboxes, single or
+// batched, is left to the GC — no reference is counted, releases do nothing, it stays intact.
+func TestWideFanoutIsNotRecycled(t *testing.T) {
+	b := newBus(t, Options{})
+	subs := make([]*Subscription, maxRecycledFanout+1)
+	for i := range subs {
+		subs[i] = subscribe(t, b, "w.*")
+	}
+	p := b.NewPublisher()
+	if _, err := p.Publish("w.a", []byte(`"single"`), uuid.Nil, System()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.PublishBatch([]Record{{Topic: "w.b", Payload: []byte(`"batch"`)}}, uuid.Nil, System(), b.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var got []*Message
+	for _, s := range subs {
+		ms := drainAll(s)
+		if len(ms) != 2 {
+			t.Fatalf("drained %d messages, want 2", len(ms))
+		}
+		got = append(got, ms...)
+		for _, m := range ms {
+			if m.pooled() {
+				t.Fatalf("a message for %d mailboxes is recycled", len(subs))
+			}
+			m.Release()
+		}
+	}
+	for _, m := range got {
+		if s := string(m.Payload); s != `"single"` && s != `"batch"` {
+			t.Fatalf("a released wide fan-out message changed: %q", s)
+		}
+	}
+	// At the limit: recycled.
+	narrow := make([]*Subscription, maxRecycledFanout)
+	for i := range narrow {
+		narrow[i] = subscribe(t, b, "n.*")
+	}
+	if _, err := p.Publish("n.a", []byte(`"narrow"`), uuid.Nil, System()); err != nil {
+		t.Fatal(err)
+	}
+	m := drainAll(narrow[0])[0]
+	if !m.pooled() || refsOf(m) != int32(maxRecycledFanout) {
+		t.Fatalf("a message for %d mailboxes: pooled %v, %d references; want pooled, %d", maxRecycledFanout, m.pooled(), refsOf(m), maxRecycledFanout)
+	}
+	m.Release()
+}

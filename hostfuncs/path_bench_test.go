@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,6 +38,11 @@ type pathRig struct {
 }
 
 func newPathRig(b *testing.B, payloadBytes int) *pathRig {
+	return newObservedPathRig(b, payloadBytes, nil)
+}
+
+// newObservedPathRig is newPathRig with Config.Observe set to observe (nil: none).
+func newObservedPathRig(b *testing.B, payloadBytes int, observe func(string, time.Duration)) *pathRig {
 	b.Helper()
 	ctx := context.Background()
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(false))
@@ -69,8 +76,9 @@ func newPathRig(b *testing.B, payloadBytes int) *pathRig {
 	}
 	in := NewInstance(Config{
 		CapsuleID: "bench", InstanceID: uuid.New(), Bus: bs,
-		Grants: Grants{Publish: []string{"bench.data"}},
-		Limits: Limits{ThroughputBytesPerSec: 1 << 40, ThroughputMessagesPerSec: 1 << 40},
+		Grants:  Grants{Publish: []string{"bench.data"}},
+		Limits:  Limits{ThroughputBytesPerSec: 1 << 40, ThroughputMessagesPerSec: 1 << 40},
+		Observe: observe,
 	})
 	ictx := WithInstance(ctx, in)
 	mod, err := rt.InstantiateModule(ictx, compiled, wazero.NewModuleConfig().WithName(""))
@@ -204,4 +212,193 @@ func BenchmarkPublishPath(b *testing.B) {
 		r := newPathRig(b, 128)
 		r.measure(b, func(n int) { r.call(b, "empty_loop", uint64(n)) })
 	})
+}
+
+// computeRounds sizes hostCompute: about 1 µs of CPU here, the order of a publish.
+const computeRounds = 6
+
+// hostCompute is pure computation with no memory traffic beyond p: the same work costs the
+// same wherever it is called from, so any difference between calling it from Go and from a
+// guest is the call's.
+//
+//go:noinline
+func hostCompute(p []byte) uint64 {
+	h := uint64(1469598103934665603)
+	for range computeRounds {
+		for _, c := range p {
+			h = (h ^ uint64(c)) * 1099511628211
+		}
+	}
+	return h
+}
+
+var computeSink uint64
+
+// bareRig is hostloop.wasm in a second runtime whose imports are bare api.GoModuleFunc: the
+// publish import calls the instance's abiPublish with the memory view taken once (no context
+// lookup, no table, no memory view per call), or hostCompute; signal-ready does nothing. The
+// runtime compiles the loop check (WithCloseOnContextDone) as the capsule runtime does, or not.
+type bareRig struct {
+	mod     api.Module
+	publish api.Function
+	ready   api.Function
+	compute bool // publish runs hostCompute instead of abiPublish
+}
+
+func newBareRig(b *testing.B, r *pathRig, loopCheck bool) *bareRig {
+	b.Helper()
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(loopCheck))
+	b.Cleanup(func() { _ = rt.Close(ctx) })
+	br := &bareRig{}
+	var mem guestMemory
+	_, err := rt.NewHostModuleBuilder(abi.ModuleIPC).NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, s []uint64) {
+			if br.compute {
+				computeSink += hostCompute(r.payload[:128])
+				s[0] = 0
+				return
+			}
+			s[0] = code(r.in.abiPublish(mem, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3])))
+		}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).
+		Export("publish").Instantiate(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, err = rt.NewHostModuleBuilder(abi.ModuleSys).NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, s []uint64) { s[0] = 0 }),
+			nil, []api.ValueType{i32}).
+		Export("signal-ready").Instantiate(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wasm, err := os.ReadFile("../testdata/wat/hostloop.wasm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	br.mod, err = rt.Instantiate(ctx, wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !br.mod.Memory().WriteString(r.tp, "bench.data") || !br.mod.Memory().Write(r.pp, r.payload) {
+		b.Fatal("write guest memory")
+	}
+	mem = memoryOf(br.mod)
+	br.publish, br.ready = br.mod.ExportedFunction("publish_loop"), br.mod.ExportedFunction("ready_loop")
+	return br
+}
+
+// BenchmarkHostCallGap splits what a guest's publish costs over the same host function body
+// called from Go. The variants run interleaved, chunk by chunk, on one locked OS thread, and
+// each reports the median over the chunks of that thread's CPU time per message (the drains
+// between chunks are not counted), so load on the machine moves every variant alike:
+//
+//   - Publisher.Publish: the bus alone;
+//   - host-body-from-Go: Instance.abiPublish called from Go;
+//   - wasm-publish: the guest loop calling the publish import as registered by Register;
+//   - wasm-publish-bare: the same loop calling a bare import that runs abiPublish with the
+//     memory view taken once — minus wasm-publish, it is the cost of this package's wrapper;
+//   - wasm-publish-observed: wasm-publish with Config.Observe set (the metrics hook; the
+//     runtime's Options.ObserveHostCall), minus wasm-publish the cost of timing each call;
+//   - wasm-noop, wasm-noop-bare: the loop calling signal-ready, registered and bare;
+//   - wasm-publish-bare-nocheck, wasm-noop-bare-nocheck: the bare variants compiled without
+//     the loop check (no WithCloseOnContextDone), whose every back-edge is an exit to Go;
+//   - compute-from-Go, wasm-compute: ~1 µs of pure computation (hostCompute) from Go, and as
+//     the body of a bare import — the same work, so the difference is the call.
+//
+// The derived metrics: host-checks = host-body-from-Go − Publisher.Publish (what the host
+// function adds to the bus: principal, rate limit, topic cache, audit); wrapper = wasm-publish
+// − wasm-publish-bare; call-idle = wasm-noop-bare
+// (loop iteration and host call around an empty function); call-publish = wasm-publish-bare −
+// host-body-from-Go and call-compute = wasm-compute − compute-from-Go (the same crossing around
+// real work); loopcheck-idle and loopcheck-publish: what the loop check's exit adds to an
+// iteration around an empty host function and around a publish.
+func BenchmarkHostCallGap(b *testing.B) {
+	for _, size := range []int{128, 1024} {
+		b.Run(map[int]string{128: "128B", 1024: "1KiB"}[size], func(b *testing.B) { hostCallGap(b, size) })
+	}
+}
+
+func hostCallGap(b *testing.B, size int) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	r := newPathRig(b, size)
+	br, nc := newBareRig(b, r, true), newBareRig(b, r, false)
+	var observed time.Duration
+	ro := newObservedPathRig(b, size, func(_ string, d time.Duration) { observed += d })
+	mem := memoryOf(r.mod)
+	p, src := r.bus.NewPublisher(), uuid.New()
+	ctx := context.Background()
+	callBare := func(f api.Function, args ...uint64) {
+		res, err := f.Call(ctx, args...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if c := abi.Code(api.DecodeI32(res[0])); c != abi.OK {
+			b.Fatal(c)
+		}
+	}
+	pubArgs := []uint64{chunk, uint64(r.tp), uint64(r.tl), uint64(r.pp), uint64(r.pl)}
+	variants := []struct {
+		name string
+		run  func()
+	}{
+		{"Publisher.Publish", func() {
+			for range chunk {
+				if _, err := p.Publish("bench.data", r.payload, src, bus.System()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}},
+		{"host-body-from-Go", func() {
+			for range chunk {
+				if c := r.in.abiPublish(mem, r.tp, r.tl, r.pp, r.pl); c != abi.OK {
+					b.Fatal(c)
+				}
+			}
+		}},
+		{"wasm-publish", func() { r.call(b, "publish_loop", pubArgs...) }},
+		{"wasm-publish-bare", func() { br.compute = false; callBare(br.publish, pubArgs...) }},
+		{"wasm-publish-observed", func() { ro.call(b, "publish_loop", pubArgs...) }},
+		{"wasm-noop", func() { r.call(b, "ready_loop", chunk) }},
+		{"wasm-noop-bare", func() { callBare(br.ready, chunk) }},
+		{"wasm-publish-bare-nocheck", func() { callBare(nc.publish, pubArgs...) }},
+		{"wasm-noop-bare-nocheck", func() { callBare(nc.ready, chunk) }},
+		{"compute-from-Go", func() {
+			for range chunk {
+				computeSink += hostCompute(r.payload[:128])
+			}
+		}},
+		{"wasm-compute", func() { br.compute = true; callBare(br.publish, pubArgs...) }},
+	}
+	perChunk := make([][]float64, len(variants))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += chunk {
+		for k, v := range variants {
+			start := threadCPUTime()
+			v.run()
+			perChunk[k] = append(perChunk[k], float64(threadCPUTime()-start)/chunk)
+			r.drain()
+			ro.drain()
+		}
+	}
+	b.StopTimer()
+	med := map[string]float64{}
+	for k, v := range variants {
+		slices.Sort(perChunk[k])
+		med[v.name] = perChunk[k][len(perChunk[k])/2]
+		b.ReportMetric(med[v.name], "ns/"+v.name)
+	}
+	b.ReportMetric(med["host-body-from-Go"]-med["Publisher.Publish"], "ns/host-checks")
+	b.ReportMetric(med["wasm-publish"]-med["wasm-publish-bare"], "ns/wrapper")
+	b.ReportMetric(med["wasm-publish-observed"]-med["wasm-publish"], "ns/observe")
+	if observed <= 0 {
+		b.Fatal("Observe was not called")
+	}
+	b.ReportMetric(med["wasm-noop-bare"], "ns/call-idle")
+	b.ReportMetric(med["wasm-publish-bare"]-med["host-body-from-Go"], "ns/call-publish")
+	b.ReportMetric(med["wasm-compute"]-med["compute-from-Go"], "ns/call-compute")
+	b.ReportMetric(med["wasm-noop-bare"]-med["wasm-noop-bare-nocheck"], "ns/loopcheck-idle")
+	b.ReportMetric(med["wasm-publish-bare"]-med["wasm-publish-bare-nocheck"], "ns/loopcheck-publish")
 }

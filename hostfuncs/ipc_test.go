@@ -517,17 +517,37 @@ func TestBindings(t *testing.T) {
 func TestCountersAndObserver(t *testing.T) {
 	w := newWorld(t)
 	var calls []string
+	var took []time.Duration
 	g := w.guest(Config{Grants: Grants{Publish: []string{"c"}, Subscribe: []string{"c"}},
-		Observe: func(fn string, d time.Duration) { calls = append(calls, fn) }})
+		Observe: func(fn string, d time.Duration) { calls = append(calls, fn); took = append(took, d) }})
+	start := time.Now()
 	h := g.mustSubscribe("c")
 	g.publish("c", `1`)
 	g.publish("c", `2`)
 	g.publish("nope", `3`)
 	g.poll(h, 4096)
+	// An empty subscription: recv waits out its timeout, and the observed duration says so.
+	const timeout = 30 * time.Millisecond
+	g.recv(h, timeout, 4096)
+	elapsed := time.Since(start)
 	if c := g.in.Counters(); c.Published != 2 || c.Delivered != 2 || c.Dropped != 0 {
 		t.Fatalf("counters %+v", c)
 	}
-	if fmt.Sprint(calls) != "[subscribe publish publish publish subscription-poll]" {
+	if fmt.Sprint(calls) != "[subscribe publish publish publish subscription-poll subscription-recv]" {
 		t.Fatalf("observed %v", calls)
+	}
+	// Each call's duration lies within the time the calls took together.
+	var sum time.Duration
+	for i, d := range took {
+		sum += d
+		if d < 0 || d > elapsed {
+			t.Errorf("%s observed as %v; the calls took %v together", calls[i], d, elapsed)
+		}
+	}
+	if sum > elapsed {
+		t.Errorf("observed %v in all; the calls took %v", sum, elapsed)
+	}
+	if d := took[len(took)-1]; d < timeout {
+		t.Errorf("recv with a %v timeout on an empty subscription observed as %v", timeout, d)
 	}
 }

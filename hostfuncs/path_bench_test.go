@@ -214,17 +214,18 @@ func BenchmarkPublishPath(b *testing.B) {
 	})
 }
 
-// computeRounds sizes hostCompute: about 1 µs of CPU here, the order of a publish.
-const computeRounds = 6
+// Two bodies of pure computation, about 1 µs each here (the order of a publish), whose cost
+// does not depend on where they are called from, so any difference between calling them from Go
+// and from a guest is the call's: hostChain is one chain of dependent multiplications (latency
+// bound: from Go, the next call's chain overlaps the previous one's tail in the CPU), hostScan
+// a loop over a 4 KiB table whose iterations are independent.
 
-// hostCompute is pure computation with no memory traffic beyond p: the same work costs the
-// same wherever it is called from, so any difference between calling it from Go and from a
-// guest is the call's.
+// hostChain hashes p 6 times, one dependent multiplication per byte.
 //
 //go:noinline
-func hostCompute(p []byte) uint64 {
+func hostChain(p []byte) uint64 {
 	h := uint64(1469598103934665603)
-	for range computeRounds {
+	for range 6 {
 		for _, c := range p {
 			h = (h ^ uint64(c)) * 1099511628211
 		}
@@ -232,17 +233,46 @@ func hostCompute(p []byte) uint64 {
 	return h
 }
 
+// hostScan counts the odd bytes of 1 500 bytes of scanTable.
+//
+//go:noinline
+func hostScan() uint64 {
+	n := uint64(0)
+	for i := range 1500 {
+		n += uint64(scanTable[i&(len(scanTable)-1)] & 1)
+	}
+	return n
+}
+
+var scanTable = func() []byte {
+	b := make([]byte, 4096)
+	x := uint32(12345)
+	for i := range b {
+		x = x*1664525 + 1013904223
+		b[i] = byte(x >> 24)
+	}
+	return b
+}()
+
 var computeSink uint64
+
+// Bodies of the bare publish import.
+const (
+	bodyPublish = iota // abiPublish
+	bodyChain          // hostChain
+	bodyScan           // hostScan
+)
 
 // bareRig is hostloop.wasm in a second runtime whose imports are bare api.GoModuleFunc: the
 // publish import calls the instance's abiPublish with the memory view taken once (no context
-// lookup, no table, no memory view per call), or hostCompute; signal-ready does nothing. The
+// lookup, no table, no memory view per call), or hostChain, or hostScan; signal-ready does
+// nothing. The
 // runtime compiles the loop check (WithCloseOnContextDone) as the capsule runtime does, or not.
 type bareRig struct {
 	mod     api.Module
 	publish api.Function
 	ready   api.Function
-	compute bool // publish runs hostCompute instead of abiPublish
+	body    int // what the publish import runs: bodyPublish, bodyChain or bodyScan
 }
 
 func newBareRig(b *testing.B, r *pathRig, loopCheck bool) *bareRig {
@@ -254,12 +284,16 @@ func newBareRig(b *testing.B, r *pathRig, loopCheck bool) *bareRig {
 	var mem guestMemory
 	_, err := rt.NewHostModuleBuilder(abi.ModuleIPC).NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, s []uint64) {
-			if br.compute {
-				computeSink += hostCompute(r.payload[:128])
+			switch br.body {
+			case bodyChain:
+				computeSink += hostChain(r.payload[:128])
 				s[0] = 0
-				return
+			case bodyScan:
+				computeSink += hostScan()
+				s[0] = 0
+			default:
+				s[0] = code(r.in.abiPublish(mem, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3])))
 			}
-			s[0] = code(r.in.abiPublish(mem, u32(s[0]), u32(s[1]), u32(s[2]), u32(s[3])))
 		}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).
 		Export("publish").Instantiate(ctx)
 	if err != nil {
@@ -302,16 +336,17 @@ func newBareRig(b *testing.B, r *pathRig, loopCheck bool) *bareRig {
 //     runtime's Options.ObserveHostCall), minus wasm-publish the cost of timing each call;
 //   - wasm-noop, wasm-noop-bare: the loop calling signal-ready, registered and bare;
 //   - wasm-publish-bare-nocheck, wasm-noop-bare-nocheck: the bare variants compiled without
-//     the loop check (no WithCloseOnContextDone), whose every back-edge is an exit to Go;
-//   - compute-from-Go, wasm-compute: ~1 µs of pure computation (hostCompute) from Go, and as
-//     the body of a bare import — the same work, so the difference is the call.
+//     the loop check (no WithCloseOnContextDone: no back-edge exits to Go);
+//   - chain-from-Go, wasm-chain, scan-from-Go, wasm-scan: ~1 µs of pure computation (hostChain,
+//     hostScan) from Go, and as the body of a bare import — the same work, so the difference is
+//     the call.
 //
 // The derived metrics: host-checks = host-body-from-Go − Publisher.Publish (what the host
 // function adds to the bus: principal, rate limit, topic cache, audit); wrapper = wasm-publish
 // − wasm-publish-bare; call-idle = wasm-noop-bare
 // (loop iteration and host call around an empty function); call-publish = wasm-publish-bare −
-// host-body-from-Go and call-compute = wasm-compute − compute-from-Go (the same crossing around
-// real work); loopcheck-idle and loopcheck-publish: what the loop check's exit adds to an
+// host-body-from-Go, call-chain = wasm-chain − chain-from-Go and call-scan = wasm-scan −
+// scan-from-Go (the same crossing around real work); loopcheck-idle and loopcheck-publish: what the loop check's exit adds to an
 // iteration around an empty host function and around a publish.
 func BenchmarkHostCallGap(b *testing.B) {
 	for _, size := range []int{128, 1024} {
@@ -358,18 +393,24 @@ func hostCallGap(b *testing.B, size int) {
 			}
 		}},
 		{"wasm-publish", func() { r.call(b, "publish_loop", pubArgs...) }},
-		{"wasm-publish-bare", func() { br.compute = false; callBare(br.publish, pubArgs...) }},
+		{"wasm-publish-bare", func() { br.body = bodyPublish; callBare(br.publish, pubArgs...) }},
 		{"wasm-publish-observed", func() { ro.call(b, "publish_loop", pubArgs...) }},
 		{"wasm-noop", func() { r.call(b, "ready_loop", chunk) }},
 		{"wasm-noop-bare", func() { callBare(br.ready, chunk) }},
 		{"wasm-publish-bare-nocheck", func() { callBare(nc.publish, pubArgs...) }},
 		{"wasm-noop-bare-nocheck", func() { callBare(nc.ready, chunk) }},
-		{"compute-from-Go", func() {
+		{"chain-from-Go", func() {
 			for range chunk {
-				computeSink += hostCompute(r.payload[:128])
+				computeSink += hostChain(r.payload[:128])
 			}
 		}},
-		{"wasm-compute", func() { br.compute = true; callBare(br.publish, pubArgs...) }},
+		{"wasm-chain", func() { br.body = bodyChain; callBare(br.publish, pubArgs...) }},
+		{"scan-from-Go", func() {
+			for range chunk {
+				computeSink += hostScan()
+			}
+		}},
+		{"wasm-scan", func() { br.body = bodyScan; callBare(br.publish, pubArgs...) }},
 	}
 	perChunk := make([][]float64, len(variants))
 	b.ReportAllocs()
@@ -398,7 +439,8 @@ func hostCallGap(b *testing.B, size int) {
 	}
 	b.ReportMetric(med["wasm-noop-bare"], "ns/call-idle")
 	b.ReportMetric(med["wasm-publish-bare"]-med["host-body-from-Go"], "ns/call-publish")
-	b.ReportMetric(med["wasm-compute"]-med["compute-from-Go"], "ns/call-compute")
+	b.ReportMetric(med["wasm-chain"]-med["chain-from-Go"], "ns/call-chain")
+	b.ReportMetric(med["wasm-scan"]-med["scan-from-Go"], "ns/call-scan")
 	b.ReportMetric(med["wasm-noop-bare"]-med["wasm-noop-bare-nocheck"], "ns/loopcheck-idle")
 	b.ReportMetric(med["wasm-publish-bare"]-med["wasm-publish-bare-nocheck"], "ns/loopcheck-publish")
 }

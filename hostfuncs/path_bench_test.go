@@ -3,6 +3,7 @@ package hostfuncs
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
@@ -323,9 +324,10 @@ func newBareRig(b *testing.B, r *pathRig, loopCheck bool) *bareRig {
 }
 
 // BenchmarkHostCallGap splits what a guest's publish costs over the same host function body
-// called from Go. The variants run interleaved, chunk by chunk, on one locked OS thread, and
-// each reports the median over the chunks of that thread's CPU time per message (the drains
-// between chunks are not counted), so load on the machine moves every variant alike:
+// called from Go. The variants run interleaved, gapChunk messages at a time in a new random
+// order each round, on one locked OS thread, and each reports the median over its runs of that
+// thread's CPU time per message (the drains between runs are not counted), so load on the
+// machine moves every variant alike:
 //
 //   - Publisher.Publish: the bus alone;
 //   - host-body-from-Go: Instance.abiPublish called from Go;
@@ -354,6 +356,9 @@ func BenchmarkHostCallGap(b *testing.B) {
 	}
 }
 
+// gapChunk is the number of messages of one run of a variant in BenchmarkHostCallGap.
+const gapChunk = chunk
+
 func hostCallGap(b *testing.B, size int) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -373,20 +378,20 @@ func hostCallGap(b *testing.B, size int) {
 			b.Fatal(c)
 		}
 	}
-	pubArgs := []uint64{chunk, uint64(r.tp), uint64(r.tl), uint64(r.pp), uint64(r.pl)}
+	pubArgs := []uint64{gapChunk, uint64(r.tp), uint64(r.tl), uint64(r.pp), uint64(r.pl)}
 	variants := []struct {
 		name string
 		run  func()
 	}{
 		{"Publisher.Publish", func() {
-			for range chunk {
+			for range gapChunk {
 				if _, err := p.Publish("bench.data", r.payload, src, bus.System()); err != nil {
 					b.Fatal(err)
 				}
 			}
 		}},
 		{"host-body-from-Go", func() {
-			for range chunk {
+			for range gapChunk {
 				if c := r.in.abiPublish(mem, r.tp, r.tl, r.pp, r.pl); c != abi.OK {
 					b.Fatal(c)
 				}
@@ -395,31 +400,34 @@ func hostCallGap(b *testing.B, size int) {
 		{"wasm-publish", func() { r.call(b, "publish_loop", pubArgs...) }},
 		{"wasm-publish-bare", func() { br.body = bodyPublish; callBare(br.publish, pubArgs...) }},
 		{"wasm-publish-observed", func() { ro.call(b, "publish_loop", pubArgs...) }},
-		{"wasm-noop", func() { r.call(b, "ready_loop", chunk) }},
-		{"wasm-noop-bare", func() { callBare(br.ready, chunk) }},
+		{"wasm-noop", func() { r.call(b, "ready_loop", gapChunk) }},
+		{"wasm-noop-bare", func() { callBare(br.ready, gapChunk) }},
 		{"wasm-publish-bare-nocheck", func() { callBare(nc.publish, pubArgs...) }},
-		{"wasm-noop-bare-nocheck", func() { callBare(nc.ready, chunk) }},
+		{"wasm-noop-bare-nocheck", func() { callBare(nc.ready, gapChunk) }},
 		{"chain-from-Go", func() {
-			for range chunk {
+			for range gapChunk {
 				computeSink += hostChain(r.payload[:128])
 			}
 		}},
 		{"wasm-chain", func() { br.body = bodyChain; callBare(br.publish, pubArgs...) }},
 		{"scan-from-Go", func() {
-			for range chunk {
+			for range gapChunk {
 				computeSink += hostScan()
 			}
 		}},
 		{"wasm-scan", func() { br.body = bodyScan; callBare(br.publish, pubArgs...) }},
 	}
-	perChunk := make([][]float64, len(variants))
+	perRun := make([][]float64, len(variants))
+	order := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; i < b.N; i += chunk {
-		for k, v := range variants {
+	for i := 0; i < b.N; i += gapChunk {
+		// A new order every round: the first guest variant after a Go one pays for warming the
+		// path into the guest again, and no variant may always be that one.
+		for _, k := range order.Perm(len(variants)) {
 			start := threadCPUTime()
-			v.run()
-			perChunk[k] = append(perChunk[k], float64(threadCPUTime()-start)/chunk)
+			variants[k].run()
+			perRun[k] = append(perRun[k], float64(threadCPUTime()-start)/gapChunk)
 			r.drain()
 			ro.drain()
 		}
@@ -427,8 +435,8 @@ func hostCallGap(b *testing.B, size int) {
 	b.StopTimer()
 	med := map[string]float64{}
 	for k, v := range variants {
-		slices.Sort(perChunk[k])
-		med[v.name] = perChunk[k][len(perChunk[k])/2]
+		slices.Sort(perRun[k])
+		med[v.name] = perRun[k][len(perRun[k])/2]
 		b.ReportMetric(med[v.name], "ns/"+v.name)
 	}
 	b.ReportMetric(med["host-body-from-Go"]-med["Publisher.Publish"], "ns/host-checks")

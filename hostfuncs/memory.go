@@ -6,18 +6,34 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-// guestMemory wraps a guest's exported memory with range checks in 64-bit arithmetic, so no
-// pointer/length pair from a guest can wrap around or reach outside the memory.
-type guestMemory struct{ mem api.Memory }
+// guestMemory is a guest's linear memory as one host call sees it, with range checks in 64-bit
+// arithmetic, so no pointer/length pair from a guest can wrap around or reach outside the
+// memory.
+//
+// It holds the memory's bytes as a slice taken when the call starts (memoryOf), so every check
+// and access is slice arithmetic instead of calls through api.Memory. The slice stays valid for
+// the whole call: the guest does not run during a host call, so it cannot grow its memory
+// (memory.grow), and no host function grows it. Each call takes a new view, so a memory.grow
+// between two calls is seen by the second (TestMemoryGrowBetweenCalls). Never keep a
+// guestMemory past its call.
+type guestMemory struct {
+	buf []byte
+	ok  bool // false: mod.Memory() was nil, and every range check fails
+}
 
-func memoryOf(mod api.Module) guestMemory { return guestMemory{mem: mod.Memory()} }
+// memoryOf returns the view of mod's memory for the current host call.
+func memoryOf(mod api.Module) guestMemory {
+	m := mod.Memory()
+	if m == nil {
+		return guestMemory{}
+	}
+	buf, ok := m.Read(0, m.Size())
+	return guestMemory{buf: buf, ok: ok}
+}
 
 // inRange reports whether [ptr, ptr+n) lies inside the memory.
 func (g guestMemory) inRange(ptr, n uint32) bool {
-	if g.mem == nil {
-		return false
-	}
-	return uint64(ptr)+uint64(n) <= uint64(g.mem.Size())
+	return g.ok && uint64(ptr)+uint64(n) <= uint64(len(g.buf))
 }
 
 // view returns the guest bytes [ptr, ptr+n) without copying; valid until the guest runs again.
@@ -25,10 +41,8 @@ func (g guestMemory) view(ptr, n uint32) ([]byte, bool) {
 	if !g.inRange(ptr, n) {
 		return nil, false
 	}
-	if n == 0 {
-		return []byte{}, true
-	}
-	return g.mem.Read(ptr, n)
+	end := uint64(ptr) + uint64(n)
+	return g.buf[ptr:end:end], true
 }
 
 // str returns the guest bytes [ptr, ptr+n) as a string (a copy).
@@ -42,13 +56,11 @@ func (g guestMemory) str(ptr, n uint32) (string, bool) {
 
 // write copies b to guest memory at ptr.
 func (g guestMemory) write(ptr uint32, b []byte) bool {
-	if !g.inRange(ptr, uint32(len(b))) || uint64(len(b)) > uint64(^uint32(0)) {
+	if uint64(len(b)) > uint64(^uint32(0)) || !g.inRange(ptr, uint32(len(b))) {
 		return false
 	}
-	if len(b) == 0 {
-		return true
-	}
-	return g.mem.Write(ptr, b)
+	copy(g.buf[ptr:], b)
+	return true
 }
 
 // putU32 writes v little-endian at ptr.
@@ -56,7 +68,8 @@ func (g guestMemory) putU32(ptr, v uint32) bool {
 	if !g.inRange(ptr, 4) {
 		return false
 	}
-	return g.mem.WriteUint32Le(ptr, v)
+	binary.LittleEndian.PutUint32(g.buf[ptr:], v)
+	return true
 }
 
 // u32s reads count little-endian u32 values at ptr.

@@ -13,6 +13,7 @@ package hostfuncs
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -169,8 +170,12 @@ func Register(ctx context.Context, r wazero.Runtime) error {
 }
 
 // wrap adapts a table entry to wazero: it finds the instance in ctx (a module instantiated
-// without one gets unknown) and writes the result.
+// without one gets unknown), takes the view of the guest memory the call may use, and writes
+// the result.
 func wrap(f Function) api.GoModuleFunc {
+	// Guest pointers are i32: a function without an i32 parameter never reads or writes guest
+	// memory, and skips taking the view.
+	usesMemory := slices.Contains(f.Params, i32)
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		in := InstanceFrom(ctx)
 		if in == nil {
@@ -180,12 +185,16 @@ func wrap(f Function) api.GoModuleFunc {
 			}
 			return
 		}
+		var mem guestMemory
+		if usesMemory {
+			mem = memoryOf(mod)
+		}
 		if in.cfg.Observe == nil {
-			stack[0] = f.fn(ctx, in, memoryOf(mod), stack)
+			stack[0] = f.fn(ctx, in, mem, stack)
 			return
 		}
 		start := time.Since(clockBase)
-		stack[0] = f.fn(ctx, in, memoryOf(mod), stack)
+		stack[0] = f.fn(ctx, in, mem, stack)
 		in.cfg.Observe(f.Name, time.Since(clockBase)-start)
 	}
 }

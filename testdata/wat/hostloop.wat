@@ -1,10 +1,15 @@
 ;; hostloop: a reactor whose exports run a loop in the guest, for the benchmarks that split the
 ;; cost of a publish from a capsule (hostfuncs/path_bench_test.go): the loop alone, a host call
-;; that does nothing (signal-ready after the first), and publish. 2 pages of memory.
+;; that does nothing (signal-ready after the first), and publish. 2 pages of memory; grow adds
+;; pages (TestMemoryGrowBetweenCalls).
 (module
   (import "astrid:ipc@1.0.0" "publish" (func $publish (param i32 i32 i32 i32) (result i32)))
   (import "astrid:sys@1.0.0" "signal-ready" (func $ready (result i32)))
   (memory (export "memory") 2)
+  ;; grow grows the memory by n pages and returns memory.grow's result (the old size in pages,
+  ;; or -1).
+  (func (export "grow") (param $n i32) (result i32)
+    (memory.grow (local.get $n)))
   ;; empty_loop counts n down to zero and returns 0: the cost of one loop iteration.
   (func (export "empty_loop") (param $n i32) (result i32)
     (block $done

@@ -267,8 +267,8 @@ const (
 // bareRig is hostloop.wasm in a second runtime whose imports are bare api.GoModuleFunc: the
 // publish import calls the instance's abiPublish with the memory view taken once (no context
 // lookup, no table, no memory view per call), or hostChain, or hostScan; signal-ready does
-// nothing. The
-// runtime compiles the loop check (WithCloseOnContextDone) as the capsule runtime does, or not.
+// nothing. With loopCheck the guest is instrumented by internal/preempt as the engine does
+// (the loop check); without, it runs as written, with no loop check at all.
 type bareRig struct {
 	mod     api.Module
 	publish api.Function
@@ -279,8 +279,11 @@ type bareRig struct {
 func newBareRig(b *testing.B, r *pathRig, loopCheck bool) *bareRig {
 	b.Helper()
 	ctx := context.Background()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(loopCheck))
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(false))
 	b.Cleanup(func() { _ = rt.Close(ctx) })
+	if err := preempt.Register(ctx, rt); err != nil {
+		b.Fatal(err)
+	}
 	br := &bareRig{}
 	var mem guestMemory
 	_, err := rt.NewHostModuleBuilder(abi.ModuleIPC).NewFunctionBuilder().
@@ -308,6 +311,9 @@ func newBareRig(b *testing.B, r *pathRig, loopCheck bool) *bareRig {
 		b.Fatal(err)
 	}
 	wasm, err := os.ReadFile("../testdata/wat/hostloop.wasm")
+	if err == nil && loopCheck {
+		wasm, err = preempt.Instrument(wasm)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -337,19 +343,19 @@ func newBareRig(b *testing.B, r *pathRig, loopCheck bool) *bareRig {
 //   - wasm-publish-observed: wasm-publish with Config.Observe set (the metrics hook; the
 //     runtime's Options.ObserveHostCall), minus wasm-publish the cost of timing each call;
 //   - wasm-noop, wasm-noop-bare: the loop calling signal-ready, registered and bare;
-//   - wasm-publish-bare-nocheck, wasm-noop-bare-nocheck: the bare variants compiled without
-//     the loop check (no WithCloseOnContextDone: no back-edge exits to Go);
+//   - wasm-publish-bare-nocheck, wasm-noop-bare-nocheck: the bare variants with a guest not
+//     instrumented by internal/preempt (no loop check);
 //   - chain-from-Go, wasm-chain, scan-from-Go, wasm-scan: ~1 µs of pure computation (hostChain,
 //     hostScan) from Go, and as the body of a bare import — the same work, so the difference is
 //     the call.
 //
 // The derived metrics: host-checks = host-body-from-Go − Publisher.Publish (what the host
-// function adds to the bus: principal, rate limit, topic cache, audit); wrapper = wasm-publish
-// − wasm-publish-bare; call-idle = wasm-noop-bare
-// (loop iteration and host call around an empty function); call-publish = wasm-publish-bare −
-// host-body-from-Go, call-chain = wasm-chain − chain-from-Go and call-scan = wasm-scan −
-// scan-from-Go (the same crossing around real work); loopcheck-idle and loopcheck-publish: what the loop check's exit adds to an
-// iteration around an empty host function and around a publish.
+// function adds to the bus: principal, rate limit, topic cache, audit); wrapper = wasm-publish −
+// wasm-publish-bare; call-idle = wasm-noop-bare (loop iteration and host call around an empty
+// function); call-publish = wasm-publish-bare − host-body-from-Go, call-chain = wasm-chain −
+// chain-from-Go and call-scan = wasm-scan − scan-from-Go (the same crossing around real work);
+// loopcheck-idle and loopcheck-publish: what the loop check adds to an iteration around an
+// empty host function and around a publish.
 func BenchmarkHostCallGap(b *testing.B) {
 	for _, size := range []int{128, 1024} {
 		b.Run(map[int]string{128: "128B", 1024: "1KiB"}[size], func(b *testing.B) { hostCallGap(b, size) })

@@ -160,6 +160,7 @@ type Instance struct {
 	carried   map[*bus.Subscription]carriedCounts // counts a too-small buffer could not report
 	lastTopic string                              // the last published topic that passed validation and the ACL
 	pub       *bus.Publisher                      // the instance's match cache on cfg.Bus (nil without a bus)
+	views     viewCache                           // the guest memory view of the last host call
 
 	// heldCaller is the caller deliver installed, whose reference it holds until the next
 	// batch (releaseDelivered); also on the guest's call goroutine.

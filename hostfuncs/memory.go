@@ -10,18 +10,17 @@ import (
 // arithmetic, so no pointer/length pair from a guest can wrap around or reach outside the
 // memory.
 //
-// It holds the memory's bytes as a slice taken when the call starts (memoryOf), so every check
-// and access is slice arithmetic instead of calls through api.Memory. The slice stays valid for
-// the whole call: the guest does not run during a host call, so it cannot grow its memory
-// (memory.grow), and no host function grows it. Each call takes a new view, so a memory.grow
-// between two calls is seen by the second (TestMemoryGrowBetweenCalls). Never keep a
-// guestMemory past its call.
+// It holds the memory's bytes as a slice obtained when the call starts (viewCache.memoryOf),
+// so every check and access is slice arithmetic instead of calls through api.Memory. The slice
+// stays valid for the whole call: the guest does not run during a host call, so it cannot grow
+// its memory (memory.grow), and no host function grows it. A memory.grow between two calls is
+// seen by the second (TestMemoryGrowBetweenCalls). Never keep a guestMemory past its call.
 type guestMemory struct {
 	buf []byte
 	ok  bool // false: mod.Memory() was nil, and every range check fails
 }
 
-// memoryOf returns the view of mod's memory for the current host call.
+// memoryOf returns a new view of mod's memory.
 func memoryOf(mod api.Module) guestMemory {
 	m := mod.Memory()
 	if m == nil {
@@ -29,6 +28,28 @@ func memoryOf(mod api.Module) guestMemory {
 	}
 	buf, ok := m.Read(0, m.Size())
 	return guestMemory{buf: buf, ok: ok}
+}
+
+// viewCache is the memory view of an instance's last host call, reused by the next call of the
+// same module while the memory has the same size. A memory's bytes move or change length only
+// when it grows, and growing changes its size, so a view of the current size is current
+// (TestMemoryGrowBetweenCalls); a call from another module takes a new view
+// (TestMemoryViewPerModule). It belongs to the guest's call goroutine, as the other per-call
+// state of Instance.
+type viewCache struct {
+	mod  api.Module
+	mem  api.Memory
+	view guestMemory
+}
+
+// memoryOf returns the view of mod's memory for the current host call of the instance: one
+// api.Memory call when the cached view is current, memoryOf's three otherwise.
+func (c *viewCache) memoryOf(mod api.Module) guestMemory {
+	if mod == c.mod && c.mem != nil && uint64(c.mem.Size()) == uint64(len(c.view.buf)) {
+		return c.view
+	}
+	c.mod, c.mem, c.view = mod, mod.Memory(), memoryOf(mod)
+	return c.view
 }
 
 // inRange reports whether [ptr, ptr+n) lies inside the memory.

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/bus"
 )
@@ -107,5 +110,38 @@ func TestMemoryView(t *testing.T) {
 	var none guestMemory // a module without memory: every check fails
 	if none.inRange(0, 0) || none.putU32(0, 1) || none.write(0, nil) {
 		t.Fatal("the zero view passed a check")
+	}
+}
+
+// TestMemoryViewPerModule: an instance's host calls from two modules of the same memory size
+// each see their own module's memory (the view of one call is never another module's).
+func TestMemoryViewPerModule(t *testing.T) {
+	w := newWorld(t)
+	compiled := w.compile("hostloop.wasm")
+	g := w.guestOf(compiled, Config{Grants: Grants{Publish: []string{"t"}}})
+	other, err := w.rt.InstantiateModule(g.ctx, compiled, wazero.NewModuleConfig().WithName(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close(context.Background()) })
+	sub, err := w.bus.Subscribe(context.Background(), "t", bus.SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct {
+		mod     api.Module
+		payload string
+	}{{g.mod, "1"}, {other, "2"}, {g.mod, "1"}} {
+		if !m.mod.Memory().WriteString(0, "t") || !m.mod.Memory().WriteString(64, m.payload) {
+			t.Fatal("write guest memory")
+		}
+		res, err := m.mod.ExportedFunction("publish_loop").Call(g.ctx, 1, 0, 1, 64, 1)
+		if err != nil || abi.Code(api.DecodeI32(res[0])) != abi.OK {
+			t.Fatalf("publish: %v, %v", res, err)
+		}
+		msgs := sub.Mailbox().Drain(nil, 1<<20, func(*bus.Message) bool { return true }).Messages
+		if len(msgs) != 1 || string(msgs[0].Payload) != m.payload {
+			t.Fatalf("delivered %v, want one message %q", msgs, m.payload)
+		}
 	}
 }

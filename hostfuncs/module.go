@@ -187,7 +187,7 @@ func wrap(f Function) api.GoModuleFunc {
 		}
 		var mem guestMemory
 		if usesMemory {
-			mem = memoryOf(mod)
+			mem = in.views.memoryOf(mod)
 		}
 		if in.cfg.Observe == nil {
 			stack[0] = f.fn(ctx, in, mem, stack)

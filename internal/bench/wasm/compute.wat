@@ -1,5 +1,6 @@
-;; compute: CPU-bound exports without imports, for measuring the cost of wazero's loop check
-;; (WithCloseOnContextDone): the compute scenario (compute.go) and internal/bench/compute_test.go.
+;; compute: CPU-bound exports without imports, for measuring the cost of a loop check — the
+;; runtime's (internal/preempt's countdown) against wazero's WithCloseOnContextDone and none:
+;; the compute scenario (compute.go) and internal/bench/compute_test.go.
 ;;   sum(n i64) -> i64: one loop of n iterations (one back-edge each), sum of i*i mod 2^64.
 ;;   fib(n i32) -> i32: naive recursive Fibonacci, no loop (function calls only).
 ;;   sieve(n i32) -> i32: primes below n (≤ 1 << 20) with a byte sieve in memory, nested loops

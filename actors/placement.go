@@ -33,21 +33,14 @@ type placed struct {
 	fenced []uuid.UUID // instance ids of the current tenure
 }
 
-// startPlaced registers a cluster-placed capsule: a standby handle now, the capsule itself
-// when this node acquires its lease.
+// startPlaced registers a cluster-placed capsule (Start validated it and opened its store): a
+// standby handle now, the capsule itself when this node acquires its lease.
 func (r *Runtime) startPlaced(spec CapsuleSpec) (*Capsule, error) {
-	if _, err := r.kvFor(spec.Module); err != nil {
-		return nil, fmt.Errorf("capsule %s: %w", spec.ID, err)
-	}
 	p := &placed{rt: r, spec: spec, log: r.log.With(zap.String("capsule_id", spec.ID))}
 	r.mu.Lock()
-	if r.closed {
+	if err := r.admitLocked(spec.ID); err != nil {
 		r.mu.Unlock()
-		return nil, ErrRuntimeClosed
-	}
-	if _, dup := r.capsules[spec.ID]; dup {
-		r.mu.Unlock()
-		return nil, fmt.Errorf("capsule %s: %w", spec.ID, ErrDuplicate)
+		return nil, err
 	}
 	if r.placed == nil {
 		r.placed = map[string]*placed{}

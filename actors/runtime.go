@@ -221,6 +221,18 @@ var ErrDuplicate = errors.New("capsule id already running")
 // ErrRuntimeClosed is returned by calls on a closed runtime.
 var ErrRuntimeClosed = errors.New("runtime closed")
 
+// admitLocked (r.mu held) refuses a capsule id when the runtime is closed or the id is
+// already taken, by a capsule or a standby handle.
+func (r *Runtime) admitLocked(id string) error {
+	if r.closed {
+		return ErrRuntimeClosed
+	}
+	if _, dup := r.capsules[id]; dup {
+		return fmt.Errorf("capsule %s: %w", id, ErrDuplicate)
+	}
+	return nil
+}
+
 // Start spawns the capsule's actor, which instantiates the module and starts its run loop on a
 // goroutine of its own. Start returns once the actor exists; use Capsule.WaitReady to wait for
 // the guest's signal-ready.
@@ -229,20 +241,16 @@ func (r *Runtime) Start(ctx context.Context, spec CapsuleSpec) (*Capsule, error)
 	if err := spec.validate(); err != nil {
 		return nil, err
 	}
-	if spec.Placement == manifest.PlacementCluster && r.cluster != nil {
-		return r.startPlaced(spec)
-	}
 	if _, err := r.kvFor(spec.Module); err != nil {
 		return nil, fmt.Errorf("capsule %s: %w", spec.ID, err)
 	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil, ErrRuntimeClosed
+	if spec.Placement == manifest.PlacementCluster && r.cluster != nil {
+		return r.startPlaced(spec)
 	}
-	if _, dup := r.capsules[spec.ID]; dup {
+	r.mu.Lock()
+	if err := r.admitLocked(spec.ID); err != nil {
 		r.mu.Unlock()
-		return nil, fmt.Errorf("capsule %s: %w", spec.ID, ErrDuplicate)
+		return nil, err
 	}
 	c := newCapsule(r, spec.ID)
 	if err := r.budget.reserve(c, uint64(spec.Limits.MemoryPages)*pageSize); err != nil {

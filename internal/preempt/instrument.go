@@ -351,26 +351,52 @@ func vecCount(p []byte) (uint32, error) {
 	return r.u32()
 }
 
-func (in *instrumenter) rewriteGlobals(p []byte) ([]byte, error) {
+// rewriteVector copies the vector that is section payload p entry by entry through entry,
+// which reads entry i from r and writes its new encoding to w, and refuses bytes after the
+// last entry. The copy declares extra more entries than p, for the caller to append to the
+// returned writer.
+func rewriteVector(p []byte, extra uint32, entry func(i uint32, r *reader, w *writer) error) (*writer, error) {
 	r := &reader{b: p}
 	n, err := r.u32()
 	if err != nil {
 		return nil, err
 	}
-	var w writer
-	w.u32(n + 1)
+	w := &writer{}
+	w.u32(n + extra)
 	for i := uint32(0); i < n; i++ {
-		t, err := r.take(2) // value type, mutability
-		if err != nil {
-			return nil, fmt.Errorf("global %d: %w", i, err)
-		}
-		w.bytes(t)
-		if err := in.constExpr(r, &w); err != nil {
-			return nil, fmt.Errorf("global %d: %w", i, err)
+		if err := entry(i, r, w); err != nil {
+			return nil, err
 		}
 	}
 	if !r.done() {
 		return nil, fmt.Errorf("%d trailing bytes", len(r.b)-r.i)
+	}
+	return w, nil
+}
+
+// rewriteEntries is rewriteVector without extra entries, returning the new payload.
+func rewriteEntries(p []byte, entry func(i uint32, r *reader, w *writer) error) ([]byte, error) {
+	w, err := rewriteVector(p, 0, entry)
+	if err != nil {
+		return nil, err
+	}
+	return w.b, nil
+}
+
+func (in *instrumenter) rewriteGlobals(p []byte) ([]byte, error) {
+	w, err := rewriteVector(p, 1, func(i uint32, r *reader, w *writer) error {
+		t, err := r.take(2) // value type, mutability
+		if err != nil {
+			return fmt.Errorf("global %d: %w", i, err)
+		}
+		w.bytes(t)
+		if err := in.constExpr(r, w); err != nil {
+			return fmt.Errorf("global %d: %w", i, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	w.bytes([]byte{0x7f, 0x01, 0x41}) // i32, mutable, i32.const
 	w.s32(int32(in.budget))
@@ -379,25 +405,18 @@ func (in *instrumenter) rewriteGlobals(p []byte) ([]byte, error) {
 }
 
 func (in *instrumenter) rewriteExports(p []byte) ([]byte, error) {
-	r := &reader{b: p}
-	n, err := r.u32()
-	if err != nil {
-		return nil, err
-	}
-	var w writer
-	w.u32(n)
-	for i := uint32(0); i < n; i++ {
+	return rewriteEntries(p, func(i uint32, r *reader, w *writer) error {
 		name, err := r.name()
 		if err != nil {
-			return nil, fmt.Errorf("export %d: %w", i, err)
+			return fmt.Errorf("export %d: %w", i, err)
 		}
 		kind, err := r.byte()
 		if err != nil {
-			return nil, fmt.Errorf("export %q: %w", name, err)
+			return fmt.Errorf("export %q: %w", name, err)
 		}
 		idx, err := r.u32()
 		if err != nil {
-			return nil, fmt.Errorf("export %q: %w", name, err)
+			return fmt.Errorf("export %q: %w", name, err)
 		}
 		if kind == 0x00 {
 			idx = in.fn(idx)
@@ -405,60 +424,50 @@ func (in *instrumenter) rewriteExports(p []byte) ([]byte, error) {
 		w.name(name)
 		w.byte(kind)
 		w.u32(idx)
-	}
-	if !r.done() {
-		return nil, fmt.Errorf("%d trailing bytes", len(r.b)-r.i)
-	}
-	return w.b, nil
+		return nil
+	})
 }
 
 // rewriteElements renumbers the function indices of every element segment, in its eight
 // encodings (flags 0–7).
 func (in *instrumenter) rewriteElements(p []byte) ([]byte, error) {
-	r := &reader{b: p}
-	n, err := r.u32()
-	if err != nil {
-		return nil, err
-	}
-	var w writer
-	w.u32(n)
-	for i := uint32(0); i < n; i++ {
+	return rewriteEntries(p, func(i uint32, r *reader, w *writer) error {
 		flags, err := r.u32()
 		if err != nil {
-			return nil, fmt.Errorf("element %d: %w", i, err)
+			return fmt.Errorf("element %d: %w", i, err)
 		}
 		if flags > 7 {
-			return nil, fmt.Errorf("element %d: unknown flags %d", i, flags)
+			return fmt.Errorf("element %d: unknown flags %d", i, flags)
 		}
 		w.u32(flags)
 		passiveOrDeclarative, explicitTable, usesExprs := flags&1 != 0, flags&2 != 0, flags&4 != 0
 		if explicitTable && !passiveOrDeclarative {
 			t, err := r.u32()
 			if err != nil {
-				return nil, fmt.Errorf("element %d table: %w", i, err)
+				return fmt.Errorf("element %d table: %w", i, err)
 			}
 			w.u32(t)
 		}
 		if !passiveOrDeclarative {
-			if err := in.constExpr(r, &w); err != nil {
-				return nil, fmt.Errorf("element %d offset: %w", i, err)
+			if err := in.constExpr(r, w); err != nil {
+				return fmt.Errorf("element %d offset: %w", i, err)
 			}
 		}
 		if flags&3 != 0 { // elemkind (0x00 funcref) or reftype
 			k, err := r.byte()
 			if err != nil {
-				return nil, fmt.Errorf("element %d kind: %w", i, err)
+				return fmt.Errorf("element %d kind: %w", i, err)
 			}
 			w.byte(k)
 		}
 		count, err := r.u32()
 		if err != nil {
-			return nil, fmt.Errorf("element %d: %w", i, err)
+			return fmt.Errorf("element %d: %w", i, err)
 		}
 		w.u32(count)
 		for j := uint32(0); j < count; j++ {
 			if usesExprs {
-				err = in.constExpr(r, &w)
+				err = in.constExpr(r, w)
 			} else {
 				var idx uint32
 				if idx, err = r.u32(); err == nil {
@@ -466,14 +475,11 @@ func (in *instrumenter) rewriteElements(p []byte) ([]byte, error) {
 				}
 			}
 			if err != nil {
-				return nil, fmt.Errorf("element %d item %d: %w", i, j, err)
+				return fmt.Errorf("element %d item %d: %w", i, j, err)
 			}
 		}
-	}
-	if !r.done() {
-		return nil, fmt.Errorf("%d trailing bytes", len(r.b)-r.i)
-	}
-	return w.b, nil
+		return nil
+	})
 }
 
 // constExpr copies one constant expression up to and including its end, renumbering
@@ -528,33 +534,23 @@ func (in *instrumenter) constExpr(r *reader, w *writer) error {
 }
 
 func (in *instrumenter) rewriteCode(p []byte) ([]byte, error) {
-	r := &reader{b: p}
-	n, err := r.u32()
-	if err != nil {
-		return nil, err
-	}
-	var w writer
-	w.u32(n)
-	for i := uint32(0); i < n; i++ {
+	return rewriteEntries(p, func(i uint32, r *reader, w *writer) error {
 		size, err := r.u32()
 		if err != nil {
-			return nil, fmt.Errorf("function body %d: %w", i, err)
+			return fmt.Errorf("function body %d: %w", i, err)
 		}
 		body, err := r.take(int(size))
 		if err != nil {
-			return nil, fmt.Errorf("function body %d: %w", i, err)
+			return fmt.Errorf("function body %d: %w", i, err)
 		}
 		nb, err := in.rewriteBody(body)
 		if err != nil {
-			return nil, fmt.Errorf("function %d: %w", in.importedFuncs+i, err)
+			return fmt.Errorf("function %d: %w", in.importedFuncs+i, err)
 		}
 		w.u32(uint32(len(nb)))
 		w.bytes(nb)
-	}
-	if !r.done() {
-		return nil, fmt.Errorf("%d trailing bytes", len(r.b)-r.i)
-	}
-	return w.b, nil
+		return nil
+	})
 }
 
 // rewriteBody copies a function body, inserting the check after its locals and after every
@@ -649,40 +645,30 @@ func (in *instrumenter) rewriteNames(p []byte) ([]byte, error) {
 // renumberNameMap renumbers the function indices of a name map (idx name)* or, when
 // indirect, of an indirect name map (idx ((idx name)*))*.
 func (in *instrumenter) renumberNameMap(p []byte, indirect bool) ([]byte, error) {
-	r := &reader{b: p}
-	n, err := r.u32()
-	if err != nil {
-		return nil, err
-	}
-	var w writer
-	w.u32(n)
-	for i := uint32(0); i < n; i++ {
+	return rewriteEntries(p, func(_ uint32, r *reader, w *writer) error {
 		idx, err := r.u32()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		w.u32(in.fn(idx))
 		start := r.i
 		if indirect {
 			m, err := r.u32()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			for j := uint32(0); j < m; j++ {
 				if _, err := r.u32(); err != nil {
-					return nil, err
+					return err
 				}
 				if _, err := r.name(); err != nil {
-					return nil, err
+					return err
 				}
 			}
 		} else if _, err := r.name(); err != nil {
-			return nil, err
+			return err
 		}
 		w.bytes(r.b[start:r.i])
-	}
-	if !r.done() {
-		return nil, fmt.Errorf("trailing bytes")
-	}
-	return w.b, nil
+		return nil
+	})
 }

@@ -122,6 +122,11 @@ func splitSections(b []byte) ([]section, error) {
 		}
 		p, err := r.take(int(size))
 		if err != nil {
+			// A section running past the end is refused; its count is checked against the
+			// bytes that are there, as wazero's decoder reads (and allocates by) it first.
+			if rest := r.b[r.i:]; isVector(id) && !countFits(rest) {
+				return nil, fmt.Errorf("%w: section %d: %w (%d bytes left)", ErrMalformed, id, errCount, len(rest))
+			}
 			return nil, fmt.Errorf("%w: section %d: %w", ErrMalformed, id, err)
 		}
 		if id != secCustom {
@@ -133,17 +138,28 @@ func splitSections(b []byte) ([]section, error) {
 				return nil, fmt.Errorf("%w: section %d out of order or repeated", ErrMalformed, id)
 			}
 			last = rank
-			// Every entry of a vector section takes a byte at least: a larger count cannot
-			// be read (and a decoder that allocates by the count would run out of memory).
-			if id != secStart && id != secDataCount {
-				if n, err := vecCount(p); err != nil || uint64(n) > uint64(len(p)) {
-					return nil, fmt.Errorf("%w: section %d: %w (%d bytes)", ErrMalformed, id, errCount, len(p))
-				}
+			if isVector(id) && !countFits(p) {
+				return nil, fmt.Errorf("%w: section %d: %w (%d bytes)", ErrMalformed, id, errCount, len(p))
 			}
 		}
 		secs = append(secs, section{id: id, payload: p})
 	}
 	return secs, nil
+}
+
+// isVector reports whether the payload of a known section of this id starts with a vector
+// count (all but custom, start and data count sections).
+func isVector(id byte) bool {
+	_, known := sectionRank[id]
+	return known && id != secCustom && id != secStart && id != secDataCount
+}
+
+// countFits reports whether the vector count p starts with can be that of p: every entry takes
+// a byte at least, so a larger count cannot be read (and a decoder that allocates by the count
+// would run out of memory).
+func countFits(p []byte) bool {
+	n, err := vecCount(p)
+	return err == nil && uint64(n) <= uint64(len(p))
 }
 
 // ensureSections inserts an empty vector section for each id absent from secs, where the

@@ -103,11 +103,7 @@ func (b *Bus) deliverRun(c *l1, topic string, run []*Message) {
 // Each queued message takes its reference in Mailbox.PushBatch; a run for more than
 // maxRecycledFanout mailboxes is not recycled (see deliverGroups).
 func deliverGroupsBatch(groups []topics.Group[*Subscription], run []*Message) int {
-	slots := 0
-	for _, g := range groups {
-		slots += g.Len()
-	}
-	if slots > maxRecycledFanout {
+	if slotsOf(groups) > maxRecycledFanout {
 		for _, m := range run {
 			m.unpool()
 		}

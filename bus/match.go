@@ -78,15 +78,22 @@ func (b *Bus) getL1() *l1 {
 
 func (b *Bus) putL1(c *l1) { b.l1s.Put(c) }
 
+// slotsOf is the number of subscription slots of groups: the most mailboxes a message matched
+// through them is queued in, what its reference count and the maxRecycledFanout rule go by.
+func slotsOf(groups []topics.Group[*Subscription]) int {
+	n := 0
+	for _, g := range groups {
+		n += g.Len()
+	}
+	return n
+}
+
 // deliverGroups pushes msg into every live subscription of groups and returns how many, and
 // the number of references it took for mailboxes but did not use: the caller gives them back
 // with its own (one atomic add for all of them, instead of one per mailbox). The caller holds
 // a reference of its own meanwhile, so the count cannot reach zero early.
 func deliverGroups(groups []topics.Group[*Subscription], msg *Message) (n int, unused int32) {
-	slots := 0
-	for _, g := range groups {
-		slots += g.Len()
-	}
+	slots := slotsOf(groups)
 	if slots == 0 {
 		return 0, 0
 	}

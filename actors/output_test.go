@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,26 +14,9 @@ import (
 	"github.com/astrid-actors/astrid-actors/abi"
 	"github.com/astrid-actors/astrid-actors/hostfuncs"
 	"github.com/astrid-actors/astrid-actors/internal/linelog"
+	"github.com/astrid-actors/astrid-actors/internal/syncbuf"
 	"github.com/astrid-actors/astrid-actors/supervision"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
 
 // A hostile capsule flooding its WASI stdout and stderr (stdoutflood.wat: 100 000 and 50 000
 // lines, and one 1 MiB line without a newline first): its output goes through the capsule's
@@ -42,7 +24,7 @@ func (s *syncBuffer) bytes() []byte {
 // as refused (wasi-stdout / wasi-stderr, rate-limited) in the capsule's status and audit log;
 // the long line is written cut to 16 KiB and counted (too-large).
 func TestWASIOutputFloodIsBounded(t *testing.T) {
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	r := newRuntimeWithLogger(t, zap.New(zapcore.NewCore(enc, zapcore.AddSync(out), zapcore.InfoLevel)))
 	p := policy(0)
@@ -56,7 +38,7 @@ func TestWASIOutputFloodIsBounded(t *testing.T) {
 		t.Fatalf("status %+v, want exited", st)
 	}
 	const stdoutLines, stderrLines = 100_000, 50_000 + 1
-	logged := out.bytes()
+	logged := out.Bytes()
 	written := map[string]int{}
 	audited := map[[2]string]uint64{}
 	truncated := 0

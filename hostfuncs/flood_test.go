@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,30 +11,11 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/astrid-actors/astrid-actors/abi"
+	"github.com/astrid-actors/astrid-actors/internal/syncbuf"
 )
 
-// countingWriter keeps what a logger writes.
-type countingWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Write(p)
-}
-
-func (c *countingWriter) Sync() error { return nil }
-
-func (c *countingWriter) snapshot() []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return bytes.Clone(c.buf.Bytes())
-}
-
 // productionLogger logs JSON at info, like the CLI's default logger, into w.
-func productionLogger(w *countingWriter) *zap.Logger {
+func productionLogger(w *syncbuf.Buffer) *zap.Logger {
 	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	return zap.New(zapcore.NewCore(enc, w, zapcore.InfoLevel))
 }
@@ -73,7 +53,7 @@ func refusalsLogged(t *testing.T, out []byte, fn string, code abi.Code) uint64 {
 // Shared.Refused (the metrics) and in the log's lines and summaries.
 func TestRefusalFloodKeepsTheLogSmall(t *testing.T) {
 	w := newWorld(t)
-	out := &countingWriter{}
+	out := &syncbuf.Buffer{}
 	flood := w.compile("flood.wasm")
 	log := productionLogger(out)
 	g := w.guestOf(flood, Config{CapsuleID: "flooder", Logger: log,
@@ -88,7 +68,7 @@ func TestRefusalFloodKeepsTheLogSmall(t *testing.T) {
 	elapsed := time.Since(start)
 	g.in.FlushAudit()
 	g2.in.FlushAudit()
-	logged := out.snapshot()
+	logged := out.Bytes()
 
 	if denied != n || rateLimited < n-100 {
 		t.Fatalf("refused %d of %d rate-limited publishes and %d of %d denied ones", rateLimited, n, denied, n)
@@ -157,14 +137,14 @@ func TestRefusalAuditIntervals(t *testing.T) {
 // counted exactly.
 func TestLogFloodIsBounded(t *testing.T) {
 	w := newWorld(t)
-	out := &countingWriter{}
+	out := &syncbuf.Buffer{}
 	g := w.guestOf(w.compile("flood.wasm"), Config{CapsuleID: "chatty", Logger: productionLogger(out)})
 	const n = 50_000
 	start := time.Now()
 	refused := uint64(g.call("logflood", n))
 	elapsed := time.Since(start)
 	g.in.FlushAudit()
-	logged := out.snapshot()
+	logged := out.Bytes()
 	written := uint64(bytes.Count(logged, []byte(`"msg":"`+string(bytes.Repeat([]byte("x"), 100))+`"`)))
 	// The budget is per window of one second: a flood faster than a second still had a whole
 	// window's budget, so the rate is the bytes over the windows the flood touched.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/astrid-actors/astrid-actors/cluster"
+	"github.com/astrid-actors/astrid-actors/internal/syncbuf"
 )
 
 // TestRunClusterUsageErrors: inconsistent cluster flags are usage errors (exit 2) that name
@@ -41,13 +42,13 @@ func TestRunClusterUsageErrors(t *testing.T) {
 // bgRun is an `astrid-actors run` in the background.
 type bgRun struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *syncbuf.Buffer
 }
 
 // startRun starts the command and waits until its stderr contains ready.
 func startRun(t *testing.T, ready string, args ...string) *bgRun {
 	t.Helper()
-	b := &bgRun{cmd: exec.Command(binary, withCache(args)...), stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	b := &bgRun{cmd: exec.Command(binary, withCache(args)...), stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}}
 	b.cmd.Stdout, b.cmd.Stderr = b.stdout, b.stderr
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,19 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/astrid-actors/astrid-actors/actors"
+	"github.com/astrid-actors/astrid-actors/internal/syncbuf"
 )
 
 // crashLines are the status lines of crashy's crash and restart, in order, and the summary.
@@ -159,24 +158,6 @@ func TestRunQuiet(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reading test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLoadProgressNotes checks that a long load is reported while it lasts, and not after.
 func TestLoadProgressNotes(t *testing.T) {
 	after, every := loadNoteAfter, loadNoteEvery
@@ -188,7 +169,7 @@ func TestLoadProgressNotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close(ctx)
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	stop := loadProgress(&lineWriter{w: &buf}, r, "/cache")
 	deadline := time.Now().Add(10 * time.Second)
 	for strings.Count(buf.String(), "\n") < 2 && time.Now().Before(deadline) {
